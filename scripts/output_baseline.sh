@@ -7,7 +7,7 @@
 #
 # Cases: report (text and --json), diff and export-trace of every capture under tests/fixtures;
 # diagnose (text and --json) over the HF configs and layer specs of samples/ and
-# tests/diagnose/fixtures, named GPUs, the committed Python environments, verl configs with
+# the diagnose fixtures, named GPUs, the committed Python environments, verl configs with
 # overrides, attn_implementation strings and the committed logs. `record` also writes CPU
 # captures of the samples with that binary into DIR/captures (kept: `compare` reports the same
 # files) and, as a second check of the analysis code, `compare` runs the same captures again and
@@ -25,6 +25,13 @@ export ATTNSCOPE_NO_GPU=1
 
 out=$dir/out
 [ "$mode" = record ] || out=$dir/new
+# The diagnose fixtures are read from a copy taken when recording: their paths appear in the output,
+# and a refactor may move them within the tree.
+fx=$dir/inputs
+if [ "$mode" = record ] && [ ! -d "$fx" ]; then
+  mkdir -p "$fx"
+  cp tests/fixtures/diagnose/*.json tests/fixtures/diagnose/*.log "$fx/"
+fi
 rm -rf "$out" && mkdir -p "$out" "$dir/captures"
 
 n=0
@@ -118,7 +125,7 @@ done
 
 # ---- diagnose -------------------------------------------------------------------------------------
 envs=("none|" "h100|--env tests/fixtures/device_h100/env.json")
-extra_envs=("t4_undef|--env tests/diagnose/fixtures/env_t4_undefined_symbol.json")
+extra_envs=("t4_undef|--env $fx/env_t4_undefined_symbol.json")
 # The H100 environment with other transformers versions (written into DIR once).
 mkdir -p "$dir/envs"
 for v in 4.36.0 4.44.2 4.48.0 4.51.3 4.53.0 4.54.1 4.55.0 4.56.2 4.57.3 5.0.0 5.2.0 5.3.0 5.17.0 4.20.0 6.1.0; do
@@ -136,7 +143,7 @@ EOF
 done
 
 models=()
-for f in samples/hf/*.json tests/diagnose/fixtures/{gemma-2-9b,gpt-oss-20b,llama-2-7b,mistral-7b}.json; do
+for f in samples/hf/*.json $fx/{gemma-2-9b,gpt-oss-20b,llama-2-7b,mistral-7b}.json; do
   models+=("$(basename "$(dirname "$f")")_$(basename "$f" .json)|--config $f")
 done
 for f in samples/*.json; do models+=("spec_$(basename "$f" .json)|--spec $f"); done
@@ -195,13 +202,13 @@ for g in T4 V100 A100 H100; do
 done
 diag verl_bad_override --gpu T4 --config samples/hf/llama-2-7b.json --verl-config $verl -- \
   critic.model.override_config.attn_implementation=sdpa +actor_rollout_ref.model.path=x
-for log in tests/diagnose/fixtures/*.log; do
+for log in "$fx"/*.log; do
   for g in T4 H100; do
     diag "log_$(basename "$log" .log)_$g" --gpu $g --log "$log" --config samples/hf/llama-2-7b.json
   done
 done
 diag all_t4 --gpu T4 --config samples/hf/llama-2-7b.json --dtype float32 --verl-config $verl \
-  --log tests/diagnose/fixtures/verl_t4_critic.log --attn-implementation flash_attention_2
+  --log "$fx/verl_t4_critic.log" --attn-implementation flash_attention_2
 diag layer1 --gpu A100 --config samples/hf/gpt-oss-20b.json --layer 1 --seq 4096 --batch 2
 diag seqs --gpu A100 --config samples/hf/llama-3-8b.json --seq-q 100 --seq-k 300 --dtype fp16
 for g in V100 A10G L4 RTX3090 RTX4090 H200 B200 sm75 sm86 sm90 sm100 sm120; do

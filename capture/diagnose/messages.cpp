@@ -1,6 +1,6 @@
 // The version-keyed message table. Every text below was checked against the source named in
 // `where` (search of the public repositories); ranges say which releases carry that behaviour.
-#include "capture/diagnose_messages.h"
+#include "capture/diagnose/messages.h"
 
 #include <cctype>
 #include <cstdlib>

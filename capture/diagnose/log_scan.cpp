@@ -1,10 +1,10 @@
 // --log FILE: recognise the lines of a training/inference log that explain attention failures.
-// Each pattern is a real message of the library named in `source` (texts in diagnose_messages.cpp
+// Each pattern is a real message of the library named in `source` (texts in messages.cpp
 // and REFERENCE.md); the explanation says what causes it and what fixes it.
 #include <regex>
 #include <sstream>
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/log_scan.h"
 #include "capture/text_file.h"
 
 namespace attnscope {

@@ -2,7 +2,7 @@
 // the expected code, severity, library text and the library version it is tagged with.
 #include <set>
 
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {

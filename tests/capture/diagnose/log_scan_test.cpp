@@ -1,6 +1,6 @@
 // --log: real messages from verl/transformers/flash-attn/vLLM/PyTorch logs are recognised, each with
 // its line number, cause, fix and source; unrelated lines are not.
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {
