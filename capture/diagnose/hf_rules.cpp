@@ -421,7 +421,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
     } else if (base == "flex_attention") {
       if (!flags.supports_flex) {
         v.add(Severity::Error, "hf.flex.model_unsupported",
-              cls + " does not support an attention implementation through torch's flex_attention.",
+              library_text("hf.flex.model_unsupported", {{"cls", cls}}),
               "transformers modeling_utils.py _flex_attn_can_dispatch (the message goes on)");
         fail("load", "ValueError", "hf.flex.model_unsupported", true);
         return iv;
@@ -429,7 +429,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
       std::string torchv = env.version("torch");
       if (!torchv.empty() && compare_versions(torchv, "2.5") < 0) {
         v.add(Severity::Error, "hf.flex.torch",
-              "PyTorch Flex Attention requirements in Transformers are not met. Please install torch>=2.5.0.",
+              library_text("hf.flex.torch"),
               "transformers modeling_utils.py _flex_attn_can_dispatch [torch " + torchv + "]");
         fail("load", "ImportError", "hf.flex.torch");
         return iv;
@@ -568,12 +568,9 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
     if (backend == "efficient" && dev.is_gpu() && dev.sm() < 80 && spec.dtype == DType::BF16 &&
         !v.has("sdpa.efficient.dtype")) {
       v.add(Severity::Warning, "sdpa.efficient.dtype",
-            "Memory efficient kernel not used because: Expected query, key and value to all be of dtype: {Half, "
-            "Float}. Got Query dtype: c10::BFloat16, Key dtype: c10::BFloat16, and Value dtype: c10::BFloat16 "
-            "instead.",
+            library_text("sdpa.efficient_not_used") + " " + sdpa_efficient_bf16_text(),
             "PyTorch 2.x aten/src/ATen/native/transformers/cuda/sdp_utils.cpp (less_than_sm80_mem_efficient_dtypes)");
-      v.add(Severity::Warning, "sdpa.math", "falls back to the math backend: S and P are materialised as in eager",
-            "PyTorch 2.x sdp_utils.cpp");
+      v.add(Severity::Warning, "sdpa.math", library_text("sdpa.math"), "PyTorch 2.x sdp_utils.cpp");
       backend = "math";
     }
     v.add(Severity::Note, "sdpa.backend", "dispatches to the " + backend + " backend", "attnscope");
@@ -664,7 +661,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
   if (name == "flex_attention") {
     if (!flags.supports_flex) {
       v.add(Severity::Error, "hf.flex.model_unsupported",
-            cls + " does not support an attention implementation through torch's flex_attention.",
+            library_text("hf.flex.model_unsupported", {{"cls", cls}}),
             "transformers >=4.48 modeling_utils.py _flex_attn_can_dispatch");
       iv.outcome = "refused by " + cls;
       return iv;
@@ -672,7 +669,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
     std::string torchv = env.version("torch");
     if (!torchv.empty() && compare_versions(torchv, "2.5") < 0)
       v.add(Severity::Error, "hf.flex.torch",
-            "PyTorch Flex Attention requirements in Transformers are not met. Please install torch>=2.5.0.",
+            library_text("hf.flex.torch"),
             "transformers >=4.48 modeling_utils.py _flex_attn_can_dispatch [torch " + torchv + "]");
     v.add(Severity::Note, "hf.flex.compiled",
           "torch.nn.attention.flex_attention compiles a fused kernel for the mask (block mask) with torch.compile; "

@@ -203,7 +203,7 @@ std::string parse_verl_yaml(const std::string& text, const std::string& origin,
     if (mode == 3) {
       if (!exists(cfg->root, key))
         refusals->push_back({Severity::Error, "verl.hydra_delete_missing",
-                             "Could not delete from config. '" + key + "' does not exist.", "Hydra override parser"});
+                             library_text("verl.hydra_delete_missing", {{"key", key}}), "Hydra override parser"});
       remove_path(cfg->root, path);
       continue;
     }

@@ -209,7 +209,7 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
     // The library range the reason names covers 5.17.
     if (r->source.rfind("transformers", 0) == 0) {
       EXPECT_NE(r->source.find("[installed 5.17.0]"), std::string::npos) << r->source;
-      EXPECT_FALSE(messages_for(o.code, "5.17.0").empty()) << o.code;
+      EXPECT_FALSE(texts_for(o.code, "5.17.0").empty()) << o.code;
     }
   }
   if (c.stage == "runs" || c.stage == "forward") EXPECT_EQ(o.resolved, c.resolved);

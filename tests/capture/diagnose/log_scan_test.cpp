@@ -75,5 +75,21 @@ TEST(Log, EmptyAndUnrelatedTextFindsNothing) {
   EXPECT_TRUE(scan_log_text("ImportError: libfoo.so: undefined symbol: bar\n").empty());
 }
 
+// Every message the catalogue scans for is explained by its own entry when a log line quotes it: the scan
+// order (first matching pattern wins) puts no entry behind another that would take its lines.
+TEST(Log, EveryCatalogueQuoteIsExplainedByItsOwnEntry) {
+  int scanned = 0;
+  for (const auto& t : library_texts()) {
+    if (!t.log.pattern) continue;
+    ++scanned;
+    std::string line = "[rank0]: " + log_quote(t);
+    auto found = scan_log_text(line + "\n");
+    ASSERT_EQ(found.size(), 1u) << t.code << ": " << line;
+    EXPECT_EQ(found[0].code, t.code) << line;
+    EXPECT_EQ(found[0].severity, t.severity) << t.code;
+  }
+  EXPECT_GE(scanned, 40);
+}
+
 }  // namespace
 }  // namespace attnscope::test
