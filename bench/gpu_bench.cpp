@@ -134,7 +134,7 @@ std::string esc(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path, only, only_impls;
+  std::string json_path, only, only_impls, suffix;
   int repeats = 20, warmup = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -143,8 +143,9 @@ int main(int argc, char** argv) {
     else if (a == "--warmup" && i + 1 < argc) warmup = std::atoi(argv[++i]);
     else if (a == "--cases" && i + 1 < argc) only = argv[++i];
     else if (a == "--impls" && i + 1 < argc) only_impls = argv[++i];
+    else if (a == "--suffix" && i + 1 < argc) suffix = argv[++i];  // "@sm80": tag the impl names in the JSON
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S]\n", argv[0]);
       return 2;
     }
   }
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
                     flops / (r.median_ms * 1e9), r.peak_bytes / 1048576.0, rel);
         std::fflush(stdout);
         if (json) {
-          json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl
+          json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
                << "\",\"ms\":" << r.median_ms << ",\"tflops\":" << flops / (r.median_ms * 1e9)
                << ",\"peak_mib\":" << r.peak_bytes / 1048576.0 << ",\"model_mib\":" << r.model_bytes / 1048576.0
                << ",\"rel_err\":" << rel << ",\"kernels\":" << r.kernels.size() << ",\"kernel_path\":\""
@@ -205,7 +206,8 @@ int main(int argc, char** argv) {
         continue;
       }
       if (json)
-        json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << "\",\"error\":\""
+        json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
+             << "\",\"error\":\""
              << esc(err) << "\"}\n";
     }
   }

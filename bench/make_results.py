@@ -173,12 +173,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", help="a bench/results/<date>-<gpu> folder (default: the newest)")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--stdout", action="store_true", help="print the targets instead of writing RESULTS.md")
     a = ap.parse_args()
     run = a.run or newest_run()
     if not run:
         print("bench/make_results.py: no bench/results/*/ours.jsonl", file=sys.stderr)
         return 2
     text = generate(run)
+    if a.stdout:
+        body = text.split("## Targets", 1)
+        print("## Targets" + body[1].split("\n\n# ", 1)[0] if len(body) > 1 else text)
+        return 0
     target = os.path.join(HERE, "RESULTS.md")
     if a.check:
         same = os.path.exists(target) and open(target).read() == text
