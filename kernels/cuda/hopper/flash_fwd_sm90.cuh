@@ -157,13 +157,31 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   auto release = [&](uint64_t* bar) {
     if (lane == 0) mbar_arrive(bar);
   };
-  // Scale, softcap and mask S(tile nb) in place, then the online softmax: new running max, alpha,
-  // s = exp(s - m) in fp32, l = l * alpha + rowsum. Returns alpha for both owned rows.
+  // Ping-pong (FlashAttention-3's inter-warpgroup overlap): the two consumer warpgroups take turns to
+  // issue their GEMMs (named barriers 1 and 2, 256 threads: my 128 wait, the other's 128 arrive), so
+  // one's softmax runs under the other's GEMMs instead of both competing for the tensor cores at once.
+  // Warpgroup 0 goes first; the last issue of warpgroup 1 hands over to nobody.
+  const bool pingpong = p.sm90_pingpong && n_tiles > 0;
+  int issues_left = n_tiles + 1;  // S(0), then one S + P·V issue per further tile, then the last P·V
+  auto my_turn = [&] {
+    if (pingpong) named_barrier_sync(1 + ci, 256);
+  };
+  auto your_turn = [&] {
+    --issues_left;
+    if (pingpong && !(ci == 1 && issues_left == 0)) named_barrier_arrive(2 - ci, 256);
+  };
+  if (pingpong && ci == 1) named_barrier_arrive(1, 256);
+  // Mask S(tile nb) in place, then the online softmax: new running max, alpha, s = exp(s * scale - m)
+  // in fp32, l = l * alpha + rowsum. Without a softcap the scale is folded into the exponent (one FFMA
+  // and one ex2 per score: max(s * scale) = scale * max(s) for scale > 0); with one, s is transformed
+  // first (softcap * tanh(s * scale / softcap)). m_run stays in scaled units. Returns alpha per row.
   auto softmax = [&](int nb, float alpha[2]) {
     const int n0 = nb * kBN;
     const bool whole = n0 >= inner.begin && n0 + kBN <= inner.end;
-#pragma unroll
-    for (int i = 0; i < Traits::kSAcc; ++i) s[i] = scale_softcap(p, s[i]);
+    const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
+    if (transformed) scale_scores<Traits::kSAcc>(p, s);
+    const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
+    const float unit_log2 = unit * kLog2e;
     if (!whole) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -180,18 +198,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      float mx = m_run[i];
+      float mx = -INFINITY;
 #pragma unroll
       for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
-      mx = quad_max(mx);
-      const float base_i = softmax_base(mx);
-      alpha[i] = __expf(m_run[i] - base_i);
+      mx = fmaxf(m_run[i], quad_max(mx) * unit);
+      const float base_i = softmax_base(mx) * kLog2e;
+      alpha[i] = exp_from(m_run[i], base_i);
       m_run[i] = mx;
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < kBN / 8; ++nt) {
-        const float p0 = __expf(s[4 * nt + 2 * i] - base_i);
-        const float p1 = __expf(s[4 * nt + 2 * i + 1] - base_i);
+        const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
+        const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
         s[4 * nt + 2 * i] = p0;
         s[4 * nt + 2 * i + 1] = p1;
         sum += p0 + p1;
@@ -240,7 +258,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   if (n_tiles > 0) {
     float alpha[2];
     mbar_wait(&bars.k_full[0], 0);
+    my_turn();
     issue_s(0);
+    your_turn();
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
@@ -251,9 +271,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int it = 1; it < n_tiles; ++it) {
       const int stage = it % kS, prev = (it - 1) % kS;
       mbar_wait(&bars.k_full[stage], (it / kS) & 1);
-      issue_s(stage);
       mbar_wait(&bars.v_full[prev], ((it - 1) / kS) & 1);
+      my_turn();
+      issue_s(stage);
       issue_pv(prev);
+      your_turn();
       wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
 #pragma unroll
       for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
@@ -272,7 +294,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
     const int last = (n_tiles - 1) % kS;
     mbar_wait(&bars.v_full[last], ((n_tiles - 1) / kS) & 1);
+    my_turn();
     issue_pv(last);
+    your_turn();
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
