@@ -448,6 +448,10 @@ int run_gui(const std::vector<std::string>& args) {
       ImGui_ImplGlfw_NewFrame();
       // Headless: Xvfb parks the pointer mid-screen; keep it off so no tooltip lands in a screenshot.
       if (headless) {
+        // Scripted frames are paced by the frame, not the clock: a loaded machine (seconds a
+        // frame) must not turn the script's 'click;click' into two single clicks (ImGui's
+        // double-click window is 0.3 s) or fire tooltips that a quiet one would not.
+        io.DeltaTime = 1.0f / 60.0f;
         // Scripted input (--input) one event a frame, then the pointer leaves the window.
         io.KeysDown[GLFW_KEY_ESCAPE] = false;
         if (input_next < o.input.size()) {
