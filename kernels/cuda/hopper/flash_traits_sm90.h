@@ -27,8 +27,9 @@ struct FlashTraitsSm90 {
   // + 1024: the dynamic shared memory base is aligned up to the 1024-byte swizzle atom.
   static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + 1024;
   // Register split after setmaxnreg (the block starts at 65536 / 384 = 170 a thread): the producer
-  // needs few, each consumer thread holds O (D/2 fp32), S (kBlockN/2 fp32) and P (kBlockN/4 packed).
-  static constexpr int kProducerRegs = 24;
+  // needs few (32: with 24 its work-item loop spilled), each consumer thread holds O (D/2 fp32), S
+  // (kBlockN/2 fp32) and P (kBlockN/4 packed).
+  static constexpr int kProducerRegs = 32;
   static constexpr int kConsumerRegs = 240;
   static constexpr int kSAcc = kBlockN / 2;   // S accumulator registers a thread (m64nN: N/2)
   static constexpr int kOAcc = kHeadDim / 2;  // O accumulator registers a thread
