@@ -24,8 +24,11 @@ struct FlashTraitsSm90 {
   static constexpr int kColBlocks = kHeadDim / 64;  // 64-element (128-byte) column blocks of a row
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kTileBytes = kBlockN * kHeadDim * 2;  // one K or one V tile
+  // Q double-buffered where it fits (D <= 192): the producer loads the next work item's Q while the
+  // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
+  static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;
   // + 1024: the dynamic shared memory base is aligned up to the 1024-byte swizzle atom.
-  static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + 1024;
+  static constexpr int kSmemBytes = kQStages * kQBytes + 2 * kStages * kTileBytes + 1024;
   // Register split after setmaxnreg. The block is launched with kLaunchRegs a thread (65536 / 384,
   // rounded down to 8) and never gets more: setmaxnreg.inc only takes what the producer's .dec gave
   // back, and waits for it otherwise - with 32 for the producer the consumers asked for 1024 registers
