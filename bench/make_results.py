@@ -83,6 +83,19 @@ def generate(run_dir):
            "How the run was made and what each kernel version changed: bench/README.md.", ""]
     if env:
         out += ["```"] + env + ["```", ""]
+    # The two numbers per case (METHOD.md): FLOPs over the dense bf16 rate and bytes (Q, K, V read once,
+    # O written once) over the copy bandwidth, both measured on the card; the larger is the floor.
+    sys.path.insert(0, HERE)
+    from peers import CASES, visible_pairs  # noqa: E402
+    out += ["## Floors (forward, bf16)", "",
+            "| case | GFLOP | MiB moved | compute floor ms (790 TFLOP/s) | memory floor ms (4.3 TB/s) |",
+            "|---|---|---|---|---|"]
+    for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
+        flops = 4.0 * B * Hq * visible_pairs(N, causal, window) * D
+        moved = 2 * (2 * B * Hq * N * D + 2 * B * Hkv * N * D)
+        out.append(f"| {name} | {flops / 1e9:.1f} | {moved / 2**20:.0f} | {flops / 790e12 * 1e3:.3f} | "
+                   f"{moved / 4.3e12 * 1e3:.4f} |")
+    out += [""]
     out += ["## All measurements", "",
             "| case | impl | source | ms | TFLOP/s | peak MiB | model MiB | rel err vs fp64 | kernel | note |",
             "|---|---|---|---|---|---|---|---|---|---|"]
