@@ -23,7 +23,7 @@ class DiagnoseView : public View {
   PanelId id() const override { return PanelId::Diagnose; }
   const char* title() const override { return "Diagnose"; }
   void draw(Model& m) override;
-  bool pending() const override { return job_.running(); }
+  bool pending() const override { return job_.computing(); }
 
   struct Built {
     std::string error;

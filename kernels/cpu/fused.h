@@ -12,8 +12,9 @@ struct FusedFlags {
   bool explicit_mask = false;  // SDPA memory-efficient: additive/boolean attn_mask
 };
 
-// The fused kernels' KV tile: 64 keys, the GPU kernels' tile, so probes line up.
-constexpr int kKvTile = 64;
+// Keys per tile: the GPU kernel's KV tile (64 for the sm80 kernel, the default; RunOptions::kv_tile
+// asks for the sm90 kernel's 128), so the rounding points and the probe's tiles line up.
+constexpr int kDefaultKvTile = 64;
 
 // The fused kernels' score for one (query, key) pair in fp32: S = q·k · scale, softcapped
 // (c · tanh(S / c); *tanh_out gets the tanh for the backward), plus an additive attn_mask

@@ -3,7 +3,7 @@
 // the model dtype, the forward's O (model dtype) and LSE (fp32, sinks included).
 //   1. preprocess (flash_bwd_dot_do_o): D_i = rowsum(dO_i ∘ O_i), fp32 accumulation of the
 //      model-dtype O and dO.
-//   2. per 64-key tile of each row (tiles wholly outside the row's window skipped, as forward):
+//   2. per KV tile (64 keys) of each row (tiles wholly outside the row's window skipped, as forward):
 //        S_ij  = q_i·k_j · scale in fp32 (softcap: c·tanh(S/c), its tanh kept)
 //        P_ij  = exp(S_ij - LSE_i) in fp32, recomputed from the LSE (0 for masked keys)
 //        dP_ij = dO_i·v_j in fp32
@@ -35,7 +35,10 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
   const float scale = static_cast<float>(s.effective_scale());
   const int group = s.kv_group();
   const int64_t D = s.head_dim, Dv = s.head_dim_v, Nq = s.seq_q, Nk = s.seq_k;
-  const int n_tiles = static_cast<int>((Nk + kKvTile - 1) / kKvTile);
+  // The tile only decides which keys are skipped wholesale (their P is 0 either way): every
+  // rounding point above is per element, so the sm80 (64) and sm90 (128) tilings give one result.
+  const int kv_tile = opt.kv_tile > 0 ? opt.kv_tile : kDefaultKvTile;
+  const int n_tiles = static_cast<int>((Nk + kv_tile - 1) / kv_tile);
   auto t0 = Clock::now();
   double at = start_us;
   auto phase = [&](const std::string& name) {
@@ -80,7 +83,7 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       int64_t lo, hi;
       key_range(s, i, &lo, &hi);
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kKvTile, j1 = std::min<int64_t>(Nk, j0 + kKvTile);
+        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
         if (j1 - 1 < lo || j0 > hi) continue;  // wholly outside: skipped, as in the forward
         for (int64_t j = std::max(j0, lo); j < std::min(j1, hi + 1); ++j) {
           if (!key_visible(s, in, b, h, i, j)) continue;
