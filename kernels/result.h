@@ -87,6 +87,23 @@ struct Gradients {
   bool empty() const { return dq.empty() && dk.empty() && dv.empty(); }
 };
 
+// The gradient tensors by name, in report order; the capture file uses the same names.
+struct GradientTensor {
+  const char* name;             // "dq", "dk", "dv", "dsinks"
+  Tensor Gradients::*member;
+  const char* of;               // "q", "k", "v", "sinks": the input it is the gradient of
+};
+inline constexpr GradientTensor kGradientTensors[] = {
+    {"dq", &Gradients::dq, "q"}, {"dk", &Gradients::dk, "k"}, {"dv", &Gradients::dv, "v"},
+    {"dsinks", &Gradients::dsinks, "sinks"}};
+
+// The named gradient tensor of g, or nullptr for a name not in kGradientTensors.
+inline const Tensor* gradient(const Gradients& g, const std::string& name) {
+  for (const auto& t : kGradientTensors)
+    if (name == t.name) return &(g.*t.member);
+  return nullptr;
+}
+
 struct RunResult {
   std::string impl;          // registry name that ran: "eager", "sdpa", "sdpa:math", "flash2", "sink"
   std::string label;         // name shown and stored; differs for what-if ("flash2 (what-if)") and outside runs
