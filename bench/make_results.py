@@ -132,6 +132,19 @@ def generate(run_dir):
             summary["met" if v == "met" else "missed"] += 1
             out.append(f"| {what} | {c} | {fmt(a['peak_mib'], 1)} MiB | {fmt(b['peak_mib'], 1)} MiB | {ratio:.3f} | "
                        f"±{bound:.2f} | {v} |")
+    # Backward (issue 12): our flash2/sink backward vs torch SDPA flash's backward, same case.
+    bwd_peers = load(os.path.join(run_dir, "peers_bwd.jsonl"))
+    pb = {(r["case"], r["impl"]): r for r in bwd_peers}
+    for ours_impl in ("flash2", "sink"):
+        for c in cases:
+            a, b = o.get((c, ours_impl)), pb.get((c, "sdpa_flash_bwd"))
+            if not a or not b or "bwd_ms" not in a or "ms" not in b:
+                continue
+            ratio = a["bwd_ms"] / b["ms"]
+            v = verdict("le", ratio, 1.5)
+            summary["met" if v == "met" else "missed"] += 1
+            out.append(f"| {ours_impl} backward vs torch SDPA flash backward | {c} | {fmt(a['bwd_ms'])} | "
+                       f"{fmt(b['ms'])} | {ratio:.2f} | <= 1.50 | {v} |")
     # Memory model vs the real library's measured peak.
     for (c, impl), r in sorted(o.items()):
         if "model_mib" not in r or "peak_mib" not in r or not r["peak_mib"]:
