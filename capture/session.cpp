@@ -50,12 +50,6 @@ Inputs adapt_inputs(const Inputs& in, const LayerSpec& to) {
   return r;
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
 }  // namespace
 
 EnvInfo current_env() {
@@ -217,7 +211,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       ++stage;
       if (opt.what_if) {
         LayerSpec ws;
-        std::vector<std::string> dropped;
+        std::vector<WhatIfDrop> dropped;
         if (what_if_spec(name, spec, run_dev, &ws, &dropped)) {
           RunResult w = run_one(ws, adapt_inputs(in, ws), name + " (what-if)");
           w.what_if_dropped = dropped;
@@ -233,7 +227,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
           for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
           w.verdict = wv;
           w.verdict.add(Severity::Note, "what_if",
-                        "what-if run: " + join(dropped, ", ") + " dropped to show the divergence it causes",
+                        "what-if run: " + what_if_drop_names(dropped) + " dropped to show the divergence it causes",
                         "attnscope");
           cap->runs.push_back(std::move(w));
         }

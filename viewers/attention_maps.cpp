@@ -7,19 +7,7 @@
 
 namespace attnscope {
 
-LayerSpec spec_for_run(const LayerSpec& spec, const RunResult& r) {
-  LayerSpec s = spec;
-  for (const std::string& d : r.what_if_dropped) {
-    if (d.find("sink") != std::string::npos) s.sinks = false;
-    if (d.find("softcap") != std::string::npos) s.softcap = 0;
-    if (d.find("window") != std::string::npos) {
-      s.window_left = s.window_right = -1;
-      s.sliding_window = 0;
-    }
-    if (d.find("mask") != std::string::npos) s.mask = MaskKind::None;
-  }
-  return s;
-}
+LayerSpec spec_for_run(const LayerSpec& spec, const RunResult& r) { return apply_what_if(spec, r.what_if_dropped); }
 
 void scores_row(const LayerSpec& spec, const Inputs& in, int b, int h, int64_t i, bool fp64, double* out) {
   const int64_t nq = spec.seq_q, nk = spec.seq_k, d = spec.head_dim;

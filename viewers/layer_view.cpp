@@ -143,9 +143,8 @@ void LayerView::draw(Model& m) {
           else if (const Implementation* impl = cpu_implementation(name))
             r.verdict = impl->check(s, dev);
           LayerSpec ws;
-          std::vector<std::string> dropped;
-          if (!r.verdict.supported && what_if_spec(name, s, dev, &ws, &dropped))
-            for (size_t i = 0; i < dropped.size(); ++i) r.what_if += (i ? ", " : "") + dropped[i];
+          std::vector<WhatIfDrop> dropped;
+          if (!r.verdict.supported && what_if_spec(name, s, dev, &ws, &dropped)) r.what_if = what_if_drop_names(dropped);
           rows_.push_back(std::move(r));
         }
       }
