@@ -1,5 +1,6 @@
 #include "kernels/layer_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -49,15 +50,28 @@ bool LayerSpec::has_window() const {
   return l >= 0 || (r > 0);
 }
 
-bool LayerSpec::visible(int b, int64_t i, int64_t j) const {
+KeyRange LayerSpec::window_range(int64_t i) const {
   int l, r;
   effective_window(&l, &r);
-  int64_t d = i + diag_offset();
-  if (l >= 0 && j < d - l) return false;
-  if (r >= 0 && j > d + r) return false;
-  if (mask == MaskKind::Padding && b < static_cast<int>(kv_lengths.size()) && j >= kv_lengths[b])
-    return false;
-  return true;
+  const int64_t d = i + diag_offset();
+  KeyRange k;
+  k.lo = l >= 0 ? std::max<int64_t>(0, d - l) : 0;
+  k.hi = r >= 0 ? std::min<int64_t>(int64_t{seq_k} - 1, d + r) : int64_t{seq_k} - 1;
+  return k;
+}
+
+KeyRange LayerSpec::visible_range(int b, int64_t i) const {
+  KeyRange k = window_range(i);
+  if (mask == MaskKind::Padding && b >= 0 && b < static_cast<int>(kv_lengths.size()))
+    k.hi = std::min<int64_t>(k.hi, int64_t{kv_lengths[static_cast<size_t>(b)]} - 1);
+  return k;
+}
+
+int64_t LayerSpec::visible_pairs() const {
+  int64_t n = 0;
+  for (int b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < seq_q; ++i) n += visible_range(b, i).size();
+  return n;
 }
 
 std::string LayerSpec::validate() const {
