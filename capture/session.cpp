@@ -166,11 +166,10 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   for (const auto& name : impls) {
     const Implementation* cpu_impl = cpu_implementation(name);
     // A GPU kernel that would ignore a feature of the layer never runs it: the CPU version does.
+    // (A missing backward is the plugin's to say, in RunResult::grad.error; its forward stands.)
     std::vector<std::string> gpu_lacks;
-    if (use_gpu && gpu.provides(name)) {
-      if (opt.backward && !gpu.supports(name, "backward")) gpu_lacks.push_back("backward");
-      if (spec.packed() && !gpu.supports(name, "packed")) gpu_lacks.push_back("packed sequences (cu_seqlens)");
-    }
+    if (use_gpu && gpu.provides(name) && spec.packed() && !gpu.supports(name, "packed"))
+      gpu_lacks.push_back("packed sequences (cu_seqlens)");
     const bool on_gpu = use_gpu && gpu.provides(name) && gpu_lacks.empty();
     Verdict v = on_gpu ? gpu.api()->check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
     // When verdicts are judged against a named GPU, the run itself still happens here.

@@ -28,10 +28,10 @@ struct GpuBackendApi {
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
-  // Which layer features `impl` handles on the GPU beyond the forward pass of an unpacked layer:
-  // "backward" (RunOptions::backward), "packed" (LayerSpec::cu_seqlens, FA2's varlen semantics).
-  // nullptr, or false for a feature: the session runs that layer on the CPU version instead (with
-  // a note), never a GPU kernel that would ignore the feature.
+  // Which layer features `impl` handles on the GPU: "packed" (LayerSpec::cu_seqlens, FA2's varlen
+  // semantics). nullptr, or false: the session runs packed layers on the CPU version instead (with
+  // a note), never a GPU kernel that would ignore the boundaries. (The backward needs no flag: a
+  // family without one says so in RunResult::grad.error.)
   bool (*supports)(const std::string& impl, const std::string& feature) = nullptr;
 };
 
