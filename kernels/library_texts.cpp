@@ -120,6 +120,34 @@ std::vector<LibraryText> build_table() {
                         "wrong)",
                .fix = "check num_key_value_heads and the tensor-parallel size",
                .source = "flash-attn 2.x csrc/flash_attn/flash_api.cpp"}},
+      // Packed sequences (cu_seqlens): who takes them, and what the others do with them.
+      {.code = "fa2.varlen_packed", .library = "flash-attn", .since = "2.0", .until = "", .severity = Severity::Note,
+       .text = "runs the {n} packed sequences as flash_attn_varlen_func(cu_seqlens_q = cu_seqlens_k, max_seqlen "
+               "{max}): each attends only within itself, causal and window_size per sequence, its KV tiles counted "
+               "from its own first key",
+       .where = "flash_attn/flash_attn_interface.py flash_attn_varlen_func; transformers' flash path turns packed "
+                "position_ids into cu_seqlens (modeling_flash_attention_utils.py)"},
+      {.code = "hf.packed.no_varlen", .library = "transformers", .since = "4.54", .until = "",
+       .severity = Severity::Note,
+       .text = "{impl} has no cu_seqlens input: without remove-padding it gets the {n} sequences as a padded batch "
+               "[{n}, {max}] with a padding mask; with packed position_ids and attention_mask=None transformers "
+               "builds a block-diagonal mask from them instead ({total}^2 scores a head, not the sum of len^2). Either "
+               "gives every token the same result; attnscope runs it as the padded batch",
+       .where = "transformers masking_utils.py find_packed_sequence_indices (PR #39194, merged 2025-07-03, after "
+                "4.53.0)"},
+      {.code = "hf.packed.cross", .library = "transformers", .since = "", .until = "4.54",
+       .severity = Severity::Silent,
+       .text = "{impl} given packed sequences in this transformers (no packed-sequence mask for sdpa/eager) treats the "
+               "row as one causal sequence: every token attends to the sequences packed before it, without an error "
+               "(--what-if runs it so)",
+       .where = "transformers before PR #39194 (masking_utils without find_packed_sequence_indices)"},
+      {.code = "hf.packed.mask_given", .library = "transformers", .since = "4.54", .until = "",
+       .severity = Severity::Silent,
+       .text = "{impl}: a 2D attention_mask passed beside packed position_ids turns transformers' packed-sequence "
+               "detection off (it runs only when attention_mask is None): every token attends to the sequences packed "
+               "before it, without an error (--what-if runs it so)",
+       .where = "transformers masking_utils.py _preprocess_mask_arguments (`attention_mask is None` guard; PR #46634 "
+                "proposes to lift it)"},
       {.code = "fa.undefined_symbol", .library = "flash-attn", .since = "", .until = "", .severity = Severity::Error,
        .text = "flash_attn_2_cuda was built against another torch/CUDA than the one installed ({error}): reinstall a "
                "flash-attn wheel built for torch {torch} / CUDA {cuda}, or build it from source against it",
