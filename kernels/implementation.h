@@ -56,7 +56,8 @@ Verdict check_sink(const LayerSpec& spec, const DeviceInfo& dev);
 Verdict check_sdpa(const LayerSpec& spec, const DeviceInfo& dev, const std::string& forced,
                    std::string* chosen);
 
-// Extra bytes each implementation needs beyond its inputs (the analytic memory model).
+// Extra bytes each implementation needs beyond its inputs: the analytic memory model's peak
+// (kernels/memory_model.h, which follows each library's allocation plan).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);
 
 }  // namespace attnscope

@@ -47,6 +47,7 @@ struct LayerSpec {
   std::vector<int> kv_lengths;  // MaskKind::Padding: valid keys per batch element
   std::string mask_file;        // explicit mask's file, for the record
   DType softmax_dtype = DType::F32;  // eager's softmax: fp32 (Llama) or the model dtype (GPT-OSS)
+  int max_context = 0;          // the model's full context (HF max_position_embeddings); 0 = unknown
 
   double effective_scale() const;
   // Nk - Nq for bottom-right alignment, 0 for top-left.

@@ -5,6 +5,7 @@
 
 #include "kernels/format.h"
 #include "kernels/implementation.h"
+#include "kernels/memory_model.h"
 
 namespace attnscope {
 
@@ -30,10 +31,7 @@ bool parse_severity(const std::string& s, Severity* out) {
 namespace {
 
 constexpr const char* kFa2 = "flash-attn 2.x (csrc/flash_attn/flash_api.cpp)";
-constexpr const char* kTorchSdpa = "PyTorch 2.5-2.11 (aten/src/ATen/native/transformers/cuda/sdp_utils.cpp)";
 constexpr const char* kAttnscope = "attnscope";
-
-int64_t elem_size(DType d) { return d == DType::F32 ? 4 : 2; }
 
 bool explicit_mask(const LayerSpec& s) {
   return s.mask == MaskKind::ExplicitBool || s.mask == MaskKind::ExplicitAdditive;
@@ -46,24 +44,6 @@ void cpu_emulation_note(Verdict& v, const DeviceInfo& dev, const char* what) {
           std::string("runs as a CPU emulation of ") + what +
               " (same tile order and rounding points as the GPU kernel)",
           kAttnscope);
-}
-
-void memory_check(Verdict& v, const std::string& impl, const LayerSpec& s, const DeviceInfo& dev) {
-  if (!dev.is_gpu() || dev.mem_total <= 0) return;
-  int64_t need = model_bytes(impl, s);
-  int64_t have = dev.named ? dev.mem_total : (dev.mem_free > 0 ? dev.mem_free : dev.mem_total);
-  if (need <= have) return;
-  std::string text = "CUDA out of memory: needs " + format_bytes(need) + " beyond the inputs, the device has " +
-                     format_bytes(have) + (dev.named ? " in all" : " free");
-  if (impl == "eager") {
-    // The model is HF's footprint (the dtype scores, the mask, an fp32 softmax copy and its cast):
-    // transformers runs out of memory here; attnscope's GPU eager holds less and checks its own
-    // estimate before it allocates.
-    v.add(Severity::Warning, "eager.oom", "transformers' eager would run out of memory: " + text,
-          "transformers eager_attention_forward");
-    return;
-  }
-  v.add(Severity::Error, impl + ".oom", text, kAttnscope);
 }
 
 // The FA2 kernel family's shared conditions (flash2 and sink are one template).
@@ -139,7 +119,7 @@ Verdict check_eager(const LayerSpec& s, const DeviceInfo& dev) {
   if (s.causal && s.seq_q != s.seq_k)
     v.add(Severity::Note, "eager.causal_align",
           std::string("causal mask aligned ") + causal_align_name(s.align) + " (Nq != Nk)", kAttnscope);
-  memory_check(v, "eager", s, dev);
+  memory_verdict(v, "eager", s, dev);
   return v;
 }
 
@@ -152,7 +132,7 @@ Verdict check_flash2(const LayerSpec& s, const DeviceInfo& dev) {
           "flash_attn has no attention sinks: the learned sink logits cannot be represented (an upstream PR is "
           "open); --what-if runs it with the sinks dropped",
           kFa2);
-  memory_check(v, "flash2", s, dev);
+  memory_verdict(v, "flash2", s, dev);
   return v;
 }
 
@@ -168,133 +148,8 @@ Verdict check_sink(const LayerSpec& s, const DeviceInfo& dev) {
   if (s.has_window())
     v.add(Severity::Note, "sink.window_skip", "KV tiles wholly outside the window are skipped, not masked",
           kAttnscope);
-  memory_check(v, "sink", s, dev);
+  memory_verdict(v, "sink", s, dev);
   return v;
-}
-
-Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string& forced, std::string* chosen) {
-  Verdict v;
-  if (s.sinks)
-    v.add(Severity::Error, "sdpa.sinks",
-          "scaled_dot_product_attention has no sink argument: the learned sink logits cannot be represented "
-          "(transformers gives GPT-OSS no SDPA path); --what-if runs it with the sinks dropped",
-          kTorchSdpa);
-  if (s.softcap > 0)
-    v.add(Severity::Error, "sdpa.softcap",
-          "scaled_dot_product_attention has no softcap argument (transformers' Gemma 2 needs eager or flash for "
-          "softcapping); --what-if runs it without the softcap",
-          kTorchSdpa);
-  if (!dev.is_gpu())
-    v.add(Severity::Note, "sdpa.cpu",
-          "on the CPU the dispatcher applies PyTorch's CUDA rules as for an sm80+ GPU and runs CPU emulations",
-          kAttnscope);
-
-  // A mask PyTorch would receive as attn_mask: padding, explicit masks, windows, and causal when
-  // the alignment cannot be said with is_causal.
-  bool attn_mask = s.mask != MaskKind::None || s.has_window() ||
-                   (s.causal && s.seq_q != s.seq_k && s.align == CausalAlign::BottomRight);
-  bool gqa = s.heads_q != s.heads_kv;
-
-  // flash
-  std::vector<std::pair<std::string, std::string>> flash_why, eff_why;
-  if (dev.is_gpu() && (dev.sm() < 80 || dev.sm() > 121))
-    flash_why.push_back({"sdpa.flash.arch", "Flash attention only supports gpu architectures in the range [sm80, sm121]. "
-                                            "Attempting to run on a sm " + std::to_string(dev.cc_major) + "." +
-                                            std::to_string(dev.cc_minor) + " gpu."});
-  if (attn_mask) flash_why.push_back({"sdpa.flash.attn_mask", "Flash Attention does not support non-null attn_mask."});
-  if (s.head_dim != s.head_dim_v || s.head_dim > 256)
-    flash_why.push_back({"sdpa.flash.head_dim",
-                         "Flash attention requires q,k,v to have the same last dimension and to be less than or "
-                         "equal to 256. Got Query.size(-1): " + std::to_string(s.head_dim) +
-                             ", Key.size(-1): " + std::to_string(s.head_dim) +
-                             ", Value.size(-1): " + std::to_string(s.head_dim_v) + " instead."});
-  if (s.causal && s.seq_q != s.seq_k && s.align == CausalAlign::TopLeft)
-    flash_why.push_back({"sdpa.flash.causal_nonsquare",
-                         "Flash attention does not support the is_causal flag when seqlen_q != seqlen_k. Got "
-                         "seqlen_q: " + std::to_string(s.seq_q) + " seqlen_k: " + std::to_string(s.seq_k) +
-                             ". If you would like to use causal attention with non-square masks, please see "
-                             "CausalAttnMask."});
-  if (s.dtype == DType::F32)
-    flash_why.push_back({"sdpa.flash.dtype", "Expected query, key and value to all be of dtype: {Half, BFloat16}. Got "
-                                             "Query dtype: float, Key dtype: float, and Value dtype: float instead."});
-  // memory-efficient
-  if (dev.is_gpu() && dev.sm() < 50)
-    eff_why.push_back({"sdpa.efficient.arch", "Mem Efficient Attention only supports gpu architectures in the range "
-                                              "[sm50, sm121]."});
-  if (dev.is_gpu() && dev.sm() >= 50 && dev.sm() < 80 && s.dtype == DType::BF16)
-    eff_why.push_back({"sdpa.efficient.dtype", "Expected query, key and value to all be of dtype: {Half, Float}. Got "
-                                               "Query dtype: c10::BFloat16, Key dtype: c10::BFloat16, and Value dtype: "
-                                               "c10::BFloat16 instead."});
-  int align = s.dtype == DType::F32 ? 4 : 8;
-  if (s.head_dim % align != 0 || s.head_dim_v % align != 0)
-    eff_why.push_back({"sdpa.efficient.alignment",
-                       "Mem efficient attention requires last dimension of inputs to be divisible by " +
-                           std::to_string(align) + ". Got Query.size(-1): " + std::to_string(s.head_dim) +
-                           ", Key.size(-1): " + std::to_string(s.head_dim) +
-                           ", Value.size(-1): " + std::to_string(s.head_dim_v) + " instead."});
-  if (gqa)
-    eff_why.push_back({"sdpa.efficient.gqa", "Memory efficient attention does not support grouped query attention "
-                                             "(enable_gqa) for dense inputs; only flash and math do"});
-  if (s.head_dim > 256 || s.head_dim_v > 256)
-    eff_why.push_back({"sdpa.efficient.head_dim", "attnscope's memory-efficient kernel supports head dims up to 256"});
-
-  auto record = [&](const char* backend, const std::vector<std::pair<std::string, std::string>>& why,
-                    Severity sev) {
-    for (const auto& [code, text] : why)
-      v.add(sev, code, std::string(backend) + " kernel not used because: " + text, kTorchSdpa);
-  };
-  std::string pick;
-  if (!forced.empty()) {
-    pick = forced;
-    if (forced == "flash") record("Flash attention", flash_why, Severity::Error);
-    else if (forced == "efficient") record("Memory efficient", eff_why, Severity::Error);
-    else if (forced == "cudnn") {
-      if (!dev.is_gpu() || dev.sm() < 90)
-        v.add(Severity::Error, "sdpa.cudnn.arch", "cuDNN attention needs an sm90 or newer GPU and the GPU backend",
-              kTorchSdpa);
-    } else if (forced != "math")
-      v.add(Severity::Error, "sdpa.forced", "unknown SDPA backend '" + forced + "' (flash, efficient, math, cudnn)",
-            kAttnscope);
-    v.add(Severity::Note, "sdpa.forced_backend", "backend forced to " + forced + " (torch.nn.attention.sdpa_kernel)",
-          kTorchSdpa);
-  } else if (flash_why.empty()) {
-    pick = "flash";
-  } else if (eff_why.empty()) {
-    pick = "efficient";
-    record("Flash attention", flash_why, Severity::Note);
-  } else {
-    pick = "math";
-    record("Flash attention", flash_why, Severity::Warning);
-    record("Memory efficient", eff_why, Severity::Warning);
-    v.add(Severity::Warning, "sdpa.math",
-          "falls back to the math backend: S and P are materialised as in eager", kTorchSdpa);
-  }
-  if (dev.is_gpu() && dev.sm() >= 90 && forced.empty())
-    v.add(Severity::Note, "sdpa.cudnn_first",
-          "PyTorch 2.5+ tries cuDNN attention first on sm90/sm100 with cuDNN >= 9.9; attnscope runs it as sdpa:cudnn",
-          kTorchSdpa);
-  v.add(Severity::Note, "sdpa.backend", "dispatches to the " + pick + " backend", kAttnscope);
-  if (chosen) *chosen = pick;
-  memory_check(v, pick == "math" ? "eager" : "flash2", s, dev);
-  return v;
-}
-
-int64_t model_bytes(const std::string& impl, const LayerSpec& s) {
-  int64_t e = elem_size(s.dtype);
-  int64_t rows = int64_t{s.batch} * s.heads_q * s.seq_q;
-  int64_t out = rows * s.head_dim_v * e;
-  int64_t lse = rows * 4;
-  std::string base = impl.substr(0, impl.find(':'));
-  bool math = impl == "sdpa:math";
-  if (base == "eager" || math) {
-    int64_t cols = s.seq_k + (s.sinks ? 1 : 0);
-    int64_t scores = rows * cols;
-    // HF eager: QK^T in the model dtype, + mask (a second tensor), fp32 softmax, cast back.
-    int64_t masked = (s.causal || s.mask != MaskKind::None || s.has_window()) ? e : 0;
-    int64_t soft = s.softmax_dtype == DType::F32 ? 4 + e : e;
-    return scores * (e + masked + soft) + out;
-  }
-  return out + lse;
 }
 
 bool what_if_spec(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev, LayerSpec* out,

@@ -97,6 +97,41 @@ std::vector<int64_t> TorchPlan::allocation_trace() const {
   return t;
 }
 
+int64_t TorchPlan::place(std::vector<int64_t>* offset) const {
+  // Offline, as arena planners do: each tensor's lifetime (its alloc to its free event), then the
+  // largest first, each at the lowest offset where it overlaps no placed tensor alive at the same
+  // time. On the bench plans this packs into exactly the peak.
+  const size_t n = tensors.size();
+  std::vector<int64_t> born(n, -1), dies(n, static_cast<int64_t>(events.size()));
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind == PlanEvent::Kind::Alloc) born[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
+    if (events[i].kind == PlanEvent::Kind::Free) dies[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
+  }
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (born[i] >= 0) order.push_back(i);
+  auto bytes = [&](size_t i) { return torch_alloc_bytes(tensors[i].bytes()); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes(a) > bytes(b); });
+  offset->assign(n, -1);
+  std::vector<size_t> placed;
+  int64_t high = 0;
+  for (size_t t : order) {
+    std::vector<std::pair<int64_t, int64_t>> busy;  // [start, end) of placed tensors alive with t
+    for (size_t u : placed)
+      if (born[u] < dies[t] && born[t] < dies[u]) busy.push_back({(*offset)[u], (*offset)[u] + bytes(u)});
+    std::sort(busy.begin(), busy.end());
+    int64_t at = 0;
+    for (const auto& [b0, b1] : busy) {
+      if (b0 - at >= bytes(t)) break;
+      at = std::max(at, b1);
+    }
+    (*offset)[t] = at;
+    high = std::max(high, at + bytes(t));
+    placed.push_back(t);
+  }
+  return high;
+}
+
 MaskInput eager_mask_input(const LayerSpec& s) {
   // transformers' eager gets a 4D additive mask whenever anything is masked (masking_utils).
   if (s.causal || s.has_window() || s.mask != MaskKind::None) return MaskInput::Additive4D;

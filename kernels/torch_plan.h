@@ -96,6 +96,10 @@ struct TorchPlan {
   int64_t end_bytes() const;
   // The rounded size of every allocation and free, in order (+ alloc, - free).
   std::vector<int64_t> allocation_trace() const;
+  // A place for every allocated tensor in one address range (byte offsets, -1 for inputs) where no
+  // two tensors alive at the same time overlap. Returns the range's size: what one pool allocated
+  // up front must hold (the peak itself on every bench plan).
+  int64_t place(std::vector<int64_t>* offset) const;
 };
 
 // How an attention mask reaches the implementation: transformers builds a 4D mask outside the

@@ -3,53 +3,21 @@
 // backend in order, and the peak torch.cuda.max_memory_allocated saw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kernels/torch_plan.h"
+#include "tests/kernels/bench_cases.h"
 
 namespace attnscope {
 namespace {
 
 using nlohmann::json;
-
-// bench/peers.py CASES: (name, B, Hq, Hkv, N, D, causal, sinks, window), bf16.
-struct BenchCase {
-  const char* name;
-  int b, hq, hkv, n, d;
-  bool causal, sinks;
-  int window;
-};
-constexpr BenchCase kCases[] = {
-    {"llama2-7b_b4_n2048_d128_causal", 4, 32, 32, 2048, 128, true, false, 0},
-    {"llama2-7b_b1_n8192_d128_causal", 1, 32, 32, 8192, 128, true, false, 0},
-    {"b2_h32_n4096_d64_noncausal", 2, 32, 32, 4096, 64, false, false, 0},
-    {"gpt-oss-20b_n4096_d64_causal_sinks", 1, 64, 8, 4096, 64, true, true, 0},
-    {"gpt-oss-20b_n4096_d64_window128_sinks", 1, 64, 8, 4096, 64, true, true, 128},
-    {"gpt-oss-20b_nosinks_n4096_d64_causal", 1, 64, 8, 4096, 64, true, false, 0},
-    {"gemma-2_n4096_d256_causal", 1, 16, 8, 4096, 256, true, false, 0},
-    {"llama-3-8b_n16384_d128_causal", 1, 32, 8, 16384, 128, true, false, 0},
-    {"b2_h32_n4096_d128_noncausal", 2, 32, 32, 4096, 128, false, false, 0},
-};
-
-LayerSpec spec_of(const BenchCase& c) {
-  LayerSpec s;
-  s.name = c.name;
-  s.dtype = DType::BF16;
-  s.batch = c.b, s.heads_q = c.hq, s.heads_kv = c.hkv, s.seq_q = s.seq_k = c.n;
-  s.head_dim = s.head_dim_v = c.d;
-  s.causal = c.causal, s.sinks = c.sinks, s.sliding_window = c.window;
-  if (c.sinks) s.softmax_dtype = DType::BF16;  // GPT-OSS's eager
-  return s;
-}
-
-const json& recorded() {
-  static const json j = [] {
-    std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/results/2026-12-01-h200/torch_plans.json");
-    return f ? json::parse(f) : json();
-  }();
-  return j;
-}
+using testdata::kCases;
+using testdata::recorded;
+using testdata::spec_of;
+using testdata::BenchCase;
 
 const json* plan_of(const std::string& cas, const std::string& tag) {
   for (const auto& c : recorded()["cases"])
@@ -182,6 +150,34 @@ TEST(TorchPlan, EveryTensorIsFreedOnceExceptTheOutput) {
         EXPECT_EQ(frees[i], p.tensors[i].external || static_cast<int>(i) == p.out ? 0 : 1);
       }
       EXPECT_EQ(p.end_bytes(), torch_alloc_bytes(p.tensors[static_cast<size_t>(p.out)].bytes()));
+    }
+}
+
+
+// The GPU runs a plan out of one pool allocated up front: every tensor gets a place in it where no
+// tensor alive at the same time overlaps it, and the pool stays at the peak torch measured.
+TEST(TorchPlan, PlacesFitThePeakWithoutOverlap) {
+  for (const BenchCase& c : kCases)
+    for (const TorchPlan& p : {hf_eager_plan(spec_of(c)), torch_math_plan(spec_of(c))}) {
+      SCOPED_TRACE(std::string(c.name) + ": " + p.what);
+      std::vector<int64_t> off;
+      const int64_t pool = p.place(&off);
+      EXPECT_EQ(pool, p.peak_bytes());
+      std::vector<int> live;
+      for (const auto& e : p.events) {
+        if (e.kind == PlanEvent::Kind::Free) live.erase(std::find(live.begin(), live.end(), e.index));
+        if (e.kind != PlanEvent::Kind::Alloc) continue;
+        const size_t a = static_cast<size_t>(e.index);
+        const int64_t a0 = off[a], a1 = a0 + torch_alloc_bytes(p.tensors[a].bytes());
+        EXPECT_EQ(a0 % 512, 0);
+        EXPECT_LE(a1, pool);
+        for (int other : live) {
+          const size_t b = static_cast<size_t>(other);
+          const int64_t b0 = off[b], b1 = b0 + torch_alloc_bytes(p.tensors[b].bytes());
+          EXPECT_TRUE(a1 <= b0 || b1 <= a0) << p.tensors[a].name << " overlaps " << p.tensors[b].name;
+        }
+        live.push_back(e.index);
+      }
     }
 }
 

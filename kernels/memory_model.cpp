@@ -1,0 +1,146 @@
+#include "kernels/memory_model.h"
+
+#include <algorithm>
+
+#include "kernels/format.h"
+#include "kernels/implementation.h"
+#include "kernels/torch_plan.h"
+
+namespace attnscope {
+
+namespace {
+
+int64_t elem(DType d) { return d == DType::F32 ? 4 : 2; }
+
+// Tensors alive at the plan's peak (the first time it is reached), largest first.
+std::vector<std::pair<std::string, int64_t>> live_at_peak(const TorchPlan& p) {
+  std::vector<int> live, best;
+  int64_t cur = 0, peak = -1;
+  for (const PlanEvent& e : p.events) {
+    if (e.kind == PlanEvent::Kind::Op) continue;
+    const int64_t b = torch_alloc_bytes(p.tensors[static_cast<size_t>(e.index)].bytes());
+    if (e.kind == PlanEvent::Kind::Alloc) {
+      live.push_back(e.index);
+      cur += b;
+      if (cur > peak) {
+        peak = cur;
+        best = live;
+      }
+    } else {
+      live.erase(std::find(live.begin(), live.end(), e.index));
+      cur -= b;
+    }
+  }
+  std::vector<std::pair<std::string, int64_t>> r;
+  for (int id : best) {
+    const PlanTensor& t = p.tensors[static_cast<size_t>(id)];
+    r.push_back({t.name + " " + ttype_name(t.type), torch_alloc_bytes(t.bytes())});
+  }
+  std::stable_sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return r;
+}
+
+MemoryEstimate from_plan(const std::string& impl, const TorchPlan& p) {
+  MemoryEstimate m;
+  m.impl = impl;
+  m.basis = p.what;
+  m.peak_bytes = p.peak_bytes();
+  m.at_peak = live_at_peak(p);
+  return m;
+}
+
+}  // namespace
+
+MemoryEstimate estimate_memory(const std::string& impl, const LayerSpec& s) {
+  const int64_t e = elem(s.dtype);
+  const int64_t rows = int64_t{s.batch} * s.heads_q * s.seq_q;
+  const int64_t out = torch_alloc_bytes(rows * s.head_dim_v * e);
+  const int64_t lse = torch_alloc_bytes(rows * 4);
+  MemoryEstimate m;
+  if (impl == "eager") {
+    m = from_plan(impl, hf_eager_plan(s));
+    if (eager_mask_input(s) != MaskInput::None) m.mask_bytes = int64_t{s.batch} * s.seq_q * s.seq_k * e;
+  } else if (impl == "sdpa:math") {
+    m = from_plan(impl, torch_math_plan(s));
+    const MaskInput mi = sdpa_mask_input(s);
+    if (mi == MaskInput::Bool4D || mi == MaskInput::Additive4D)
+      m.mask_bytes = int64_t{s.batch} * s.seq_q * s.seq_k * (mi == MaskInput::Bool4D ? 1 : e);
+  } else if (impl == "sdpa:cudnn") {
+    m.impl = impl;
+    m.basis = "cuDNN fused flash attention (graph API): output and the plan's workspace";
+    m.peak_bytes = out + torch_alloc_bytes(kCudnnFpropWorkspace);
+    m.at_peak = {{"output", out}, {"workspace", torch_alloc_bytes(kCudnnFpropWorkspace)}};
+  } else {
+    // flash2, sink, sdpa, sdpa:flash, sdpa:efficient: the output and the fp32 log-sum-exp.
+    m.impl = impl;
+    m.basis = "fused kernel: output and the fp32 log-sum-exp per row";
+    m.peak_bytes = out + lse;
+    m.at_peak = {{"output", out}, {"lse (fp32)", lse}};
+  }
+  m.input_bytes = (int64_t{s.batch} * s.heads_q * s.seq_q * s.head_dim +
+                   int64_t{s.batch} * s.heads_kv * s.seq_k * (s.head_dim + s.head_dim_v)) * e +
+                  (s.sinks ? s.heads_q * e : 0);
+  if (impl.rfind("sdpa", 0) == 0 && impl != "sdpa:math") {
+    // The fused backends read the same boolean / additive mask transformers builds for SDPA.
+    const MaskInput mi = sdpa_mask_input(s);
+    if (mi == MaskInput::Bool4D || mi == MaskInput::Additive4D)
+      m.mask_bytes = int64_t{s.batch} * s.seq_q * s.seq_k * (mi == MaskInput::Bool4D ? 1 : e);
+  }
+  return m;
+}
+
+int64_t model_bytes(const std::string& impl, const LayerSpec& s) { return estimate_memory(impl, s).peak_bytes; }
+
+void memory_verdict(Verdict& v, const std::string& impl, const LayerSpec& s, const DeviceInfo& dev) {
+  if (!dev.is_gpu() || dev.mem_total <= 0) return;
+  const MemoryEstimate m = estimate_memory(impl, s);
+  const int64_t need = m.peak_bytes + m.mask_bytes;
+  const int64_t have = dev.named ? dev.mem_total : (dev.mem_free > 0 ? dev.mem_free : dev.mem_total);
+  if (need <= have) return;
+  std::string what = m.peak_bytes == need ? "" : " (" + format_bytes(m.mask_bytes) + " of it the attention mask)";
+  v.add(Severity::Error, impl.substr(0, impl.find(':')) + ".oom",
+        "CUDA out of memory: " + m.basis + " needs " + format_bytes(need) + " beyond q, k and v" + what +
+            ", the device has " + format_bytes(have) + (dev.named ? " in all" : " free"),
+        "attnscope memory model");
+}
+
+int full_context(const LayerSpec& s) { return s.max_context > 0 ? s.max_context : s.seq_k; }
+
+ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here) {
+  ContextFit f;
+  f.seq = seq;
+  LayerSpec t = s;
+  t.seq_q = t.seq_k = seq;
+  f.need = estimate_memory(impl, t);
+  const int64_t need = f.need.total();
+  // "an NVIDIA ...", "a Tesla T4", "a GeForce ...": the article goes by the first letter's sound.
+  auto named = [](const DeviceInfo& d) {
+    const bool vowel = !d.name.empty() && std::string("AEFHILMNORSX").find(d.name[0]) != std::string::npos;
+    return std::string(vowel ? "an " : "a ") + d.name + " (" + format_bytes(d.mem_total) + ")";
+  };
+  // The table's GPUs: the largest one it exceeds and the smallest one it fits (ties: the later,
+  // newer entry, so an 80 GiB exceeded names the H100 rather than the A100).
+  std::optional<DeviceInfo> largest;
+  for (const auto& key : named_gpu_list()) {
+    const auto g = named_gpu(key);
+    if (!g || g->mem_total <= 0) continue;
+    if (!largest || g->mem_total >= largest->mem_total) largest = *g;
+    if (need > g->mem_total) {
+      if (!f.exceeded || g->mem_total >= f.exceeded->mem_total) f.exceeded = *g;
+    } else if (!f.fits || g->mem_total < f.fits->mem_total) {
+      f.fits = *g;
+    }
+  }
+  std::vector<std::string> parts;
+  if (here && here->is_gpu() && here->mem_total > 0)
+    parts.push_back((need > here->mem_total ? "out of memory on this GPU, " : "fits this GPU, ") + here->name + " (" +
+                    format_bytes(here->mem_total) + ")");
+  if (f.exceeded) parts.push_back("out of memory on " + named(*f.exceeded));
+  if (f.fits) parts.push_back("fits " + named(*f.fits));
+  else if (largest) parts.push_back("more than any GPU attnscope knows (the largest: " + named(*largest) + ")");
+  f.sentence = impl + " at " + std::to_string(seq) + " tokens needs " + format_bytes(need);
+  for (size_t i = 0; i < parts.size(); ++i) f.sentence += (i == 0 ? ": " : "; ") + parts[i];
+  return f;
+}
+
+}  // namespace attnscope
