@@ -37,11 +37,12 @@ RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
         float x = rd(rd(dot<float>(q, k, D)) * scale);
         if (s.softcap > 0) x = rd(rd(std::tanh(rd(x / s.softcap))) * s.softcap);
         // The mask is additive: 0 where visible, finfo.min where not (HF's causal/window/padding mask).
+        // transformers' 4D mask is a model-dtype tensor: an additive mask is rounded to it first.
         if (!key_visible(s, in, b, h, i, j)) x = rd(x + minv);
-        else if (s.mask == MaskKind::ExplicitAdditive) x = rd(x + in.mask_at(b, h, i, j));
+        else if (s.mask == MaskKind::ExplicitAdditive) x = rd(x + rd(in.mask_at(b, h, i, j)));
         row[j] = std::max(x, minv);  // x + min saturates at min in the model dtype
       }
-      if (s.sinks) row[Nk] = in.sinks[h];
+      if (s.sinks) row[Nk] = rd(in.sinks[h]);  // module.sinks is a model-dtype parameter, cat'ed as such
       if (keep)
         for (int64_t j = 0; j < Nk; ++j) r.scores.data[at4(b, h, i, j, s.heads_q, Nq, Nk)] = row[j];
       float m = -std::numeric_limits<float>::infinity();

@@ -10,6 +10,8 @@ struct FusedFlags {
 };
 
 RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl);
+// torch 2.11's SDPA math backend (fp32 upcast, fp32 scores, safe softmax), kernels/cpu/math_cpu.cpp.
+RunResult run_math(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl);
 RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                     FusedFlags flags);
 
