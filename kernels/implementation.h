@@ -20,6 +20,8 @@ struct RunOptions {
   int threads = 0;                 // CPU worker threads over (batch, head); 0 = hardware
   int warmup = 0;                  // GPU: untimed runs first
   int repeats = 1;                 // timed runs (median reported)
+  int kv_tile = 0;                 // CPU fused versions: keys per KV tile (0 = 64, the sm80 kernel's);
+                                   // 128 reproduces the sm90 kernel's rounding at head dims <= 128
   std::function<void(double)> progress;        // fraction done, from any thread
   const std::atomic<bool>* cancel = nullptr;   // set -> stop early with error "cancelled"
 };

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kernels/flash_head_dims.h"
 #include "kernels/format.h"
 #include "kernels/implementation.h"
 #include "kernels/memory_model.h"
@@ -61,13 +62,7 @@ void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, boo
               std::to_string(s.head_dim_v) + ")",
           src);
   else {
-    static const int kCompiled[] = {32, 64, 96, 128, 192, 256};
-    int rounded = 256;
-    for (int c : kCompiled)
-      if (s.head_dim <= c) {
-        rounded = c;
-        break;
-      }
+    const int rounded = compiled_head_dim(kFlashHeadDims, s.head_dim);
     if (s.head_dim % 8 != 0)
       v.add(Severity::Note, "fa2.head_dim_pad",
             "head dim " + std::to_string(s.head_dim) + " is zero-padded to " +
