@@ -70,6 +70,12 @@ MemoryEstimate estimate_memory(const std::string& impl, const LayerSpec& s) {
     m.basis = "cuDNN fused flash attention (graph API): output and the plan's workspace";
     m.peak_bytes = out + torch_alloc_bytes(kCudnnFpropWorkspace);
     m.at_peak = {{"output", out}, {"workspace", torch_alloc_bytes(kCudnnFpropWorkspace)}};
+    if (sdpa_mask_input(s) == MaskInput::Bool4D) {
+      // scaled_dot_product_attention turns a boolean mask into a model-dtype bias inside the call.
+      const int64_t bias = torch_alloc_bytes(int64_t{s.batch} * s.seq_q * s.seq_k * e);
+      m.peak_bytes += bias;
+      m.at_peak.push_back({"attn_mask as a bias", bias});
+    }
   } else {
     // flash2, sink, sdpa, sdpa:flash, sdpa:efficient: the output and the fp32 log-sum-exp.
     m.impl = impl;

@@ -199,7 +199,7 @@ int bool_mask_to_bias(Builder& b, int mask_bool, TType t, const std::string& nam
 
 }  // namespace
 
-TorchPlan hf_eager_plan(const LayerSpec& s) {
+TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
   const bool gptoss = s.sinks && s.softmax_dtype != DType::F32;
   Builder b(gptoss ? "transformers eager_attention_forward (GPT-OSS: sink column, softmax in the model dtype)"
                    : "transformers eager_attention_forward (Llama: softmax in fp32)");
@@ -211,7 +211,7 @@ TorchPlan hf_eager_plan(const LayerSpec& s) {
   p.k = b.external("key", t, {B, Hkv, Nk, D});
   p.v = b.external("value", t, {B, Hkv, Nk, Dv});
   const MaskInput mi = eager_mask_input(s);
-  if (mi != MaskInput::None) p.mask = b.external("attention_mask (4D, model dtype)", t, {B, 1, Nq, Nk});
+  if (mi != MaskInput::None) p.mask = b.external("attention_mask (4D, model dtype)", t, {B, mask_heads, Nq, Nk});
   if (s.sinks) p.sinks = b.external("module.sinks", t, {Hq});
 
   // repeat_kv: expand + reshape copies K and V per query head when there are fewer KV heads.
@@ -334,7 +334,7 @@ TorchPlan hf_eager_plan(const LayerSpec& s) {
   return p;
 }
 
-TorchPlan torch_math_plan(const LayerSpec& s) {
+TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
   Builder b("torch 2.11 SDPA math backend (_scaled_dot_product_attention_math)");
   const TType t = ttype_of(s.dtype);
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
@@ -347,10 +347,10 @@ TorchPlan torch_math_plan(const LayerSpec& s) {
   int mask = -1;
   if (mi == MaskInput::Bool4D) {
     // scaled_dot_product_attention converts a boolean mask to a bias in the query's dtype first.
-    p.mask = b.external("attn_mask (bool)", TType::Bool, {B, 1, Nq, Nk});
+    p.mask = b.external("attn_mask (bool)", TType::Bool, {B, mask_heads, Nq, Nk});
     mask = bool_mask_to_bias(b, p.mask, t, "attn_mask (bias, model dtype)");
   } else if (mi == MaskInput::Additive4D) {
-    p.mask = b.external("attn_mask (additive, model dtype)", t, {B, 1, Nq, Nk});
+    p.mask = b.external("attn_mask (additive, model dtype)", t, {B, mask_heads, Nq, Nk});
     mask = p.mask;
   }
   // Keep query, key, value in high precision: fp16/bf16 are copied to fp32.

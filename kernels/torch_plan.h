@@ -114,7 +114,9 @@ enum class MaskInput : uint8_t {
 MaskInput eager_mask_input(const LayerSpec& s);
 MaskInput sdpa_mask_input(const LayerSpec& s);
 
-TorchPlan hf_eager_plan(const LayerSpec& s);
-TorchPlan torch_math_plan(const LayerSpec& s);
+// `mask_heads`: the 4D mask's head dim (1, or Hq for an explicit per-head mask); inputs are never
+// counted, so it changes how the mask broadcasts, not the memory.
+TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads = 1);
+TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads = 1);
 
 }  // namespace attnscope

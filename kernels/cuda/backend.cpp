@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device_state.h"
 #include "kernels/cuda/efficient_kernel.h"
 #include "kernels/cuda/flash_dispatch.h"
@@ -89,10 +90,14 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
                kSource);
       break;
     }
-    case Family::Cudnn:
-      v->add(Severity::Error, "gpu.cudnn", "sdpa:cudnn (cuDNN graph API) is not part of this build of the GPU backend",
-             kSource);
+    case Family::Cudnn: {
+      const CudnnLibrary& lib = cudnn_library();
+      if (!lib.available)
+        v->add(Severity::Error, "gpu.cudnn", "sdpa:cudnn is unavailable: " + lib.why, kSource);
+      else
+        v->add(Severity::Note, "gpu.cudnn", "runs cuDNN " + lib.version + " (" + lib.path + ")", kSource);
       break;
+    }
     default:
       break;
   }
@@ -101,11 +106,12 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
 
 std::unique_ptr<GpuImpl> make_impl(const Plan& plan, const LayerSpec& spec, const DeviceState& st) {
   switch (plan.family) {
-    case Family::Eager: return make_eager_impl(spec, st.cublas, false);
-    case Family::Math: return make_eager_impl(spec, st.cublas, true);
+    case Family::Eager: return make_eager_impl(spec, st.cublas, st.dev.sm_count, false);
+    case Family::Math: return make_eager_impl(spec, st.cublas, st.dev.sm_count, true);
     case Family::Flash: return make_flash_impl(spec, st.dev, false);
     case Family::Sink: return make_flash_impl(spec, st.dev, true);
     case Family::Efficient: return make_efficient_impl(spec);
+    case Family::Cudnn: return make_cudnn_impl(spec);
     default: return nullptr;
   }
 }
@@ -119,7 +125,7 @@ bool api_open(DeviceInfo* dev, std::string* why) {
 }
 
 std::vector<std::string> api_names() {
-  return {"eager", "sdpa", "flash2", "sink", "sdpa:flash", "sdpa:efficient", "sdpa:math"};
+  return {"eager", "sdpa", "flash2", "sink", "sdpa:flash", "sdpa:efficient", "sdpa:math", "sdpa:cudnn"};
 }
 
 Verdict api_check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev) {
@@ -136,7 +142,7 @@ void run_impl(const std::string& impl, const LayerSpec& spec, const Inputs& in, 
   Verdict checked;
   const Plan plan = plan_for(impl, spec, st.dev, &checked);
   r->sdpa_backend = plan.sdpa_backend;
-  r->model_bytes = model_bytes(plan.family == Family::Math ? "sdpa:math" : impl, spec);
+  r->model_bytes = model_bytes(impl == "sdpa" && !plan.sdpa_backend.empty() ? "sdpa:" + plan.sdpa_backend : impl, spec);
   if (!checked.supported) {
     r->verdict = checked;
     for (const auto& reason : r->verdict.reasons)
