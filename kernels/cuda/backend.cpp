@@ -73,7 +73,11 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
     case Family::Efficient: {
       if (spec.dtype != DType::F32) {  // the tensor-core variant of the sm80 flash kernel
         const int hd = flash_compiled_head_dim(FlashPath::Sm80, std::max(spec.head_dim, spec.head_dim_v));
-        if (hd > 0 && !flash_instantiated(FlashPath::Sm80, spec.dtype, hd))
+        if (hd == 0)  // torch's memory-efficient kernel takes larger head dims (288, 320: the dispatcher picks it)
+          v->add(Severity::Error, "gpu.efficient.head_dim",
+                 "attnscope's memory-efficient kernel handles head dims up to 256; torch's would run this layer",
+                 kSource);
+        else if (!flash_instantiated(FlashPath::Sm80, spec.dtype, hd))
           v->add(Severity::Error, "gpu.not_compiled",
                  std::string(dtype_name(spec.dtype)) + " x head dim " + std::to_string(hd) +
                      " of the sm80 kernel is not compiled in this build (ATTNSCOPE_CI_REDUCED)",
