@@ -6,6 +6,7 @@
 #include "kernels/flash_head_dims.h"
 #include "kernels/format.h"
 #include "kernels/implementation.h"
+#include "kernels/library_texts.h"
 #include "kernels/memory_model.h"
 
 namespace attnscope {
@@ -51,11 +52,11 @@ void cpu_emulation_note(Verdict& v, const DeviceInfo& dev, const char* what) {
 void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, bool sink_kernel) {
   const char* src = sink_kernel ? "attnscope sink kernel (FA2 rules)" : kFa2;
   if (dev.is_gpu() && dev.cc_major < 8)
-    v.add(Severity::Error, "fa2.arch", "FlashAttention only supports Ampere GPUs or newer.", src);
+    v.add(Severity::Error, "fa2.arch", library_text("fa2.arch"), src);
   if (s.dtype == DType::F32)
-    v.add(Severity::Error, "fa2.dtype", "FlashAttention only support fp16 and bf16 data type", src);
+    v.add(Severity::Error, "fa2.dtype", library_text("fa2.dtype"), src);
   if (s.head_dim > 256 || s.head_dim_v > 256)
-    v.add(Severity::Error, "fa2.head_dim", "FlashAttention forward only supports head dimension at most 256", src);
+    v.add(Severity::Error, "fa2.head_dim", library_text("fa2.head_dim"), src);
   else if (s.head_dim != s.head_dim_v)
     v.add(Severity::Error, "fa2.head_dim_v",
           "q, k and v must have the same head dimension (got " + std::to_string(s.head_dim) + " and " +
@@ -67,15 +68,14 @@ void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, boo
       v.add(Severity::Note, "fa2.head_dim_pad",
             "head dim " + std::to_string(s.head_dim) + " is zero-padded to " +
                 std::to_string((s.head_dim + 7) / 8 * 8) +
-                " as flash_attn's Python wrapper does (the kernel requires: \"query, key, value, and out_ must "
-                "have a head_size that is a multiple of 8\")",
+                " as flash_attn's Python wrapper does (the kernel requires: \"" + library_text("fa2.head_dim8") + "\")",
             src);
     if (rounded != s.head_dim)
       v.add(Severity::Note, "fa2.head_dim_kernel",
             "runs the kernel compiled for head dim " + std::to_string(rounded), src);
   }
   if (s.heads_kv <= 0 || s.heads_q % s.heads_kv != 0)
-    v.add(Severity::Error, "fa2.gqa", "Number of heads in key/value must divide number of heads in query", src);
+    v.add(Severity::Error, "fa2.gqa", library_text("fa2.gqa"), src);
   if (explicit_mask(s))
     v.add(Severity::Error, "fa2.mask",
           "FlashAttention takes no attention mask: only causal, a (left, right) window, and padding through "

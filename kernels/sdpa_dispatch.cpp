@@ -1,8 +1,10 @@
 #include "kernels/sdpa_dispatch.h"
 
 #include <algorithm>
+#include <map>
 
 #include "kernels/implementation.h"
+#include "kernels/library_texts.h"
 #include "kernels/memory_model.h"
 
 namespace attnscope {
@@ -19,7 +21,6 @@ bool sm_in(const DeviceInfo& d, int lo_major, int lo_minor, int hi_major, int hi
   const int M = major_of(d), m = minor_of(d);
   return (M > lo_major || (M == lo_major && m >= lo_minor)) && (M < hi_major || (M == hi_major && m <= hi_minor));
 }
-std::string sm_text(const DeviceInfo& d) { return std::to_string(major_of(d)) + "." + std::to_string(minor_of(d)); }
 
 // c10's names: the dtype set is printed as ScalarTypes, the tensors' dtypes as TypeMeta names.
 const char* typemeta_name(DType d) {
@@ -31,12 +32,13 @@ const char* typemeta_name(DType d) {
   return "?";
 }
 std::string dtype_refusal(DType d, const char* allowed) {
-  const std::string n = typemeta_name(d);
-  return std::string("Expected query, key and value to all be of dtype: {") + allowed + "}. Got Query dtype: " + n +
-         ", Key dtype: " + n + ", and Value dtype: " + n + " instead.";
+  return library_text("sdpa.dtype", {{"allowed", allowed}, {"dtype", typemeta_name(d)}});
 }
 std::string sizes(int64_t b, int64_t h, int64_t n, int64_t d) {
   return "[" + std::to_string(b) + ", " + std::to_string(h) + ", " + std::to_string(n) + ", " + std::to_string(d) + "]";
+}
+std::map<std::string, std::string> sm_fill(const DeviceInfo& d) {
+  return {{"major", std::to_string(major_of(d))}, {"minor", std::to_string(minor_of(d))}};
 }
 
 // minimum_gemm_alignment: tensor cores from sm80 (and for half on sm70+) need 16-byte rows.
@@ -62,35 +64,29 @@ SdpaCall sdpa_call(const LayerSpec& s) {
   return c;
 }
 
-const char* sdpa_refusal_header(const std::string& backend) {
-  if (backend == "flash") return "Flash attention kernel not used because:";
-  if (backend == "efficient") return "Memory efficient kernel not used because:";
-  if (backend == "cudnn") return "cuDNN attention kernel not used because:";
+std::string sdpa_refusal_header(const std::string& backend) {
+  if (backend == "flash") return library_text("sdpa.flash_not_used");
+  if (backend == "efficient") return library_text("sdpa.efficient_not_used");
+  if (backend == "cudnn") return library_text("sdpa.cudnn_not_used");
   return "";
 }
+
+std::string sdpa_efficient_bf16_text() { return dtype_refusal(DType::BF16, "{Half, Float}"); }
 
 std::optional<SdpaRefusal> sdpa_flash_refusal(const LayerSpec& s, const DeviceInfo& dev) {
   const SdpaCall c = sdpa_call(s);
   // check_for_attn_mask, check_head_dim_size_flash, check_flash_attention_hardware_support,
   // check_flash_causal_non_square_seqlens, check_dtypes_flash_attention; dense: GQA, lengths, strides.
-  if (has_mask(c)) return SdpaRefusal{"sdpa.flash.attn_mask", "Flash Attention does not support non-null attn_mask."};
+  const std::string dq = std::to_string(s.head_dim), dv = std::to_string(s.head_dim_v);
+  if (has_mask(c)) return SdpaRefusal{"sdpa.flash.attn_mask", library_text("sdpa.flash.attn_mask")};
   if (s.head_dim != s.head_dim_v || s.head_dim > 256)
-    return SdpaRefusal{"sdpa.flash.head_dim",
-                       "Flash attention requires q,k,v to have the same last dimension and to be less than or equal "
-                       "to 256. Got Query.size(-1): " + std::to_string(s.head_dim) + ", Key.size(-1): " +
-                           std::to_string(s.head_dim) + ", Value.size(-1): " + std::to_string(s.head_dim_v) +
-                           " instead."};
-  if (!sm_in(dev, 8, 0, 12, 1))
-    return SdpaRefusal{"sdpa.flash.arch",
-                       "Flash attention only supports gpu architectures in the range [sm80, sm121]. Attempting to run "
-                       "on a sm " + sm_text(dev) + " gpu."};
+    return SdpaRefusal{"sdpa.flash.head_dim", library_text("sdpa.flash.head_dim", {{"dq", dq}, {"dk", dq}, {"dv", dv}})};
+  if (!sm_in(dev, 8, 0, 12, 1)) return SdpaRefusal{"sdpa.flash.arch", library_text("sdpa.flash.arch", sm_fill(dev))};
   if (c.mask == MaskInput::IsCausal && s.seq_q != s.seq_k)
     return SdpaRefusal{"sdpa.flash.causal_nonsquare",
-                       "Flash attention does not support the is_causal flag when seqlen_q != seqlen_k. Got seqlen_q: " +
-                           std::to_string(s.seq_q) + " seqlen_k: " + std::to_string(s.seq_k) +
-                           ". If you would like to use causal attention with non-square masks, please see "
-                           "CausalAttnMask."};
-  if (s.dtype == DType::F32) return SdpaRefusal{"sdpa.flash.dtype", dtype_refusal(s.dtype, "Half, BFloat16")};
+                       library_text("sdpa.flash.causal_nonsquare",
+                                    {{"nq", std::to_string(s.seq_q)}, {"nk", std::to_string(s.seq_k)}})};
+  if (s.dtype == DType::F32) return SdpaRefusal{"sdpa.flash.dtype", dtype_refusal(s.dtype, "{Half, BFloat16}")};
   return std::nullopt;  // GQA: flash takes enable_gqa (Hq a multiple of Hkv, which LayerSpec requires)
 }
 
@@ -99,41 +95,32 @@ std::optional<SdpaRefusal> sdpa_efficient_refusal(const LayerSpec& s, const Devi
   // check_mem_efficient_hardware_support, check_head_dim_size_mem_efficient; dense: lengths,
   // strides, check_batch_size_and_num_heads_dense<supports_gqa=false>; then the dtypes.
   if (!sm_in(dev, 5, 0, 12, 1))
-    return SdpaRefusal{"sdpa.efficient.arch",
-                       "Mem Efficient Attention only supports gpu architectures in the range [sm50, sm121]. Attempting "
-                       "to run on a sm " + sm_text(dev) + " gpu."};
+    return SdpaRefusal{"sdpa.efficient.arch", library_text("sdpa.efficient.arch", sm_fill(dev))};
   const int64_t a = gemm_alignment(s, dev);
+  const std::string dq = std::to_string(s.head_dim), dv = std::to_string(s.head_dim_v);
   if (s.head_dim % a != 0 || s.head_dim_v % a != 0)
     return SdpaRefusal{"sdpa.efficient.alignment",
-                       "Mem efficient attention requires last dimension of inputs to be divisible by " +
-                           std::to_string(a) + ". Got Query.size(-1): " + std::to_string(s.head_dim) +
-                           ", Key.size(-1): " + std::to_string(s.head_dim) + ", Value.size(-1): " +
-                           std::to_string(s.head_dim_v) + " instead."};
+                       library_text("sdpa.efficient.alignment",
+                                    {{"align", std::to_string(a)}, {"dq", dq}, {"dk", dq}, {"dv", dv}})};
   if (c.heads_k != s.heads_q)
     return SdpaRefusal{"sdpa.efficient.gqa",
-                       "For dense input, both fused kernels require query, key and value to have the same num_heads. "
-                       "Query.sizes(): " + sizes(s.batch, s.heads_q, s.seq_q, s.head_dim) + ", Key sizes(): " +
-                           sizes(s.batch, c.heads_k, s.seq_k, s.head_dim) + ", Value sizes(): " +
-                           sizes(s.batch, c.heads_k, s.seq_k, s.head_dim_v) +
-                           " instead. To broadcast dense inputs, try using unsqueeze and expand_to before passing them "
-                           "into the kernel."};
-  if (major_of(dev) < 8 && s.dtype == DType::BF16)
-    return SdpaRefusal{"sdpa.efficient.dtype", dtype_refusal(s.dtype, "Half, Float")};
+                       library_text("sdpa.efficient.gqa",
+                                    {{"q_sizes", sizes(s.batch, s.heads_q, s.seq_q, s.head_dim)},
+                                     {"k_sizes", sizes(s.batch, c.heads_k, s.seq_k, s.head_dim)},
+                                     {"v_sizes", sizes(s.batch, c.heads_k, s.seq_k, s.head_dim_v)}})};
+  if (major_of(dev) < 8 && s.dtype == DType::BF16) return SdpaRefusal{"sdpa.efficient.dtype", sdpa_efficient_bf16_text()};
   return std::nullopt;
 }
 
 std::optional<SdpaRefusal> sdpa_cudnn_refusal(const LayerSpec& s, const DeviceInfo& dev, const TorchSdpaBuild& build) {
   // general: check_dtypes_low_precision, check_attn_mask_shape, check_cudnn_hardware_support;
   // dense: lengths, strides, GQA (supported), check_cudnn_tensor_shapes.
-  if (s.dtype == DType::F32) return SdpaRefusal{"sdpa.cudnn.dtype", dtype_refusal(s.dtype, "Half, BFloat16")};
-  if (!sm_in(dev, 8, 0, 12, 1))
-    return SdpaRefusal{"sdpa.cudnn.arch",
-                       "cuDNN MHA only supports gpu architectures in the range [sm80, sm121]. Attempting to run on a "
-                       "sm " + sm_text(dev) + " gpu."};
+  if (s.dtype == DType::F32) return SdpaRefusal{"sdpa.cudnn.dtype", dtype_refusal(s.dtype, "{Half, BFloat16}")};
+  if (!sm_in(dev, 8, 0, 12, 1)) return SdpaRefusal{"sdpa.cudnn.arch", library_text("sdpa.cudnn.arch", sm_fill(dev))};
   if (s.batch > 65535 || s.heads_q > 65535)
-    return SdpaRefusal{"sdpa.cudnn.batch_heads", "cuDNN SDPA does not support batch size or num_heads greater than "
-                                                 "65535. Got batch size: " + std::to_string(s.batch) +
-                                                     ", num_heads: " + std::to_string(s.heads_q)};
+    return SdpaRefusal{"sdpa.cudnn.batch_heads",
+                       library_text("sdpa.cudnn.batch_heads",
+                                    {{"b", std::to_string(s.batch)}, {"h", std::to_string(s.heads_q)}})};
   // Head dims up to 256 on sm90/sm100 with a recent cuDNN (9.19 measured on the H200 with torch
   // 2.11), 192/128 for that one pair from 9.11, else 128.
   const int M = major_of(dev), m = minor_of(dev);
@@ -142,11 +129,10 @@ std::optional<SdpaRefusal> sdpa_cudnn_refusal(const LayerSpec& s, const DeviceIn
   if (sm90_100 && build.cudnn_version >= 91900) limit = 256;
   else if (sm90_100 && build.cudnn_version >= 91100 && s.head_dim == 192 && s.head_dim_v == 128) limit = 192;
   if (s.head_dim > limit || s.head_dim_v > limit)
-    return SdpaRefusal{"sdpa.cudnn.head_dim", "head_dim should be no more than " + std::to_string(limit)};
+    return SdpaRefusal{"sdpa.cudnn.head_dim", library_text("sdpa.cudnn.head_dim", {{"limit", std::to_string(limit)}})};
   if (s.head_dim % 8 != 0 || s.head_dim_v % 8 != 0)
-    return SdpaRefusal{"sdpa.cudnn.head_dim_multiple", "head_dim should be a multiple of 8"};
-  if (s.seq_k == 1)
-    return SdpaRefusal{"sdpa.cudnn.seq_k_1", "cudnn SDPA does not support key/value sequence length 1.", true};
+    return SdpaRefusal{"sdpa.cudnn.head_dim_multiple", library_text("sdpa.cudnn.head_dim_multiple")};
+  if (s.seq_k == 1) return SdpaRefusal{"sdpa.cudnn.seq_k_1", library_text("sdpa.cudnn.seq_k_1"), true};
   return std::nullopt;
 }
 
@@ -203,7 +189,7 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
     return std::nullopt;
   };
   auto record = [&](const std::string& b, const SdpaRefusal& r, Severity sev) {
-    v.add(sev, r.code, std::string(sdpa_refusal_header(b)) + " " + r.text, kTorchSdpa);
+    v.add(sev, r.code, sdpa_refusal_header(b) + " " + r.text, kTorchSdpa);
   };
   std::string pick;
   if (!forced.empty()) {
@@ -226,8 +212,7 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
       if (auto r = refusal(b)) record(b, *r, to_math ? Severity::Warning : Severity::Note);
     }
     if (to_math)
-      v.add(Severity::Warning, "sdpa.math", "falls back to the math backend: S and P are materialised as in eager",
-            kTorchSdpa);
+      v.add(Severity::Warning, "sdpa.math", library_text("sdpa.math"), kTorchSdpa);
   }
   v.add(Severity::Note, "sdpa.backend", "dispatches to the " + pick + " backend", kAttnscope);
   if (chosen) *chosen = pick;

@@ -52,6 +52,6 @@ std::string sdpa_choice(const LayerSpec& s, const DeviceInfo& dev, const TorchSd
 void refuse_cudnn_on_cpu(Verdict& v);
 
 // torch's "<Backend> kernel not used because:" header for a backend.
-const char* sdpa_refusal_header(const std::string& backend);
+std::string sdpa_refusal_header(const std::string& backend);
 
 }  // namespace attnscope

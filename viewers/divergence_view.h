@@ -16,7 +16,7 @@ class DivergenceView : public View {
   PanelId id() const override { return PanelId::Divergence; }
   const char* title() const override { return "Divergence"; }
   void draw(Model& m) override;
-  bool pending() const override { return job_.running(); }
+  bool pending() const override { return job_.computing(); }
 
   struct Result {
     Divergence d;

@@ -7,7 +7,8 @@
 namespace attnscope {
 
 // args: the arguments after "gui". Returns the process exit status (0 ok, 1 bad usage or no
-// display, 2 a headless screenshot could not be made).
+// display, 2 a headless screenshot could not be made, 3 a --frames/--screenshot session ran past
+// its --timeout).
 int run_gui(const std::vector<std::string>& args);
 
 }  // namespace attnscope

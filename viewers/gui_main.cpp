@@ -23,6 +23,7 @@
 #include "capture/spec_io.h"
 #include "viewers/model.h"
 #include "viewers/screenshot.h"
+#include "viewers/session_deadline.h"
 #include "viewers/shell.h"
 #include "viewers/widgets.h"
 
@@ -40,6 +41,8 @@ const char* kUsage =
     "  --screenshot FILE  render, write the window as PNG (plus FILE.json: the plot regions) and exit\n"
     "  --frames N         frames rendered before the screenshot once loading is done (default 3);\n"
     "                     without --screenshot: quit after N frames (settings are saved)\n"
+    "  --timeout S        a --frames/--screenshot session gives up after S seconds (default 120),\n"
+    "                     naming what it still waited for, with exit status 3\n"
     "  --size WxH         window size (default 1600x1000)\n"
     "  --crop-panel       the screenshot holds the panel area only\n"
     "  --head H, --batch B     select a head / batch element\n"
@@ -108,6 +111,7 @@ struct Options {
   std::string screenshot;
   int frames = 3;
   bool quit_after = false;  // --frames given
+  int timeout_s = 120;      // --timeout: the bound of a --frames / --screenshot session
   int width = 1600, height = 1000;
   bool crop = false;
   int head = -1, batch = -1;
@@ -156,6 +160,8 @@ std::string parse(const std::vector<std::string>& a, Options* o, bool* help) {
     } else if (s == "--frames") {
       if (!ival(&o->frames) || o->frames < 1) return "--frames needs a positive number";
       o->quit_after = true;
+    } else if (s == "--timeout") {
+      if (!ival(&o->timeout_s) || o->timeout_s < 1) return "--timeout needs a number of seconds >= 1";
     } else if (s == "--size") {
       if (!val(&v) || std::sscanf(v.c_str(), "%dx%d", &o->width, &o->height) != 2 || o->width < 200 ||
           o->height < 150 || o->width > 16384 || o->height > 16384)
@@ -407,7 +413,14 @@ int run_gui(const std::vector<std::string>& args) {
     if (MapTexture::max_uploads_per_frame() < 1000 && headless) MapTexture::max_uploads_per_frame() = 1000;
 
     int ready_frames = 0;
-    const double start = now_ms();
+    // A scripted session ends by itself: at the deadline the loop leaves saying what it waited
+    // for; 15 s later (a frame or a worker stuck past that) the watchdog ends the process.
+    const bool scripted = o.quit_after || headless;
+    SessionDeadline deadline(scripted ? o.timeout_s : 0, 15,
+                             "attnscope gui: the session did not end " + std::to_string(o.timeout_s + 15) +
+                                 " s after it started (--timeout " + std::to_string(o.timeout_s) +
+                                 "): the frame loop is stuck; exiting",
+                             3);
     std::string titled;
     size_t input_next = 0;
     ImVec2 mouse(-FLT_MAX, -FLT_MAX);
@@ -435,6 +448,10 @@ int run_gui(const std::vector<std::string>& args) {
       ImGui_ImplGlfw_NewFrame();
       // Headless: Xvfb parks the pointer mid-screen; keep it off so no tooltip lands in a screenshot.
       if (headless) {
+        // Scripted frames are paced by the frame, not the clock: a loaded machine (seconds a
+        // frame) must not turn the script's 'click;click' into two single clicks (ImGui's
+        // double-click window is 0.3 s) or fire tooltips that a quiet one would not.
+        io.DeltaTime = 1.0f / 60.0f;
         // Scripted input (--input) one event a frame, then the pointer leaves the window.
         io.KeysDown[GLFW_KEY_ESCAPE] = false;
         if (input_next < o.input.size()) {
@@ -512,11 +529,15 @@ int run_gui(const std::vector<std::string>& args) {
           }
           break;
         }
-        if (now_ms() - start > 600e3) {
-          std::fprintf(stderr, "attnscope gui: gave up after 600 s waiting for loading to finish\n");
-          rc = 2;
-          break;
-        }
+      }
+      if (deadline.expired()) {
+        std::string what = shell.busy_with(m);
+        if (what.empty() && input_next < o.input.size())
+          what = "the --input script (event " + std::to_string(input_next + 1) + ")";
+        std::fprintf(stderr, "attnscope gui: gave up after %d s (--timeout): still waiting for %s\n", o.timeout_s,
+                     what.empty() ? "settled frames" : what.c_str());
+        rc = 3;
+        break;
       }
       glFinish();
       shell.frame_ms = 0.9 * shell.frame_ms + 0.1 * (now_ms() - f0);

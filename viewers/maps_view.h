@@ -16,7 +16,7 @@ class MapsView : public View {
   PanelId id() const override { return PanelId::Maps; }
   const char* title() const override { return "Attention maps"; }
   void draw(Model& m) override;
-  bool pending() const override { return build_.running(); }
+  bool pending() const override { return build_.computing(); }
 
   struct Built {
     std::string label, note, why_not;

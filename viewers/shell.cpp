@@ -41,11 +41,11 @@ const char* kShortcuts =
 
 Shell::Shell() : views_(make_views()) {}
 
-bool Shell::pending(const Model& m) const {
-  if (m.busy()) return true;
+std::string Shell::busy_with(const Model& m) const {
+  if (m.busy()) return m.job->what;
   for (const auto& v : views_)
-    if (v->pending()) return true;
-  return false;
+    if (v->pending()) return std::string(v->title()) + " panel";
+  return "";
 }
 
 void Shell::open_dialog(Dialog d, const Model& m) {

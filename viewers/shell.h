@@ -16,7 +16,9 @@ class Shell {
   Shell();
   void draw(Model& m);
   // True while a panel or the model has background work in flight.
-  bool pending(const Model& m) const;
+  bool pending(const Model& m) const { return !busy_with(m).empty(); }
+  // What is in flight ("loading cap.h5", "Attention maps panel"), "" when nothing is.
+  std::string busy_with(const Model& m) const;
   double frame_ms = 0;  // shown in the status bar (set by the main loop)
 
  private:

@@ -61,7 +61,15 @@ class Background {
     state_.reset();
     return v;
   }
+  // Started and not yet taken: the owner's bookkeeping (one build at a time).
   bool running() const { return state_ != nullptr; }
+  // The worker has not finished. What "pending" means to a headless run: a finished value that
+  // is never taken (its panel is not drawn, e.g. a tab left on the first frame) is not work.
+  bool computing() const {
+    if (!state_) return false;
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return !state_->value;
+  }
 
  private:
   struct State {

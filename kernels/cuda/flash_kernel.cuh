@@ -169,10 +169,7 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fla
     // per-element test.
     const KeyRange inner = visible_keys(p, last_row, m0, kv_len);  // keys every row sees
     const bool whole = n0 >= inner.begin && n0 + kBN <= inner.end;
-#pragma unroll
-    for (int nt = 0; nt < kST; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] = scale_softcap(p, s[nt][e]);
+    scale_scores<kST * 4>(p, &s[0][0]);
     if (!whole) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -207,15 +204,15 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fla
     }
 
     // Online softmax: new running max, rescale of l and O, p = exp(s - m).
-    float base[2];
+    float base[2];  // the row's exponent base, times log2 e
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       float mx = m_run[i];
 #pragma unroll
       for (int nt = 0; nt < kST; ++nt) mx = fmaxf(mx, fmaxf(s[nt][2 * i], s[nt][2 * i + 1]));
       mx = quad_max(mx);
-      base[i] = softmax_base(mx);
-      const float alpha = __expf(m_run[i] - base[i]);
+      base[i] = softmax_base(mx) * kLog2e;
+      const float alpha = exp_from(m_run[i], base[i]);
       m_run[i] = mx;
       l_run[i] *= alpha;
 #pragma unroll
@@ -229,8 +226,8 @@ __global__ void __launch_bounds__(Traits::kThreads, Traits::kMinBlocksPerSm) fla
     for (int nt = 0; nt < kST; ++nt) {
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        const float p0 = __expf(s[nt][2 * i] - base[i]);
-        const float p1 = __expf(s[nt][2 * i + 1] - base[i]);
+        const float p0 = exp_from(s[nt][2 * i], base[i]);
+        const float p1 = exp_from(s[nt][2 * i + 1], base[i]);
         l_run[i] += p0 + p1;  // FA2 sums the fp32 p, before rounding
         float r0, r1;
         pk[nt][i] = pack_round<T>(p0, p1, &r0, &r1);

@@ -31,6 +31,9 @@ FlashParams set_params_fprop(const LayerSpec& s, const DeviceInputs& in, void* o
   // the measurement switch ATTNSCOPE_FLASH_FORWARD_ORDER=1 keeps launch order (bench/gpu_bench.sh).
   const char* fwd = std::getenv("ATTNSCOPE_FLASH_FORWARD_ORDER");
   p.reverse_blocks = p.window_right >= 0 && !(fwd && *fwd && std::string(fwd) != "0");
+  // Measurement switch: ATTNSCOPE_SM90_PINGPONG=0 lets the sm90 consumer warpgroups issue GEMMs freely.
+  const char* pp = std::getenv("ATTNSCOPE_SM90_PINGPONG");
+  p.sm90_pingpong = !(pp && std::string(pp) == "0");
   return p;
 }
 

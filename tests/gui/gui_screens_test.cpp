@@ -555,18 +555,22 @@ TEST_F(GuiScreens, ProbePanelShowsTheProbedTiles) {
   EXPECT_LT(f, 0.98);
 }
 
-TEST_F(GuiScreens, EveryPanelRendersAndExitsZero) {
+// One session a test: each stays far inside the GUI tests' 60 s limit on a loaded machine.
+class EveryPanel : public GuiScreens, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(EveryPanel, RendersAndExitsZero) {
   std::string cap = gptoss_capture();
-  for (const char* p : {"maps", "divergence", "probe", "timeline", "memory", "diagnose"}) {
-    Shot s = render(cap, p, "--gpu T4");
-    ASSERT_FALSE(s.px.empty()) << p;
-    EXPECT_EQ(s.j["panel"], p);
-    // Not a blank window: many distinct colours.
-    std::map<int, int> hist;
-    for (size_t i = 0; i + 2 < s.px.size(); i += 3 * 7) hist[(s.px[i] >> 4) << 8 | (s.px[i + 1] >> 4) << 4 | (s.px[i + 2] >> 4)]++;
-    EXPECT_GT(hist.size(), 8u) << p;
-  }
+  const char* p = GetParam();
+  Shot s = render(cap, p, "--gpu T4");
+  ASSERT_FALSE(s.px.empty()) << p;
+  EXPECT_EQ(s.j["panel"], p);
+  // Not a blank window: many distinct colours.
+  std::map<int, int> hist;
+  for (size_t i = 0; i + 2 < s.px.size(); i += 3 * 7) hist[(s.px[i] >> 4) << 8 | (s.px[i + 1] >> 4) << 4 | (s.px[i + 2] >> 4)]++;
+  EXPECT_GT(hist.size(), 8u) << p;
 }
+INSTANTIATE_TEST_SUITE_P(GuiScreens, EveryPanel,
+                         ::testing::Values("maps", "divergence", "probe", "timeline", "memory", "diagnose"));
 
 TEST_F(GuiScreens, AMissingCaptureIsAnErrorInTheWindowAndExitStatusTwo) {
   Shot s = render((dir() / "does-not-exist.h5").string(), "maps", "", 2);
@@ -593,12 +597,18 @@ TEST_F(GuiScreens, CroppedPanelScreenshotHasThePanelSize) {
 }
 
 // The GPU fixture committed under tests/fixtures (made on the GPU machine), when present.
-TEST_F(GuiScreens, GpuFixtureTimelineHasOneBarPerKernel) {
+// The captures committed from the GPU machine.
+std::vector<fs::path> gpu_fixtures() {
   std::vector<fs::path> fixtures;
   std::error_code ec;
   for (const char* where : {"tests/fixtures", "tests/gui/fixtures"})
     for (const auto& e : fs::recursive_directory_iterator(fs::path(ATTNSCOPE_SOURCE_DIR) / where, ec))
       if (e.path().extension() == ".h5") fixtures.push_back(e.path());
+  return fixtures;
+}
+
+TEST_F(GuiScreens, GpuFixtureTimelineHasOneBarPerKernel) {
+  const std::vector<fs::path> fixtures = gpu_fixtures();
   if (fixtures.empty()) GTEST_SKIP() << "no GPU capture under tests/fixtures or tests/gui/fixtures";
   for (const auto& f : fixtures) {
     Capture cap;
@@ -616,12 +626,20 @@ TEST_F(GuiScreens, GpuFixtureTimelineHasOneBarPerKernel) {
     if (cap.env.backend == "cuda") {
       EXPECT_GT(with_kernels, 0) << f;
     }
-    Shot m = render(f.string(), "maps");
-    ASSERT_FALSE(m.px.empty());
-    Shot mem = render(f.string(), "memory");
-    ASSERT_FALSE(mem.px.empty());
   }
 }
+
+class GpuFixturePanel : public GuiScreens, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(GpuFixturePanel, Renders) {
+  const std::vector<fs::path> fixtures = gpu_fixtures();
+  if (fixtures.empty()) GTEST_SKIP() << "no GPU capture under tests/fixtures or tests/gui/fixtures";
+  for (const auto& f : fixtures) {
+    Shot s = render(f.string(), GetParam());
+    ASSERT_FALSE(s.px.empty()) << f;
+  }
+}
+INSTANTIATE_TEST_SUITE_P(GuiScreens, GpuFixturePanel, ::testing::Values("maps", "memory"));
 
 TEST_F(GuiScreens, RunFromTheGuiOnAWorkerThreadFillsEveryPanel) {
   // A layer spec opened in the GUI and run there (--run): the session runs off the UI thread and
