@@ -165,6 +165,13 @@ class Builder {
     return id;
   }
   void free(int id) { p_.events.push_back({PlanEvent::Kind::Free, id}); }
+  // query [B, Hq, Nq, D], key [B, Hkv, Nk, D], value [B, Hkv, Nk, Dv] in the model dtype.
+  void inputs(const LayerSpec& s) {
+    const TType t = ttype_of(s.dtype);
+    p_.q = external("query", t, {s.batch, s.heads_q, s.seq_q, s.head_dim});
+    p_.k = external("key", t, {s.batch, s.heads_kv, s.seq_k, s.head_dim});
+    p_.v = external("value", t, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v});
+  }
   PlanOp& op(PlanOpKind k, std::vector<int> in, int out, std::string torch_kernel) {
     PlanOp o;
     o.kind = k;
@@ -207,9 +214,7 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
   TorchPlan& p = b.plan();
-  p.q = b.external("query", t, {B, Hq, Nq, D});
-  p.k = b.external("key", t, {B, Hkv, Nk, D});
-  p.v = b.external("value", t, {B, Hkv, Nk, Dv});
+  b.inputs(s);
   const MaskInput mi = eager_mask_input(s);
   if (mi != MaskInput::None) p.mask = b.external("attention_mask (4D, model dtype)", t, {B, mask_heads, Nq, Nk});
   if (s.sinks) p.sinks = b.external("module.sinks", t, {Hq});
@@ -340,9 +345,7 @@ TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
   TorchPlan& p = b.plan();
-  p.q = b.external("query", t, {B, Hq, Nq, D});
-  p.k = b.external("key", t, {B, Hkv, Nk, D});
-  p.v = b.external("value", t, {B, Hkv, Nk, Dv});
+  b.inputs(s);
   const MaskInput mi = sdpa_mask_input(s);
   int mask = -1;
   if (mi == MaskInput::Bool4D) {

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/mma_util.cuh"
@@ -27,26 +28,18 @@ __device__ __forceinline__ bool visible(const HfMaskParams& p, int b, int h, int
   return vis;
 }
 
+// One thread per mask element (grid-stride): T = bool writes visibility, else the additive value.
 template <class T>
-__global__ void additive_mask(T* out, HfMaskParams p, float masked) {
+__global__ void mask_kernel(T* out, HfMaskParams p, float masked) {
   const int64_t n = int64_t(p.batch) * p.heads * p.seq_q * p.seq_k;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n; idx += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = idx % p.seq_k, i = (idx / p.seq_k) % p.seq_q;
     const int h = static_cast<int>((idx / (int64_t(p.seq_k) * p.seq_q)) % p.heads);
     const int b = static_cast<int>(idx / (int64_t(p.seq_k) * p.seq_q * p.heads));
     float add;
-    out[idx] = from_float<T>(visible(p, b, h, i, j, &add) ? add : masked);
-  }
-}
-
-__global__ void bool_mask(bool* out, HfMaskParams p) {
-  const int64_t n = int64_t(p.batch) * p.heads * p.seq_q * p.seq_k;
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < n; idx += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t j = idx % p.seq_k, i = (idx / p.seq_k) % p.seq_q;
-    const int h = static_cast<int>((idx / (int64_t(p.seq_k) * p.seq_q)) % p.heads);
-    const int b = static_cast<int>(idx / (int64_t(p.seq_k) * p.seq_q * p.heads));
-    float add;
-    out[idx] = visible(p, b, h, i, j, &add);
+    const bool vis = visible(p, b, h, i, j, &add);
+    if constexpr (std::is_same_v<T, bool>) out[idx] = vis;
+    else out[idx] = from_float<T>(vis ? add : masked);
   }
 }
 
@@ -55,7 +48,7 @@ __global__ void bool_mask(bool* out, HfMaskParams p) {
 void build_hf_mask(void* out, TType type, HfMaskForm form, const HfMaskParams& p, cudaStream_t st) {
   const unsigned grid = 132 * 8, block = 256;  // grid-stride: setup, never timed
   if (form == HfMaskForm::Bool) {
-    bool_mask<<<grid, block, 0, st>>>(static_cast<bool*>(out), p);
+    mask_kernel<bool><<<grid, block, 0, st>>>(static_cast<bool*>(out), p, 0.f);
     ATTNSCOPE_LAUNCH_CHECK();
     return;
   }
@@ -66,10 +59,10 @@ void build_hf_mask(void* out, TType type, HfMaskForm form, const HfMaskParams& p
                        : form == HfMaskForm::AdditiveCudnn ? -65504.0f
                                                            : lowest;
   switch (type) {
-    case TType::F32: additive_mask<float><<<grid, block, 0, st>>>(static_cast<float*>(out), p, masked); break;
-    case TType::F16: additive_mask<__half><<<grid, block, 0, st>>>(static_cast<__half*>(out), p, masked); break;
+    case TType::F32: mask_kernel<float><<<grid, block, 0, st>>>(static_cast<float*>(out), p, masked); break;
+    case TType::F16: mask_kernel<__half><<<grid, block, 0, st>>>(static_cast<__half*>(out), p, masked); break;
     case TType::BF16:
-      additive_mask<__nv_bfloat16><<<grid, block, 0, st>>>(static_cast<__nv_bfloat16*>(out), p, masked);
+      mask_kernel<__nv_bfloat16><<<grid, block, 0, st>>>(static_cast<__nv_bfloat16*>(out), p, masked);
       break;
     default: throw std::invalid_argument("build_hf_mask: unsupported type");
   }

@@ -368,27 +368,25 @@ struct CopyOp {
 };
 // Same-type copies move bits: 16-bit values through float are exact, fp32 too.
 
-template <class T>
-struct MulOp {
+// tensor * scalar and tensor / scalar (fp32 opmath, the scalar converted to fp32 first).
+template <class T, bool kDivide>
+struct ScalarOp {
   static constexpr int kIn = 1;
   using Out = T;
   using In0 = T;
   float x;
-  __device__ float f(float a) const { return a * x; }
+  __device__ float f(float a) const { return kDivide ? a / x : a * x; }
 };
 template <class T>
-struct DivOp {
-  static constexpr int kIn = 1;
-  using Out = T;
-  using In0 = T;
-  float x;
-  __device__ float f(float a) const { return a / x; }
-};
+using MulOp = ScalarOp<T, false>;
+template <class T>
+using DivOp = ScalarOp<T, true>;
 template <class T>
 struct TanhOp {
   static constexpr int kIn = 1;
   using Out = T;
   using In0 = T;
+  float unused;  // constructed like the scalar ops
   __device__ float f(float a) const { return tanhf(a); }
 };
 template <class O, class A, class B>
@@ -423,41 +421,17 @@ struct IsNegInfOp {
   __device__ float f(float a) const { return a == -INFINITY ? 1.f : 0.f; }
 };
 
-// Calls fn<T>() for the 16/32-bit float type t.
-template <template <class> class Fn, class... A>
-void by_float(TType t, A&&... a) {
-  switch (t) {
-    case TType::F32: Fn<float>::go(a...); return;
-    case TType::F16: Fn<__half>::go(a...); return;
-    case TType::BF16: Fn<__nv_bfloat16>::go(a...); return;
-    default: throw std::invalid_argument(std::string("torchlike: unsupported type ") + ttype_name(t));
+// A same-type unary op (Op<T>{x}) on 16/32-bit floats: torch's vectorised loop, 16-byte vectors.
+template <template <class> class Op>
+void unary(const View& o, const View& i, float x, cudaStream_t st) {
+  const Iter it = make_iter({&o, &i});
+  switch (o.type) {
+    case TType::F32: run(it, Op<float>{x}, false, 4, st); return;
+    case TType::F16: run(it, Op<__half>{x}, false, 8, st); return;
+    case TType::BF16: run(it, Op<__nv_bfloat16>{x}, false, 8, st); return;
+    default: throw std::invalid_argument(std::string("torchlike: unsupported type ") + ttype_name(o.type));
   }
 }
-
-template <class T>
-struct MulGo {
-  static void go(const View& o, const View& i, float x, cudaStream_t st) {
-    run(make_iter({&o, &i}), MulOp<T>{x}, false, 16 / static_cast<int>(sizeof(T)), st);
-  }
-};
-template <class T>
-struct DivGo {
-  static void go(const View& o, const View& i, float x, cudaStream_t st) {
-    run(make_iter({&o, &i}), DivOp<T>{x}, false, 16 / static_cast<int>(sizeof(T)), st);
-  }
-};
-template <class T>
-struct TanhGo {
-  static void go(const View& o, const View& i, cudaStream_t st) {
-    run(make_iter({&o, &i}), TanhOp<T>{}, false, 16 / static_cast<int>(sizeof(T)), st);
-  }
-};
-template <class T>
-struct WhereGo {
-  static void go(const View& o, const View& c, const View& t, const View& f, cudaStream_t st) {
-    run(make_iter({&o, &c, &t, &f}), WhereOp<T>{}, false, 4, st);
-  }
-};
 
 }  // namespace
 
@@ -479,9 +453,9 @@ void copy(const View& out, const View& in, cudaStream_t st) {
   else throw std::invalid_argument(std::string("torchlike::copy: ") + ttype_name(i) + " -> " + ttype_name(o));
 }
 
-void mul_scalar(const View& out, const View& in, float x, cudaStream_t st) { by_float<MulGo>(out.type, out, in, x, st); }
-void div_scalar(const View& out, const View& in, float x, cudaStream_t st) { by_float<DivGo>(out.type, out, in, x, st); }
-void tanh(const View& out, const View& in, cudaStream_t st) { by_float<TanhGo>(out.type, out, in, st); }
+void mul_scalar(const View& out, const View& in, float x, cudaStream_t st) { unary<MulOp>(out, in, x, st); }
+void div_scalar(const View& out, const View& in, float x, cudaStream_t st) { unary<DivOp>(out, in, x, st); }
+void tanh(const View& out, const View& in, cudaStream_t st) { unary<TanhOp>(out, in, 0.f, st); }
 
 void add(const View& out, const View& a, const View& b, float alpha, cudaStream_t st) {
   const Iter it = make_iter({&out, &a, &b});
@@ -521,7 +495,13 @@ void fill(const View& out, double value, cudaStream_t st) {
 void where_scalars(const View& out, const View& cond, const void* t, const void* f, cudaStream_t st) {
   const View tv = View::scalar(out.type, const_cast<void*>(t), out);
   const View fv = View::scalar(out.type, const_cast<void*>(f), out);
-  by_float<WhereGo>(out.type, out, cond, tv, fv, st);
+  const Iter it = make_iter({&out, &cond, &tv, &fv});
+  switch (out.type) {
+    case TType::F32: run(it, WhereOp<float>{}, false, 4, st); return;
+    case TType::F16: run(it, WhereOp<__half>{}, false, 4, st); return;
+    case TType::BF16: run(it, WhereOp<__nv_bfloat16>{}, false, 4, st); return;
+    default: throw std::invalid_argument("torchlike::where_scalars: unsupported type");
+  }
 }
 
 void isneginf(const View& out, const View& in, cudaStream_t st) {

@@ -7,6 +7,8 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 #include <stdexcept>
 #include <type_traits>
 
@@ -28,16 +30,14 @@ struct alignas(sizeof(T) * N) Pack {
 
 // ---- a warp per row (PersistentSoftmax.cuh's structure) ------------------------------------------
 
-template <int WIDTH>
-__device__ __forceinline__ float warp_max(float x) {
+// Butterfly over WIDTH lanes: every lane ends with the max (kMax) or the sum.
+template <int WIDTH, bool kMax>
+__device__ __forceinline__ float warp_reduce(float x) {
 #pragma unroll
-  for (int o = WIDTH / 2; o > 0; o /= 2) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o, WIDTH));
-  return x;
-}
-template <int WIDTH>
-__device__ __forceinline__ float warp_sum(float x) {
-#pragma unroll
-  for (int o = WIDTH / 2; o > 0; o /= 2) x += __shfl_xor_sync(0xffffffffu, x, o, WIDTH);
+  for (int o = WIDTH / 2; o > 0; o /= 2) {
+    const float y = __shfl_xor_sync(0xffffffffu, x, o, WIDTH);
+    x = kMax ? fmaxf(x, y) : x + y;
+  }
   return x;
 }
 
@@ -70,14 +70,14 @@ __global__ void __launch_bounds__(128) softmax_warp(Tout* out, const Tin* in, in
     mx[b] = x[b][0];
 #pragma unroll
     for (int it = 1; it < kIter; ++it) mx[b] = fmaxf(mx[b], x[b][it]);
-    mx[b] = warp_max<kWarp>(mx[b]);
+    mx[b] = warp_reduce<kWarp, true>(mx[b]);
     sum[b] = 0.f;
 #pragma unroll
     for (int it = 0; it < kIter; ++it) {
       x[b][it] = expf(x[b][it] - mx[b]);
       sum[b] += x[b][it];
     }
-    sum[b] = warp_sum<kWarp>(sum[b]);
+    sum[b] = warp_reduce<kWarp, false>(sum[b]);
   }
 #pragma unroll
   for (int b = 0; b < kBatch; ++b) {
@@ -103,6 +103,12 @@ void launch_warp(Tout* out, const Tin* in, int rows, int cols, cudaStream_t st) 
   ATTNSCOPE_LAUNCH_CHECK();
 }
 
+// launch_warp<Tin, Tout, LOG2> for LOG2 = 0..11, indexed by LOG2.
+template <class Tin, class Tout, int... L>
+constexpr auto warp_launchers(std::integer_sequence<int, L...>) {
+  return std::array<void (*)(Tout*, const Tin*, int, int, cudaStream_t), sizeof...(L)>{&launch_warp<Tin, Tout, L>...};
+}
+
 template <class Tin, class Tout>
 void dispatch_warp(Tout* out, const Tin* in, int64_t rows, int cols, cudaStream_t st) {
   int log2 = 0;
@@ -113,21 +119,8 @@ void dispatch_warp(Tout* out, const Tin* in, int64_t rows, int cols, cudaStream_
     const int n = static_cast<int>(std::min(chunk, rows - r0));
     const Tin* i = in + r0 * cols;
     Tout* o = out + r0 * cols;
-    switch (log2) {
-      case 0: launch_warp<Tin, Tout, 0>(o, i, n, cols, st); break;
-      case 1: launch_warp<Tin, Tout, 1>(o, i, n, cols, st); break;
-      case 2: launch_warp<Tin, Tout, 2>(o, i, n, cols, st); break;
-      case 3: launch_warp<Tin, Tout, 3>(o, i, n, cols, st); break;
-      case 4: launch_warp<Tin, Tout, 4>(o, i, n, cols, st); break;
-      case 5: launch_warp<Tin, Tout, 5>(o, i, n, cols, st); break;
-      case 6: launch_warp<Tin, Tout, 6>(o, i, n, cols, st); break;
-      case 7: launch_warp<Tin, Tout, 7>(o, i, n, cols, st); break;
-      case 8: launch_warp<Tin, Tout, 8>(o, i, n, cols, st); break;
-      case 9: launch_warp<Tin, Tout, 9>(o, i, n, cols, st); break;
-      case 10: launch_warp<Tin, Tout, 10>(o, i, n, cols, st); break;
-      case 11: launch_warp<Tin, Tout, 11>(o, i, n, cols, st); break;
-      default: throw std::logic_error("softmax_warp: more than 2048 columns");
-    }
+    if (log2 > 11) throw std::logic_error("softmax_warp: more than 2048 columns");
+    warp_launchers<Tin, Tout>(std::make_integer_sequence<int, 12>{})[static_cast<size_t>(log2)](o, i, n, cols, st);
   }
 }
 
@@ -136,13 +129,13 @@ void dispatch_warp(Tout* out, const Tin* in, int64_t rows, int cols, cudaStream_
 // Warp shuffles, then the warps' results through shared memory (torch's BlockReduce).
 template <bool kMax>
 __device__ __forceinline__ float block_reduce(float x, float* smem) {
-  x = kMax ? warp_max<32>(x) : warp_sum<32>(x);
+  x = warp_reduce<32, kMax>(x);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   __syncthreads();
   if (lane == 0) smem[warp] = x;
   __syncthreads();
   x = lane < warps ? smem[lane] : (kMax ? -INFINITY : 0.f);
-  x = kMax ? warp_max<32>(x) : warp_sum<32>(x);
+  x = warp_reduce<32, kMax>(x);
   return x;
 }
 

@@ -206,39 +206,55 @@ TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
   }
 }
 
-// eager: cuBLAS + the softmax kernel against kernels/cpu/eager_cpu.cpp, rounding point by point.
+// What a random layer may have (draw_layer).
+struct Draw {
+  bool fp32 = false;   // fp32 layers too
+  bool eager = false;  // GPT-OSS's sinks (either softmax dtype) and Gemma 2's softcap
+  std::vector<int> dims = {32, 59, 64, 96, 128, 256};
+  int min_seq = 1;
+};
+
+// A random layer: dtype, head dims incl. odd ones, GQA, Nq != Nk, causal either alignment, windows,
+// padding (some rows with no key) and explicit masks.
+LayerSpec draw_layer(std::mt19937_64& rng, Inputs* in, int idx, const Draw& d) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  LayerSpec s;
+  s.dtype = d.fp32 && pick(3) == 0 ? DType::F32 : pick(2) ? DType::BF16 : DType::F16;
+  s.head_dim = s.head_dim_v = d.dims[static_cast<size_t>(pick(static_cast<int>(d.dims.size())))];
+  s.heads_kv = 1 + pick(2);
+  s.heads_q = s.heads_kv * (1 << pick(3));
+  s.batch = 1 + pick(2);
+  s.seq_q = d.min_seq + pick(small_only() ? 64 : 200);
+  s.seq_k = pick(2) ? s.seq_q : d.min_seq + pick(small_only() ? 64 : 260);
+  s.causal = pick(2);
+  s.align = pick(2) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
+  if (pick(4) == 0) s.sliding_window = 1 + pick(s.seq_k), s.causal = true;
+  if (d.eager && pick(3) == 0) {  // GPT-OSS: sinks, softmax in the model dtype (or fp32)
+    s.sinks = true;
+    s.softmax_dtype = pick(2) ? s.dtype : DType::F32;
+  }
+  if (d.eager && pick(6) == 0) s.softcap = 50.0f;
+  *in = random_inputs(s, sweep_seed() + 77 * idx, Distribution::Normal);
+  const int m = pick(6);
+  if (m == 0) {
+    s.mask = MaskKind::Padding;
+    s.kv_lengths.resize(s.batch);
+    for (int& l : s.kv_lengths) l = pick(s.seq_k + 1);
+  } else if (m == 1) {
+    add_random_mask(s, *in, rng, pick(2));
+  }
+  return s;
+}
+
+// eager: transformers' eager_attention_forward op by op, against kernels/cpu/eager_cpu.cpp, rounding
+// point by point.
 TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
   ATTNSCOPE_REQUIRE_GPU();
   std::mt19937_64 rng(sweep_seed() ^ 0xEA9E5);
   gputest::UlpCount out_all, probs_all;
   for (int idx = 0; idx < 36; ++idx) {
-    LayerSpec s;
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
-    s.dtype = pick(2) ? DType::BF16 : DType::F16;
-    static const int kDims[] = {32, 59, 64, 96, 128, 256};
-    s.head_dim = s.head_dim_v = kDims[pick(6)];
-    s.heads_kv = 1 + pick(2);
-    s.heads_q = s.heads_kv * (1 << pick(3));
-    s.batch = 1 + pick(2);
-    s.seq_q = 1 + pick(small_only() ? 64 : 200);
-    s.seq_k = pick(2) ? s.seq_q : 1 + pick(small_only() ? 64 : 260);
-    s.causal = pick(2);
-    s.align = pick(2) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
-    if (pick(4) == 0) s.sliding_window = 1 + pick(s.seq_k), s.causal = true;
-    if (pick(3) == 0) {  // GPT-OSS: sinks, softmax in the model dtype
-      s.sinks = true;
-      s.softmax_dtype = pick(2) ? s.dtype : DType::F32;
-    }
-    if (pick(6) == 0) s.softcap = 50.0f;
-    Inputs in = random_inputs(s, sweep_seed() + 77 * idx, Distribution::Normal);
-    const int m = pick(6);
-    if (m == 0) {
-      s.mask = MaskKind::Padding;
-      s.kv_lengths.resize(s.batch);
-      for (int& l : s.kv_lengths) l = pick(s.seq_k + 1);
-    } else if (m == 1) {
-      add_random_mask(s, in, rng, pick(2));
-    }
+    Inputs in;
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.eager = true});
     SCOPED_TRACE(gputest::describe("eager", s));
     RunOptions o = one_shot();
     o.keep_intermediates = true;
@@ -278,34 +294,6 @@ TEST(GpuEager, Fp32CloseToCpu) {
 
 // Probe: O rebuilt from the probe's tiles equals the kernel's O; the probe variant's O is bitwise
 // the timed variant's; skipped tiles are marked.
-// A random layer for the unfused implementations: dtype, head dims incl. odd ones, GQA, Nq != Nk,
-// causal either alignment, windows, padding and explicit masks.
-LayerSpec draw_unfused(std::mt19937_64& rng, Inputs* in, int idx, bool fp32) {
-  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
-  LayerSpec s;
-  s.dtype = fp32 && pick(3) == 0 ? DType::F32 : pick(2) ? DType::BF16 : DType::F16;
-  static const int kDims[] = {32, 59, 64, 96, 128, 256};
-  s.head_dim = s.head_dim_v = kDims[pick(6)];
-  s.heads_kv = 1 + pick(2);
-  s.heads_q = s.heads_kv * (1 << pick(3));
-  s.batch = 1 + pick(2);
-  s.seq_q = 1 + pick(small_only() ? 64 : 200);
-  s.seq_k = pick(2) ? s.seq_q : 1 + pick(small_only() ? 64 : 260);
-  s.causal = pick(2);
-  s.align = pick(2) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
-  if (pick(4) == 0) s.sliding_window = 1 + pick(s.seq_k), s.causal = true;
-  *in = random_inputs(s, sweep_seed() + 131 * idx, Distribution::Normal);
-  const int m = pick(6);
-  if (m == 0) {
-    s.mask = MaskKind::Padding;
-    s.kv_lengths.resize(s.batch);
-    for (int& l : s.kv_lengths) l = pick(s.seq_k + 1);
-  } else if (m == 1) {
-    add_random_mask(s, *in, rng, pick(2));
-  }
-  return s;
-}
-
 // sdpa:math against the CPU version of torch 2.11's math backend: fp32 throughout, so only the
 // GEMMs' summation order differs; outputs agree to the model dtype's last bit almost everywhere.
 TEST(GpuMath, MatchesCpuMath) {
@@ -314,7 +302,7 @@ TEST(GpuMath, MatchesCpuMath) {
   gputest::UlpCount out_all;
   for (int idx = 0; idx < 30; ++idx) {
     Inputs in;
-    const LayerSpec s = draw_unfused(rng, &in, idx, true);
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.fp32 = true});
     SCOPED_TRACE(gputest::describe("sdpa:math", s));
     RunOptions o = one_shot();
     o.keep_intermediates = true;
@@ -389,25 +377,10 @@ TEST(GpuCudnn, AcceptanceRuleAndLse) {
     GTEST_SKIP() << why;
   }
   std::mt19937_64 rng(sweep_seed() ^ 0xC0D);
-  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
   for (int idx = 0; idx < 24; ++idx) {
-    LayerSpec s;
-    s.dtype = pick(2) ? DType::BF16 : DType::F16;
-    static const int kDims[] = {64, 128, 256, 96, 40};
-    s.head_dim = s.head_dim_v = kDims[pick(5)];
-    s.heads_kv = 1 + pick(4);
-    s.heads_q = s.heads_kv * (1 << pick(3));
-    s.batch = 1 + pick(2);
-    s.seq_q = 2 + pick(small_only() ? 64 : 300);
-    s.seq_k = pick(2) ? s.seq_q : 2 + pick(small_only() ? 64 : 300);
-    s.causal = pick(2);
-    s.align = pick(3) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
-    Inputs in = random_inputs(s, sweep_seed() + 7 * idx, Distribution::Normal);
-    if (pick(4) == 0) {
-      s.mask = MaskKind::Padding;
-      s.kv_lengths.resize(s.batch);
-      for (int& l : s.kv_lengths) l = 1 + pick(s.seq_k);
-    }
+    // cuDNN: head dims a multiple of 8 up to 256, at least two keys.
+    Inputs in;
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.dims = {40, 64, 96, 128, 256}, .min_seq = 2});
     SCOPED_TRACE(gputest::describe("sdpa:cudnn", s));
     RunResult g = run_gpu("sdpa:cudnn", s, in, one_shot());
     ASSERT_TRUE(g.ran) << g.error;

@@ -2,7 +2,8 @@
 // (bench/results/2026-12-01-h200/torch_plans.json), for the plan and memory model tests.
 #pragma once
 #include <fstream>
-#include <iterator>
+#include <regex>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -10,24 +11,31 @@
 
 namespace attnscope::testdata {
 
-// (name, B, Hq, Hkv, N, D, causal, sinks, window), bf16, as bench/peers.py.
+// (name, B, Hq, Hkv, N, D, causal, sinks, window), bf16: bench/peers.py's CASES, read from that
+// file (the list torch_plans.py and peers.py use), so the tests cannot drift from the bench.
 struct BenchCase {
-  const char* name;
+  std::string name;
   int b, hq, hkv, n, d;
   bool causal, sinks;
   int window;
 };
-inline constexpr BenchCase kCases[] = {
-    {"llama2-7b_b4_n2048_d128_causal", 4, 32, 32, 2048, 128, true, false, 0},
-    {"llama2-7b_b1_n8192_d128_causal", 1, 32, 32, 8192, 128, true, false, 0},
-    {"b2_h32_n4096_d64_noncausal", 2, 32, 32, 4096, 64, false, false, 0},
-    {"gpt-oss-20b_n4096_d64_causal_sinks", 1, 64, 8, 4096, 64, true, true, 0},
-    {"gpt-oss-20b_n4096_d64_window128_sinks", 1, 64, 8, 4096, 64, true, true, 128},
-    {"gpt-oss-20b_nosinks_n4096_d64_causal", 1, 64, 8, 4096, 64, true, false, 0},
-    {"gemma-2_n4096_d256_causal", 1, 16, 8, 4096, 256, true, false, 0},
-    {"llama-3-8b_n16384_d128_causal", 1, 32, 8, 16384, 128, true, false, 0},
-    {"b2_h32_n4096_d128_noncausal", 2, 32, 32, 4096, 128, false, false, 0},
-};
+
+inline const std::vector<BenchCase>& bench_cases() {
+  static const std::vector<BenchCase> cases = [] {
+    std::vector<BenchCase> v;
+    std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/peers.py");
+    const std::regex row(
+        R"re(^\s*\("([^"]+)",\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(True|False),\s*(True|False),\s*(\d+)\),)re");
+    std::string line;
+    std::smatch m;
+    while (std::getline(f, line))
+      if (std::regex_search(line, m, row))
+        v.push_back({m[1], std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5]), std::stoi(m[6]),
+                     m[7] == "True", m[8] == "True", std::stoi(m[9])});
+    return v;
+  }();
+  return cases;
+}
 
 inline LayerSpec spec_of(const BenchCase& c) {
   LayerSpec s;

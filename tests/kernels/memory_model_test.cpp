@@ -10,7 +10,7 @@
 namespace attnscope {
 namespace {
 
-using testdata::kCases;
+using testdata::bench_cases;
 using testdata::recorded;
 using testdata::spec_of;
 
@@ -23,7 +23,7 @@ TEST(MemoryModel, WithinFivePercentOfTorchOnEveryBenchCase) {
                                                        {"sdpa_efficient", "sdpa:efficient"},
                                                        {"sdpa_cudnn", "sdpa:cudnn"}};
   int checked = 0;
-  for (const auto& c : kCases)
+  for (const auto& c : bench_cases())
     for (const auto& [tag, impl] : pairs) {
       const nlohmann::json* m = nullptr;
       for (const auto& rc : recorded()["cases"])
@@ -39,7 +39,7 @@ TEST(MemoryModel, WithinFivePercentOfTorchOnEveryBenchCase) {
 }
 
 TEST(MemoryModel, EagerPeakNamesWhatIsAliveThen) {
-  const MemoryEstimate m = estimate_memory("eager", spec_of(kCases[0]));
+  const MemoryEstimate m = estimate_memory("eager", spec_of(bench_cases()[0]));
   ASSERT_EQ(m.at_peak.size(), 3u);
   EXPECT_EQ(m.at_peak[0].second, int64_t{2} << 30);  // the fp32 copy and the fp32 softmax, 2 GiB each
   EXPECT_EQ(m.at_peak[2].second, int64_t{1} << 30);  // the masked bf16 scores
@@ -47,7 +47,7 @@ TEST(MemoryModel, EagerPeakNamesWhatIsAliveThen) {
 }
 
 TEST(MemoryModel, Llama3At16kIsOutOfMemoryOnAnH100) {
-  LayerSpec s = spec_of(kCases[7]);
+  LayerSpec s = spec_of(bench_cases()[7]);
   s.seq_q = s.seq_k = 1024;
   s.max_context = 16384;
   EXPECT_EQ(full_context(s), 16384);

@@ -14,7 +14,7 @@ namespace attnscope {
 namespace {
 
 using nlohmann::json;
-using testdata::kCases;
+using testdata::bench_cases;
 using testdata::recorded;
 using testdata::spec_of;
 using testdata::BenchCase;
@@ -49,11 +49,11 @@ void expect_matches(const TorchPlan& plan, const json& measured, const std::stri
 TEST(TorchPlan, RecordedFileIsThere) {
   ASSERT_TRUE(recorded().is_object()) << "bench/results/2026-12-01-h200/torch_plans.json missing";
   EXPECT_EQ(recorded()["torch"], "2.11.0+cu130");
-  EXPECT_EQ(recorded()["cases"].size(), std::size(kCases));
+  EXPECT_EQ(recorded()["cases"].size(), bench_cases().size());
 }
 
 TEST(TorchPlan, HfEagerAllocatesWhatTorchAllocatedOnEveryBenchCase) {
-  for (const BenchCase& c : kCases) {
+  for (const BenchCase& c : bench_cases()) {
     const json* m = plan_of(c.name, "hf_eager");
     ASSERT_NE(m, nullptr) << c.name;
     expect_matches(hf_eager_plan(spec_of(c)), *m, c.name);
@@ -62,7 +62,7 @@ TEST(TorchPlan, HfEagerAllocatesWhatTorchAllocatedOnEveryBenchCase) {
 
 TEST(TorchPlan, MathAllocatesWhatTorchAllocatedOnEveryBenchCase) {
   int n = 0;
-  for (const BenchCase& c : kCases) {
+  for (const BenchCase& c : bench_cases()) {
     const json* m = plan_of(c.name, "sdpa_math");
     if (!m) {
       EXPECT_TRUE(c.sinks) << c.name << ": no recorded math plan";
@@ -75,7 +75,7 @@ TEST(TorchPlan, MathAllocatesWhatTorchAllocatedOnEveryBenchCase) {
 }
 
 TEST(TorchPlan, EagerStepsFollowTheLlamaFunction) {
-  LayerSpec s = spec_of(kCases[0]);
+  LayerSpec s = spec_of(bench_cases()[0]);
   const TorchPlan p = hf_eager_plan(s);
   std::vector<PlanOpKind> kinds;
   for (const auto& o : p.ops) kinds.push_back(o.kind);
@@ -98,7 +98,7 @@ TEST(TorchPlan, EagerStepsFollowTheLlamaFunction) {
 }
 
 TEST(TorchPlan, GptOssStepsDropTheSinkColumnAfterTheSoftmax) {
-  const LayerSpec s = spec_of(kCases[3]);
+  const LayerSpec s = spec_of(bench_cases()[3]);
   const TorchPlan p = hf_eager_plan(s);
   std::vector<PlanOpKind> kinds;
   for (const auto& o : p.ops) kinds.push_back(o.kind);
@@ -115,7 +115,7 @@ TEST(TorchPlan, GptOssStepsDropTheSinkColumnAfterTheSoftmax) {
 }
 
 TEST(TorchPlan, MathMasksAsTransformersPassesThem) {
-  LayerSpec s = spec_of(kCases[0]);
+  LayerSpec s = spec_of(bench_cases()[0]);
   EXPECT_EQ(sdpa_mask_input(s), MaskInput::IsCausal);
   s.seq_q = 100;  // bottom-right causal with Nq != Nk: transformers passes a boolean mask
   EXPECT_EQ(sdpa_mask_input(s), MaskInput::Bool4D);
@@ -129,7 +129,7 @@ TEST(TorchPlan, MathMasksAsTransformersPassesThem) {
   s.mask = MaskKind::ExplicitAdditive;
   EXPECT_EQ(sdpa_mask_input(s), MaskInput::Additive4D);
   // fp32 layers: no upcast copies, and the output is the matmul's own result.
-  s = spec_of(kCases[0]);
+  s = spec_of(bench_cases()[0]);
   s.dtype = DType::F32;
   const TorchPlan f = torch_math_plan(s);
   for (const auto& o : f.ops) EXPECT_NE(o.kind, PlanOpKind::Cast);
@@ -137,7 +137,7 @@ TEST(TorchPlan, MathMasksAsTransformersPassesThem) {
 }
 
 TEST(TorchPlan, EveryTensorIsFreedOnceExceptTheOutput) {
-  for (const BenchCase& c : kCases)
+  for (const BenchCase& c : bench_cases())
     for (const TorchPlan& p : {hf_eager_plan(spec_of(c)), torch_math_plan(spec_of(c))}) {
       std::vector<int> allocs(p.tensors.size()), frees(p.tensors.size());
       for (const auto& e : p.events) {
@@ -157,7 +157,7 @@ TEST(TorchPlan, EveryTensorIsFreedOnceExceptTheOutput) {
 // The GPU runs a plan out of one pool allocated up front: every tensor gets a place in it where no
 // tensor alive at the same time overlaps it, and the pool stays at the peak torch measured.
 TEST(TorchPlan, PlacesFitThePeakWithoutOverlap) {
-  for (const BenchCase& c : kCases)
+  for (const BenchCase& c : bench_cases())
     for (const TorchPlan& p : {hf_eager_plan(spec_of(c)), torch_math_plan(spec_of(c))}) {
       SCOPED_TRACE(std::string(c.name) + ": " + p.what);
       std::vector<int64_t> off;
