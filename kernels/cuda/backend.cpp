@@ -15,6 +15,7 @@
 #include "kernels/cuda/impl_fused.h"
 #include "kernels/cuda/run_harness.h"
 #include "kernels/gpu_backend.h"
+#include "kernels/sdpa_dispatch.h"
 
 namespace attnscope::cuda {
 
@@ -44,6 +45,15 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
   } else if (impl == "sdpa" || impl.rfind("sdpa:", 0) == 0) {
     std::string chosen;
     *v = check_sdpa(spec, dev, impl == "sdpa" ? "" : impl.substr(5), &chosen);
+    if (impl == "sdpa" && chosen == "cudnn" && !cudnn_library().available) {
+      // torch would run cuDNN; without it here, run what torch picks when cuDNN is not first.
+      const std::string next = sdpa_choice(spec, dev, TorchSdpaBuild{0});
+      v->add(Severity::Warning, "gpu.cudnn.fallback",
+             "torch would run cuDNN attention here, which this GPU backend cannot (" + cudnn_library().why +
+                 "): runs the " + next + " backend, torch's choice without cuDNN",
+             kSource);
+      chosen = next;
+    }
     plan.sdpa_backend = chosen;
     plan.family = chosen == "flash"       ? Family::Flash
                   : chosen == "efficient" ? Family::Efficient
