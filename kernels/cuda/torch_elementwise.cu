@@ -258,7 +258,7 @@ struct Ptrs {
 template <int NT, int VT, class Op>
 __global__ void __launch_bounds__(NT, 4)
     generic_loop(int n, Ptrs<Op::kIn + 1> ptrs, Offsets<Op::kIn + 1> oc, Op op) {
-  int idx = blockIdx.x * NT * VT + threadIdx.x;
+  int64_t idx = int64_t(blockIdx.x) * NT * VT + threadIdx.x;  // n < 2^31; the last block may pass it
 #pragma unroll
   for (int i = 0; i < VT; ++i) {
     if (idx < n) {
@@ -273,7 +273,7 @@ __global__ void __launch_bounds__(NT, 4)
 // unrolled_elementwise_kernel: contiguous operands with a cast; 4 scalar elements a thread, 128 apart.
 template <class Op>
 __global__ void __launch_bounds__(128, 4) unrolled_loop(int n, Ptrs<Op::kIn + 1> ptrs, Op op) {
-  int idx = blockIdx.x * 512 + threadIdx.x;
+  int64_t idx = int64_t(blockIdx.x) * 512 + threadIdx.x;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if (idx < n) {
@@ -294,7 +294,7 @@ struct alignas(sizeof(T) * N) Vec {
 // vectorized_elementwise_kernel<VEC>: one aligned vector of VEC elements per operand a thread.
 template <int VEC, class Op>
 __global__ void __launch_bounds__(128) vectorized_loop(int n, Ptrs<Op::kIn + 1> ptrs, Op op) {
-  const int base = (blockIdx.x * 128 + threadIdx.x) * VEC;
+  const int64_t base = (int64_t(blockIdx.x) * 128 + threadIdx.x) * VEC;
   if (base >= n) return;
   using Out = typename Op::Out;
   if (base + VEC <= n) {
@@ -311,7 +311,7 @@ __global__ void __launch_bounds__(128) vectorized_loop(int n, Ptrs<Op::kIn + 1> 
     reinterpret_cast<Vec<Out, VEC>*>(ptrs.p[0])[base / VEC] = o;
     return;
   }
-  for (int i = base; i < n; ++i) {  // the tail, element by element
+  for (int64_t i = base; i < n; ++i) {  // the tail, element by element
     uint32_t off[Op::kIn + 1];
 #pragma unroll
     for (int k = 0; k <= Op::kIn; ++k) off[k] = static_cast<uint32_t>(i);
