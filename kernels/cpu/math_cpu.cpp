@@ -72,6 +72,13 @@ RunResult run_math(const LayerSpec& s, const Inputs& in, const RunOptions& opt, 
   r.model_bytes = r.peak_bytes;
   r.ran = ok;
   if (!ok) r.error = "cancelled";
+  // The backward (issue 12's model): autograd through eager's steps with an fp32 softmax.
+  if (ok && opt.backward) {
+    LayerSpec m = s;
+    m.softmax_dtype = DType::F32;
+    m.sinks = false;
+    r.grad = eager_backward(m, in, opt, impl, us_since(t0));
+  }
   return r;
 }
 
