@@ -11,7 +11,7 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-constexpr int kGpuBackendAbi = 3;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad
+constexpr int kGpuBackendAbi = 4;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad; 4: LayerSpec::max_context
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {

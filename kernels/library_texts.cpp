@@ -225,7 +225,35 @@ std::vector<LibraryText> build_table() {
                "CausalAttnMask.",
        .where = kSdpUtils},
       {.code = "sdpa.efficient.arch", .library = "torch", .since = "2.0", .until = "", .severity = Severity::Note,
-       .text = "Mem Efficient Attention only supports gpu architectures in the range [sm50, sm121].",
+       .text = "Mem Efficient Attention only supports gpu architectures in the range [sm50, sm121]. Attempting to run "
+               "on a sm {major}.{minor} gpu.",
+       .where = kSdpUtils},
+      // torch 2.11's memory-efficient kernel takes no enable_gqa (check_batch_size_and_num_heads_dense
+      // <supports_gqa=false>); replayed against torch 2.11 on an H200 (tests/fixtures/sdpa_dispatch_h200.json).
+      {.code = "sdpa.efficient.gqa", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "For dense input, both fused kernels require query, key and value to have the same num_heads. "
+               "Query.sizes(): {q_sizes}, Key sizes(): {k_sizes}, Value sizes(): {v_sizes} instead. To broadcast "
+               "dense inputs, try using unsqueeze and expand_to before passing them into the kernel.",
+       .where = "aten/src/ATen/native/transformers/sdp_utils_cpp.h check_batch_size_and_num_heads_dense"},
+      // cuDNN attention (can_use_cudnn_attention), torch 2.11 with its cuDNN 9.19: replayed on an H200.
+      {.code = "sdpa.cudnn.arch", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "cuDNN MHA only supports gpu architectures in the range [sm80, sm121]. Attempting to run on a sm "
+               "{major}.{minor} gpu.",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.batch_heads", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "cuDNN SDPA does not support batch size or num_heads greater than 65535. Got batch size: {b}, "
+               "num_heads: {h}",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.head_dim", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "head_dim should be no more than {limit}",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.head_dim_multiple", .library = "torch", .since = "2.5", .until = "",
+       .severity = Severity::Note,
+       .text = "head_dim should be a multiple of 8",
+       .where = kSdpUtils},
+      // TORCH_WARN_ONCE: printed the first time in a process only.
+      {.code = "sdpa.cudnn.seq_k_1", .library = "torch", .since = "2.9", .until = "", .severity = Severity::Note,
+       .text = "cudnn SDPA does not support key/value sequence length 1.",
        .where = kSdpUtils},
       {.code = "sdpa.efficient.alignment", .library = "torch", .since = "2.0", .until = "", .severity = Severity::Note,
        .text = "Mem efficient attention requires last dimension of inputs to be divisible by {align}. Got "

@@ -25,6 +25,7 @@
 #include "capture/spec_io.h"
 #include "capture/store.h"
 #include "capture/tensor_io.h"
+#include "kernels/memory_model.h"
 #include "viewers/colormap.h"
 
 namespace attnscope {
@@ -518,6 +519,31 @@ TEST_F(GuiScreens, MemoryBarHeightsOrderAsThePeaks) {
       if (bars[i].first > bars[k].first * 1.05 + 4096) {
         EXPECT_GT(bars[i].second, bars[k].second) << "peak " << bars[i].first << " vs " << bars[k].first;
       }
+}
+
+// The memory model at the model's full context: a Llama-3-8B layer from its HF config (8192
+// tokens) against a T4: eager's plan needs more than the card, flash2 does not.
+TEST_F(GuiScreens, MemoryPanelOpensAtTheFullContextAgainstTheGpu) {
+  const std::string cap = cli_capture("llama3_config", "--config " + q(std::string(ATTNSCOPE_SOURCE_DIR) +
+                                                                       "/samples/hf/llama-3-8b.json") +
+                                                           " --seq 128 --impl eager,flash2");
+  Shot s = render(cap, "memory", "--gpu T4");
+  ASSERT_FALSE(s.px.empty());
+  const json* m = s.region("memory:model");
+  ASSERT_NE(m, nullptr) << s.j.dump();
+  EXPECT_EQ((*m)["full"], 8192);
+  EXPECT_EQ((*m)["seq"], 8192);
+  EXPECT_EQ((*m)["device_bytes"], int64_t{16} << 30);
+  const json* eager = s.region("memory:need:eager");
+  const json* flash = s.region("memory:need:flash2");
+  ASSERT_NE(eager, nullptr);
+  ASSERT_NE(flash, nullptr);
+  LayerSpec spec;
+  ASSERT_EQ(load_hf_config(std::string(ATTNSCOPE_SOURCE_DIR) + "/samples/hf/llama-3-8b.json", 0, &spec, nullptr), "");
+  spec.seq_q = spec.seq_k = 8192;
+  EXPECT_EQ((*eager)["need"], estimate_memory("eager", spec).total());
+  EXPECT_EQ((*eager)["over"], 1);
+  EXPECT_EQ((*flash)["over"], 0);
 }
 
 TEST_F(GuiScreens, ProbePanelShowsTheProbedTiles) {
