@@ -189,6 +189,7 @@ def probe_attention_function(name, fn, masks):
             super().__init__()
             self.is_causal, self.layer_idx, self.num_key_value_groups = True, 0, Hq // Hkv
             self.scaling, self.head_dim, self.attention_dropout = D ** -0.5, D, 0.0
+            self.sinks = torch.nn.Parameter(torch.zeros(Hq))  # for functions that read GPT-OSS's sinks
 
     torch.manual_seed(0)
     q = torch.randn(B, Hq, N, D, device=device, dtype=dtype, requires_grad=True)

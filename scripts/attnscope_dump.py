@@ -353,15 +353,20 @@ class AttentionRecorder:
         import torch
         leaves = [t.detach().clone().requires_grad_(True) for t in (query, key, value)]
         kw = dict(kwargs)
+        # One leaf for the sinks wherever the function reads them: the s_aux/sinks kwarg HF passes,
+        # or module.sinks (GPT-OSS's eager reads the parameter itself).
         sinks_leaf, swapped = None, None
-        for kname in ("s_aux", "sinks"):
-            if torch.is_tensor(kw.get(kname)):
-                sinks_leaf = kw[kname].detach().clone().requires_grad_(True)
-                kw[kname] = sinks_leaf
-        if sinks_leaf is None and isinstance(getattr(module, "sinks", None), torch.nn.Parameter):
-            swapped = module.sinks  # GPT-OSS's eager reads module.sinks itself
-            sinks_leaf = torch.nn.Parameter(swapped.detach().clone())
-            module.sinks = sinks_leaf
+        source = next((kw[n] for n in ("s_aux", "sinks") if torch.is_tensor(kw.get(n))), None)
+        if isinstance(getattr(module, "sinks", None), torch.nn.Parameter):
+            swapped = module.sinks
+            source = swapped if source is None else source
+        if source is not None:
+            sinks_leaf = torch.nn.Parameter(source.detach().clone())
+            for n in ("s_aux", "sinks"):
+                if torch.is_tensor(kw.get(n)):
+                    kw[n] = sinks_leaf
+            if swapped is not None:
+                module.sinks = sinks_leaf
         names = ["dq", "dk", "dv"] + (["dsinks"] if sinks_leaf is not None else [])
         try:
             with torch.enable_grad():
