@@ -331,6 +331,35 @@ std::vector<LibraryText> build_table() {
                .fix = "install a build that targets this GPU (TORCH_CUDA_ARCH_LIST), or a CUDA 12 toolchain for V100"}},
 
       // ---- transformers ------------------------------------------------------------------------------------
+      // The config comes first: a model type the release does not know stops everything (read in 4.51.3's
+      // models/auto/configuration_auto.py; GPT-OSS arrived in 4.55).
+      {.code = "hf.model.unknown_type", .library = "transformers", .since = "4.36", .until = "",
+       .severity = Severity::Error,
+       .text = "The checkpoint you are trying to load has model type `{model_type}` but Transformers does not recognize "
+               "this architecture. This could be because of an issue with the checkpoint, or because your version of "
+               "Transformers is out of date.\n\nYou can update Transformers with the command `pip install --upgrade "
+               "transformers`. If this does not work, and the checkpoint is very new, then there may not be a "
+               "release version that supports this model yet. In this case, you can get the most up-to-date code by "
+               "installing Transformers from source with the command `pip install "
+               "git+https://github.com/huggingface/transformers.git`",
+       .where = "models/auto/configuration_auto.py AutoConfig.from_pretrained (a ValueError; read in 4.51.3)",
+       .log = {.pattern = "but Transformers does not recognize this architecture",
+               .quote = "The checkpoint you are trying to load has model type `...` but Transformers does not "
+                        "recognize this architecture. ...",
+               .cause = "this transformers release predates the model (GPT-OSS needs 4.55 or newer): the config "
+                        "cannot even be read, whatever attn_implementation says",
+               .fix = "pip install -U transformers (a release that has the model type), in every worker's "
+                      "environment"}},
+      {.code = "hf.model.unknown_identifier", .library = "transformers", .since = "4.36", .until = "",
+       .severity = Severity::Error,
+       .text = "Unrecognized model identifier: {model_type}. Should contain one of {model_types}",
+       .where = "models/auto/configuration_auto.py AutoConfig.for_model (a ValueError; read in 4.51.3)",
+       .log = {.pattern = "Unrecognized model identifier:",
+               .quote = "Unrecognized model identifier: ... Should contain one of ...",
+               .cause = "AutoConfig.for_model (a config built in code) named a model type this transformers "
+                        "release does not have (GPT-OSS needs 4.55 or newer)",
+               .fix = "pip install -U transformers (a release that has the model type)"}},
+
       // _flash_attn_2_can_dispatch, in the order it checks
       {.code = "hf.fa2.model_unsupported", .library = "transformers", .since = "4.36", .until = "",
        .severity = Severity::Error,
