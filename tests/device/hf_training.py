@@ -58,19 +58,12 @@ class Checks:
 
 
 def tiny(torch, kind, impl):
+    """hf_replay's tiny Llama (GQA) or GPT-OSS (sinks, sliding window), random weights, bf16."""
+    import transformers
+    from hf_replay import tiny_models
+    models = {name: (cls, cfg) for name, cls, cfg, _ in tiny_models(torch, transformers)}
+    cls, cfg = models["llama-gqa" if kind == "llama" else "gpt-oss-sinks"]
     torch.manual_seed(0)
-    if kind == "llama":
-        from transformers import LlamaConfig, LlamaForCausalLM
-        cfg = LlamaConfig(hidden_size=256, intermediate_size=512, num_attention_heads=8, num_key_value_heads=2,
-                          head_dim=32, num_hidden_layers=2, vocab_size=1000, max_position_embeddings=512)
-        cls = LlamaForCausalLM
-    else:
-        from transformers import GptOssConfig, GptOssForCausalLM
-        cfg = GptOssConfig(hidden_size=256, intermediate_size=256, num_attention_heads=8, num_key_value_heads=2,
-                           head_dim=32, num_hidden_layers=2, vocab_size=1000, num_local_experts=4,
-                           num_experts_per_tok=2, sliding_window=16,
-                           layer_types=["sliding_attention", "full_attention"], max_position_embeddings=512)
-        cls = GptOssForCausalLM
     model = cls._from_config(cfg, attn_implementation=impl, torch_dtype=torch.bfloat16)
     with torch.no_grad():
         for mod in model.modules():  # learned sinks around the row max, so they matter

@@ -9,21 +9,9 @@
 set -u
 OUT=${OUT:-/tmp/attnscope-out}
 mkdir -p "$OUT"
-if ls .devdeps/*.deb >/dev/null 2>&1; then
-  rm -rf /tmp/devroot && mkdir -p /tmp/devroot
-  for f in .devdeps/*.deb; do dpkg -x "$f" /tmp/devroot; done
-  cp -an /tmp/devroot/usr/. /usr/ && ldconfig
-fi
 set -o pipefail
-BIN=${BIN:-}
-ARGS=()
-if [ -z "$BIN" ]; then
-  { cmake -S . -B build-py -G Ninja -DATTNSCOPE_GPU=OFF -DATTNSCOPE_GUI=OFF -DATTNSCOPE_TESTS=OFF \
-      -DCMAKE_BUILD_TYPE=Release && ninja -C build-py -j16 attnscope; } > "$OUT/build_py.log" 2>&1 \
-    || { tail -30 "$OUT/build_py.log"; exit 1; }
-  BIN=./build-py/attnscope
-  ARGS+=(--cpu)
-fi
+source tests/device/device_setup.sh
+ARGS=("${CPU_ARGS[@]}")
 python3 -c "import torch, transformers, triton; print('torch', torch.__version__, 'transformers', transformers.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
 PYTHONUNBUFFERED=1 timeout 500 python3 tests/device/hf_training.py --attnscope "$BIN" --out /tmp/hf_training "${ARGS[@]}" 2>&1 \
   | tee "$OUT/hf_training.log"

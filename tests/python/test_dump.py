@@ -30,23 +30,28 @@ os.makedirs(WORK, exist_ok=True)
 assert "torch" not in sys.modules and "transformers" not in sys.modules, "attnscope_dump imported torch eagerly"
 
 
-def gpt_oss_attention(q, k, v, sinks, scale, window, vis):
-    """HF GPT-OSS eager math in fp64: sink column in the softmax, then dropped."""
+def gpt_oss_probs(q, k, v, sinks, scale, window, vis):
+    """HF GPT-OSS eager math in fp64: P with the sink column in the softmax (then dropped), the
+    sink's share, and K/V repeated over the GQA groups."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
-    B, Hq, Nq, D = q.shape
+    Hq, Nq = q.shape[1], q.shape[2]
     Hkv, Nk = k.shape[1], k.shape[2]
-    k = np.repeat(k, Hq // Hkv, axis=1)
-    v = np.repeat(v, Hq // Hkv, axis=1)
-    s = np.einsum("bhid,bhjd->bhij", q, k) * scale
+    kr, vr = np.repeat(k, Hq // Hkv, axis=1), np.repeat(v, Hq // Hkv, axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, kr) * scale
     i = np.arange(Nq)[:, None] + (Nk - Nq)
     j = np.arange(Nk)[None, :]
     allowed = (j <= i) & (j > i - window) & vis
     s = np.where(allowed, s, -np.inf)
     sk = np.asarray(sinks, np.float64)[None, :, None, None]
     m = np.maximum(s.max(axis=-1, keepdims=True), sk)
-    p = np.exp(s - m)
-    p = p / (p.sum(axis=-1, keepdims=True) + np.exp(sk - m))
-    return np.einsum("bhij,bhjd->bhid", p, v)
+    e = np.exp(s - m)
+    z = e.sum(axis=-1, keepdims=True) + np.exp(sk - m)
+    return e / z, np.exp(sk - m) / z, kr, vr
+
+
+def gpt_oss_attention(q, k, v, sinks, scale, window, vis):
+    p, _, _, vr = gpt_oss_probs(q, k, v, sinks, scale, window, vis)
+    return np.einsum("bhij,bhjd->bhid", p, vr)
 
 
 def read_run(cap, label):
@@ -121,21 +126,10 @@ def part_numpy():
 
 def gpt_oss_gradients(q, k, v, sinks, scale, window, vis, dout):
     """fp64 gradients of sum(out * dO) through the same math (GQA groups summed)."""
-    q, k, v, dout = (np.asarray(t, np.float64) for t in (q, k, v, dout))
+    p, psink, kr, vr = gpt_oss_probs(q, k, v, sinks, scale, window, vis)
+    q, dout = np.asarray(q, np.float64), np.asarray(dout, np.float64)
     B, Hq, Nq, D = q.shape
-    Hkv, Nk = k.shape[1], k.shape[2]
-    g = Hq // Hkv
-    kr, vr = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
-    s = np.einsum("bhid,bhjd->bhij", q, kr) * scale
-    i = np.arange(Nq)[:, None] + (Nk - Nq)
-    j = np.arange(Nk)[None, :]
-    allowed = (j <= i) & (j > i - window) & vis
-    s = np.where(allowed, s, -np.inf)
-    sk = np.asarray(sinks, np.float64)[None, :, None, None]
-    m = np.maximum(s.max(axis=-1, keepdims=True), sk)
-    e = np.exp(s - m)
-    z = e.sum(axis=-1, keepdims=True) + np.exp(sk - m)
-    p, psink = e / z, np.exp(sk - m) / z
+    Hkv, Nk, g = np.shape(k)[1], np.shape(k)[2], Hq // np.shape(k)[1]
     dp = np.einsum("bhid,bhjd->bhij", dout, vr)
     Dsum = (p * dp).sum(-1, keepdims=True)
     ds = p * (dp - Dsum)
