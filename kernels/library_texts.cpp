@@ -120,6 +120,38 @@ std::vector<LibraryText> build_table() {
                         "wrong)",
                .fix = "check num_key_value_heads and the tensor-parallel size",
                .source = "flash-attn 2.x csrc/flash_attn/flash_api.cpp"}},
+      // Training through a registered attention function: its backward, and the mask it is given.
+      {.code = "torch.autograd.no_backward", .library = "torch", .since = "2.0", .until = "",
+       .severity = Severity::Error,
+       .text = "NotImplementedError: You must implement either the backward or vjp method for your custom "
+               "autograd.Function to use it with backward mode AD.",
+       .where = "torch/autograd/function.py (Function.backward / vjp not overridden; raised at the first backward)",
+       .log = {.pattern = "You must implement either the backward or vjp method",
+               .cause = "a custom torch.autograd.Function in the attention path defines only forward (typically a "
+                        "Triton forward kernel registered with AttentionInterface.register): inference runs, the "
+                        "first loss.backward() fails",
+               .fix = "train with an attention that has a backward (flash_attention_2, sdpa, eager), or give the "
+                      "Function a backward (attnscope run --backward judges its gradients)",
+               .source = "torch autograd"}},
+      {.code = "hf.custom.no_backward", .library = "transformers", .since = "4.48", .until = "",
+       .severity = Severity::Error,
+       .text = "\"{name}\" (registered with AttentionInterface.register, from {module}) has no backward ({error}): the "
+               "forward runs; a role that trains fails at its first loss.backward()",
+       .where = "transformers AttentionInterface (modeling_utils.py); probed by attnscope-env.py --import"},
+      {.code = "hf.custom.detached", .library = "transformers", .since = "4.48", .until = "",
+       .severity = Severity::Error,
+       .text = "\"{name}\" (from {module}) returns an output that does not depend on q, k, v through autograd "
+               "({error}): training runs without an error, but no gradient flows through attention, so the q/k/v "
+               "projections stop learning from it",
+       .where = "transformers AttentionInterface (modeling_utils.py); probed by attnscope-env.py --import"},
+      {.code = "hf.custom.no_mask", .library = "transformers", .since = "4.53", .until = "",
+       .severity = Severity::Silent,
+       .text = "\"{name}\" is registered without a mask function: transformers builds no mask for it and passes "
+               "attention_mask=None for every batch, so a padded batch is attended as if it had no padding (a "
+               "left-padded Llama batch on transformers 5.17: last-token logits off by 0.48 against the sequence run "
+               "alone; sdpa and eager 0.004). Fix: AttentionMaskInterface.register(\"{name}\", sdpa_mask)",
+       .where = "transformers masking_utils.py _preprocess_mask_arguments (\"custom attention without equivalent "
+                "mask creation: we don't need a mask!\"); first release approximate"},
       // Packed sequences (cu_seqlens): who takes them, and what the others do with them.
       {.code = "fa2.varlen_packed", .library = "flash-attn", .since = "2.0", .until = "", .severity = Severity::Note,
        .text = "runs the {n} packed sequences as flash_attn_varlen_func(cu_seqlens_q = cu_seqlens_k, max_seqlen "

@@ -165,6 +165,18 @@ class GuiScreens : public ::testing::Test {
     return s;
   }
 
+  // The timeline of a capture, the capture itself, and the plot's pixels per microsecond (0 when
+  // the screenshot or its plot region is missing).
+  static Shot timeline_shot(const std::string& path, Capture* cap, double* px_per_us) {
+    *px_per_us = 0;
+    EXPECT_TRUE(load_capture(path, cap).ok());
+    Shot s = render(path, "timeline");
+    const json* plot = s.px.empty() ? nullptr : s.region("timeline:plot");
+    if (plot)
+      *px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+    return s;
+  }
+
   static constexpr int kN = 160;
   static constexpr int kOffset[2] = {0, 37};
 };
@@ -361,14 +373,10 @@ TEST_F(GuiScreens, MapsMinusReferenceAreWhiteForSinkAndRedWhereTheWhatIfDroppedT
 }
 
 TEST_F(GuiScreens, TimelineDrawsOneBarPerSpanAtTheRecordedRelativeWidths) {
-  std::string path = gptoss_capture();
   Capture cap;
-  ASSERT_TRUE(load_capture(path, &cap).ok());
-  Shot s = render(path, "timeline");
-  ASSERT_FALSE(s.px.empty());
-  const json* plot = s.region("timeline:plot");
-  ASSERT_NE(plot, nullptr);
-  const double px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+  double px_per_us = 0;
+  Shot s = timeline_shot(gptoss_capture(), &cap, &px_per_us);
+  ASSERT_GT(px_per_us, 0);
   int checked = 0;
   for (const RunResult& r : cap.runs) {
     const json* t = s.region("timeline:track:" + r.label);
@@ -832,14 +840,10 @@ TEST_F(GuiScreens, GradientVerdictsPerTensorAndTheDroppedSinksGradient) {
 // The backward's phases sit on each run's track under its forward, one bar per recorded span,
 // outlined, at the recorded widths.
 TEST_F(GuiScreens, TimelineShowsTheBackwardPhasesUnderTheForward) {
-  std::string path = gptoss_backward_capture();
   Capture cap;
-  ASSERT_TRUE(load_capture(path, &cap).ok());
-  Shot s = render(path, "timeline");
-  ASSERT_FALSE(s.px.empty());
-  const json* plot = s.region("timeline:plot");
-  ASSERT_NE(plot, nullptr);
-  const double px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+  double px_per_us = 0;
+  Shot s = timeline_shot(gptoss_backward_capture(), &cap, &px_per_us);
+  ASSERT_GT(px_per_us, 0);
   int checked = 0;
   for (const RunResult& r : cap.runs) {
     if (!r.grad.ran) continue;
