@@ -82,4 +82,8 @@ bool GpuBackend::provides(const std::string& impl) const {
   return api_ && std::find(names_.begin(), names_.end(), impl) != names_.end();
 }
 
+bool GpuBackend::supports(const std::string& impl, const std::string& feature) const {
+  return api_ && api_->supports && api_->supports(impl, feature);
+}
+
 }  // namespace attnscope

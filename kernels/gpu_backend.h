@@ -11,7 +11,7 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-constexpr int kGpuBackendAbi = 4;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad; 4: RunResult::what_if_dropped as WhatIfDrop values
+constexpr int kGpuBackendAbi = 5;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad; 4: LayerSpec::max_context; 5: RunResult::what_if_dropped as WhatIfDrop values
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {
@@ -23,9 +23,16 @@ struct GpuBackendApi {
   Verdict (*check)(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev);
   // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels,
   // memory, peak_bytes, median_ms. Never throws; errors land in result->error.
+  // With opt.backward it also runs the backward into result->grad (gradients, its own kernels,
+  // memory and peak_bytes, apart from the forward's; rounding points as kernels/cpu/*_backward.cpp).
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
+  // Which layer features `impl` handles on the GPU: "packed" (LayerSpec::cu_seqlens, FA2's varlen
+  // semantics). nullptr, or false: the session runs packed layers on the CPU version instead (with
+  // a note), never a GPU kernel that would ignore the boundaries. (The backward needs no flag: a
+  // family without one says so in RunResult::grad.error.)
+  bool (*supports)(const std::string& impl, const std::string& feature) = nullptr;
 };
 
 extern "C" {
@@ -42,6 +49,8 @@ class GpuBackend {
   const DeviceInfo& device() const { return dev_; }
   const GpuBackendApi* api() const { return api_; }
   bool provides(const std::string& impl) const;
+  // GpuBackendApi::supports, false when the plugin does not say.
+  bool supports(const std::string& impl, const std::string& feature) const;
 
  private:
   GpuBackend();

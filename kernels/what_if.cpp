@@ -5,7 +5,7 @@ namespace attnscope {
 namespace {
 
 constexpr WhatIfDrop kAll[] = {WhatIfDrop::Sinks, WhatIfDrop::ExplicitMask, WhatIfDrop::TopLeftAlign,
-                               WhatIfDrop::Fp32, WhatIfDrop::Softcap};
+                               WhatIfDrop::Fp32, WhatIfDrop::Softcap, WhatIfDrop::PackedBoundaries};
 
 }  // namespace
 
@@ -16,6 +16,7 @@ const char* what_if_drop_name(WhatIfDrop d) {
     case WhatIfDrop::TopLeftAlign: return "top-left causal alignment (bottom-right used)";
     case WhatIfDrop::Fp32: return "fp32 (inputs rounded to bf16)";
     case WhatIfDrop::Softcap: return "softcap";
+    case WhatIfDrop::PackedBoundaries: return "cu_seqlens";
   }
   return "?";
 }
@@ -49,6 +50,7 @@ LayerSpec apply_what_if(const LayerSpec& spec, const std::vector<WhatIfDrop>& dr
         if (s.softmax_dtype != DType::F32) s.softmax_dtype = DType::BF16;
         break;
       case WhatIfDrop::Softcap: s.softcap = 0; break;
+      case WhatIfDrop::PackedBoundaries: s.cu_seqlens.clear(); break;
     }
   return s;
 }

@@ -14,7 +14,9 @@ enum class WhatIfDrop {
   ExplicitMask,  // an explicit boolean/additive mask (the FA2 family)
   TopLeftAlign,  // top-left causal alignment with Nq != Nk: bottom-right used (the FA2 family)
   Fp32,          // fp32 inputs rounded to bf16 (the FA2 family)
-  Softcap        // the logit softcap (sdpa)
+  Softcap,       // the logit softcap (sdpa)
+  PackedBoundaries  // packed sequences' boundaries (cu_seqlens) that never reach eager/sdpa: one causal
+                    // sequence of every token
 };
 
 // The words a report prints and a capture stores: "sinks", "explicit mask", ...

@@ -59,6 +59,14 @@ inline bool key_visible(const LayerSpec& s, const Inputs& in, int b, int h, int6
   return true;
 }
 
+// The first key of the KV tiling row i walks: FA2's varlen kernel (and a padded batch) tiles each
+// packed sequence from its own first key, so tile t of row i covers [first + t·T, first + (t+1)·T).
+inline int64_t tile_origin(const LayerSpec& s, int64_t i) {
+  int64_t begin, end;
+  s.sequence_of(i, &begin, &end);
+  return begin;
+}
+
 // Kernel-side rows and columns: one RunResult with out/lse allocated and NaN-poisoned.
 RunResult start_result(const std::string& impl, const LayerSpec& s);
 

@@ -18,6 +18,7 @@
 //   Sinks: dsink_h = -sum over (b, i) of exp(sink_h - LSE_i) · D_i, accumulated in fp32 and
 //   rounded once to the model dtype (the sink column's P times (0 - D_i): it has no V row).
 // A row whose LSE is -inf (no visible key, no sink) contributes nothing and gets dQ = 0.
+// Packed sequences (cu_seqlens): FA2's varlen backward, every sequence on its own.
 #include <cmath>
 #include <limits>
 
@@ -59,14 +60,12 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
   phase("preprocess");
 
   // 2. dQ, and dK/dV per query head.
-  std::vector<float> dk_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * D, 0.0f);
-  std::vector<float> dv_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * Dv, 0.0f);
-  std::vector<float> dsink_bh(static_cast<size_t>(s.batch) * s.heads_q, 0.0f);
+  HeadAccumulators<float> acc(s);
   ok = ok && for_each_head(s, opt, [&](int b, int h, int) {
     const int hk = h / group;
     std::vector<float> dq_acc(D);
-    float* dk_head = &dk_h[at4(b, h, 0, 0, s.heads_q, Nk, D)];
-    float* dv_head = &dv_h[at4(b, h, 0, 0, s.heads_q, Nk, Dv)];
+    float* dk_head = acc.dk_head(b, h);
+    float* dv_head = acc.dv_head(b, h);
     float dsink = 0;
     for (int64_t i = 0; i < Nq; ++i) {
       const size_t row = (static_cast<size_t>(b) * s.heads_q + h) * Nq + i;
@@ -82,9 +81,10 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
       const KeyRange keys = s.window_range(i);
       const int64_t lo = keys.lo, hi = keys.hi;
+      const int64_t origin = tile_origin(s, i);
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
-        if (j1 - 1 < lo || j0 > hi) continue;  // wholly outside: skipped, as in the forward
+        const int64_t j0 = origin + int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
+        if (j0 >= Nk || j1 - 1 < lo || j0 > hi) continue;  // wholly outside: skipped, as in the forward
         for (int64_t j = std::max(j0, lo); j < std::min(j1, hi + 1); ++j) {
           if (!key_visible(s, in, b, h, i, j)) continue;
           const float* k = &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)];
@@ -105,19 +105,12 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       for (int64_t d = 0; d < D; ++d) dq[d] = round_to(dt, dq_acc[d] * scale);
       if (flags.sinks) dsink += -std::exp(in.sinks[h] - lse) * Di;
     }
-    dsink_bh[static_cast<size_t>(b) * s.heads_q + h] = dsink;
+    acc.dsinks(b, h) = dsink;
   });
   phase("dq_dk_dv");
 
   // 3. Convert and sum over the GQA groups.
-  if (ok) {
-    reduce_groups<float>(s, dk_h, D, scale, &g.dk);
-    reduce_groups<float>(s, dv_h, Dv, 1.0f, &g.dv);
-    if (!g.dsinks.empty()) {
-      if (flags.sinks) reduce_sinks<float>(s, dsink_bh, &g.dsinks);
-      else std::fill(g.dsinks.data.begin(), g.dsinks.data.end(), 0.0f);  // the kernel ignored the sinks
-    }
-  }
+  if (ok) acc.finish(&g, scale, true, flags.sinks);
   phase("convert");
   finish_gradients(&g, impl, s, ok);
   return g;
