@@ -84,7 +84,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       return "--impl: unknown implementation '" + name + "' (eager, sdpa, sdpa:flash|efficient|math|cudnn, flash2, sink)";
 
   const GpuBackend& gpu = GpuBackend::instance();
-  const bool use_gpu = !opt.force_cpu && opt.prefer_gpu && gpu.available();
+  const bool use_gpu = !opt.force_cpu && gpu.available();
   const DeviceInfo run_dev = use_gpu ? gpu.device() : cpu_device();
   const DeviceInfo verdict_dev = opt.verdict_device_named ? opt.verdict_device : run_dev;
 
