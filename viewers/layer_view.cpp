@@ -1,5 +1,7 @@
 // The left column: every LayerSpec field, config.json loading with a layer picker, inputs,
 // implementation selection with each one's verdict before running, and Run.
+#include "viewers/layer_view.h"
+
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
@@ -8,7 +10,6 @@
 
 #include "kernels/gpu_backend.h"
 #include "kernels/implementation.h"
-#include "viewers/view.h"
 #include "viewers/widgets.h"
 
 namespace attnscope {
