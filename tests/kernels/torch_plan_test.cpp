@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kernels/implementation.h"
 #include "kernels/torch_plan.h"
 #include "tests/kernels/bench_cases.h"
 
@@ -179,6 +180,160 @@ TEST(TorchPlan, PlacesFitThePeakWithoutOverlap) {
         live.push_back(e.index);
       }
     }
+}
+
+// ---- autograd's backward through HF's eager (hf_eager_backward_plan) --------------------------
+
+std::vector<PlanOpKind> backward_kinds(const TorchPlan& p) {
+  std::vector<PlanOpKind> k;
+  for (size_t i = static_cast<size_t>(p.backward_begin); i < p.events.size(); ++i)
+    if (p.events[i].kind == PlanEvent::Kind::Op) k.push_back(p.ops[static_cast<size_t>(p.events[i].index)].kind);
+  return k;
+}
+int64_t rounded(const TorchPlan& p, int id) { return torch_alloc_bytes(p.tensors[static_cast<size_t>(id)].bytes()); }
+
+TEST(TorchPlanBackward, LlamaRunsAutogradsNodesInTheEnginesOrder) {
+  LayerSpec s = spec_of(bench_cases()[7]);  // llama-3-8b: GQA 32/8
+  s.seq_q = s.seq_k = 1024;
+  const TorchPlan p = hf_eager_backward_plan(s);
+  ASSERT_GT(p.backward_begin, 0);
+  const std::vector<PlanOpKind> want = {
+      PlanOpKind::Transpose12, PlanOpKind::GemmDP,    PlanOpKind::GemmDV, PlanOpKind::Cast,
+      PlanOpKind::SoftmaxBackward, PlanOpKind::Cast,  PlanOpKind::MulScalar, PlanOpKind::GemmDQ,
+      PlanOpKind::GemmDK,      PlanOpKind::SumGroups, PlanOpKind::SumGroups};
+  EXPECT_EQ(backward_kinds(p), want);
+  // The forward's ops are the inference plan's, in the same order.
+  const TorchPlan f = hf_eager_plan(s);
+  ASSERT_EQ(p.ops.size(), f.ops.size() + want.size());
+  for (size_t i = 0; i < f.ops.size(); ++i) EXPECT_EQ(p.ops[i].kind, f.ops[i].kind) << i;
+  // Shapes: dO arrives as the output is laid out; the gradients as the inputs.
+  auto shape = [&](int id) { return p.tensors[static_cast<size_t>(id)].shape; };
+  EXPECT_EQ(shape(p.dout), (std::vector<int64_t>{1, 1024, 32, 128}));
+  EXPECT_EQ(shape(p.dq), (std::vector<int64_t>{1, 32, 1024, 128}));
+  EXPECT_EQ(shape(p.dk), (std::vector<int64_t>{1, 8, 1024, 128}));
+  EXPECT_EQ(shape(p.dv), (std::vector<int64_t>{1, 8, 1024, 128}));
+  EXPECT_EQ(p.dsinks, -1);
+  // The softmax backward reads the saved fp32 output and writes fp32; the casts around it.
+  const PlanOp& sb = p.ops[f.ops.size() + 4];
+  EXPECT_EQ(p.tensors[static_cast<size_t>(sb.in[0])].type, TType::F32);
+  EXPECT_EQ(p.tensors[static_cast<size_t>(sb.in[1])].type, TType::F32);
+  EXPECT_EQ(p.tensors[static_cast<size_t>(sb.out)].type, TType::F32);
+  // Saved at the backward's start: the repeat_kv copies, the fp32 softmax output and P.
+  std::vector<std::string> saved;
+  for (int id : p.alive_at(p.backward_begin)) saved.push_back(p.tensors[static_cast<size_t>(id)].name);
+  std::sort(saved.begin(), saved.end());
+  EXPECT_EQ(saved, (std::vector<std::string>{"attn_weights (.to(query.dtype))", "key_states (repeat_kv)",
+                                             "softmax (fp32)", "value_states (repeat_kv)"}));
+}
+
+TEST(TorchPlanBackward, PeakIsAtTheSoftmaxBackwardAndBelowTheAnalyticBound) {
+  LayerSpec s = spec_of(bench_cases()[7]);
+  s.seq_q = s.seq_k = 2048;
+  const int64_t S = int64_t{s.batch} * s.heads_q * s.seq_q * s.seq_k;  // scores
+  const int64_t rep = int64_t{s.batch} * s.heads_q * s.seq_k * s.head_dim * 2;  // one repeat_kv copy / per-head grad
+  const int64_t grads = int64_t{s.batch} * (s.heads_q * s.seq_q + 2 * s.heads_kv * s.seq_k) * s.head_dim * 2;
+  // bf16: saved fp32 y, the fp32 copy of dP and the fp32 softmax gradient (12 bytes a score), the
+  // key copy still saved, dV per query head waiting for its group sum.
+  const TorchPlan p = hf_eager_backward_plan(s);
+  EXPECT_EQ(p.backward_peak_bytes(), 12 * S + rep + rep);
+  // fp16's softmax backward writes fp16 directly (half_to_float): 10 bytes a score.
+  s.dtype = DType::F16;
+  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 10 * S + 2 * rep);
+  // fp32: y, dP, dX (12 bytes a score; the per-head gradients are fp32 too).
+  s.dtype = DType::F32;
+  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 12 * S + 4 * rep);
+  // The former analytic model (every buffer at once) bounds it from above.
+  s.dtype = DType::BF16;
+  const int64_t analytic = S * (4 + 2 + 2 + 4) + 2 * rep + grads + 2 * rep;
+  EXPECT_LT(hf_eager_backward_plan(s).backward_peak_bytes(), analytic);
+  EXPECT_EQ(model_bytes_backward("eager", s), hf_eager_backward_plan(s).backward_peak_bytes());
+}
+
+TEST(TorchPlanBackward, GptOssScattersTheMaxGradientAndSumsTheSinkColumn) {
+  const LayerSpec s = spec_of(bench_cases()[3]);
+  const TorchPlan p = hf_eager_backward_plan(s);
+  const std::vector<PlanOpKind> want = {
+      PlanOpKind::Transpose12, PlanOpKind::GemmDP,      PlanOpKind::GemmDV,       PlanOpKind::SliceBackward,
+      PlanOpKind::SoftmaxBackward, PlanOpKind::MulScalar, PlanOpKind::RowSum,     PlanOpKind::Fill,
+      PlanOpKind::MaxBackward, PlanOpKind::AddBroadcast, PlanOpKind::SinkColumnSum, PlanOpKind::MulScalar,
+      PlanOpKind::GemmDQ,      PlanOpKind::GemmDK,      PlanOpKind::SumGroups,    PlanOpKind::SumGroups};
+  EXPECT_EQ(backward_kinds(p), want);
+  ASSERT_GE(p.dsinks, 0);
+  EXPECT_EQ(p.tensors[static_cast<size_t>(p.dsinks)].shape, (std::vector<int64_t>{64}));
+  // The scaling's backward reads cat's slice of the gradient: rows Nk + 1 apart.
+  const PlanOp& mul = p.ops[p.ops.size() - 5];
+  EXPECT_EQ(mul.kind, PlanOpKind::MulScalar);
+  EXPECT_EQ(mul.lda, s.seq_k + 1);
+  // The max indices were kept from the forward (int64, one a row).
+  bool idx = false;
+  for (int id : p.alive_at(p.backward_begin)) idx |= p.tensors[static_cast<size_t>(id)].type == TType::I64;
+  EXPECT_TRUE(idx);
+}
+
+TEST(TorchPlanBackward, EveryTensorIsFreedOnceExceptTheGradients) {
+  for (const BenchCase& c : bench_cases())
+    for (int variant = 0; variant < 3; ++variant) {
+      LayerSpec s = spec_of(c);
+      if (variant == 1) s.softcap = 50, s.dtype = DType::F16;
+      if (variant == 2) s.dtype = DType::F32, s.softmax_dtype = DType::F32;
+      const TorchPlan p = hf_eager_backward_plan(s);
+      std::vector<int> allocs(p.tensors.size()), frees(p.tensors.size());
+      for (const auto& e : p.events) {
+        if (e.kind == PlanEvent::Kind::Alloc) ++allocs[static_cast<size_t>(e.index)];
+        if (e.kind == PlanEvent::Kind::Free) ++frees[static_cast<size_t>(e.index)];
+      }
+      const std::vector<int> kept = {p.dq, p.dk, p.dv, p.dsinks};
+      for (size_t i = 0; i < p.tensors.size(); ++i) {
+        SCOPED_TRACE(c.name + " variant " + std::to_string(variant) + ": " + p.tensors[i].name);
+        const bool grad = std::find(kept.begin(), kept.end(), static_cast<int>(i)) != kept.end();
+        EXPECT_EQ(allocs[i], p.tensors[i].external ? 0 : 1);
+        EXPECT_EQ(frees[i], p.tensors[i].external || grad ? 0 : 1);
+      }
+      int64_t end = 0;
+      for (int id : kept)
+        if (id >= 0) end += rounded(p, id);
+      EXPECT_EQ(p.end_bytes(), end);
+      // Every op reads tensors alive at that point.
+      std::vector<bool> live(p.tensors.size());
+      for (size_t i = 0; i < p.tensors.size(); ++i) live[i] = p.tensors[i].external;
+      for (const auto& e : p.events) {
+        if (e.kind == PlanEvent::Kind::Alloc) live[static_cast<size_t>(e.index)] = true;
+        if (e.kind == PlanEvent::Kind::Free) live[static_cast<size_t>(e.index)] = false;
+        if (e.kind != PlanEvent::Kind::Op) continue;
+        const PlanOp& o = p.ops[static_cast<size_t>(e.index)];
+        for (int in : o.in) EXPECT_TRUE(live[static_cast<size_t>(in)]) << plan_op_name(o.kind) << " reads a dead tensor";
+        EXPECT_TRUE(live[static_cast<size_t>(o.out)]) << plan_op_name(o.kind) << " writes a dead tensor";
+      }
+    }
+}
+
+// The GPU replays the backward many times after one forward: the saved tensors keep their places.
+TEST(TorchPlanBackward, PinnedPlacesKeepTheSavedTensors) {
+  for (const BenchCase& c : bench_cases()) {
+    const TorchPlan p = hf_eager_backward_plan(spec_of(c));
+    SCOPED_TRACE(c.name);
+    std::vector<int64_t> off;
+    const int64_t pool = p.place(&off, p.backward_begin);
+    EXPECT_GE(pool, p.backward_peak_bytes());
+    const std::vector<int> saved = p.alive_at(p.backward_begin);
+    std::vector<int> live;
+    auto overlaps = [&](int a, int b) {
+      const int64_t a0 = off[static_cast<size_t>(a)], a1 = a0 + rounded(p, a);
+      const int64_t b0 = off[static_cast<size_t>(b)], b1 = b0 + rounded(p, b);
+      return !(a1 <= b0 || b1 <= a0);
+    };
+    for (size_t i = 0; i < p.events.size(); ++i) {
+      const PlanEvent& e = p.events[i];
+      if (e.kind == PlanEvent::Kind::Free && static_cast<int>(i) < p.backward_begin)
+        live.erase(std::find(live.begin(), live.end(), e.index));
+      if (e.kind != PlanEvent::Kind::Alloc) continue;
+      for (int other : live) EXPECT_FALSE(overlaps(e.index, other)) << p.tensors[static_cast<size_t>(e.index)].name;
+      if (static_cast<int>(i) >= p.backward_begin) {
+        for (int sv : saved) EXPECT_FALSE(overlaps(e.index, sv)) << p.tensors[static_cast<size_t>(e.index)].name;
+      }
+      if (static_cast<int>(i) < p.backward_begin) live.push_back(e.index);
+    }
+  }
 }
 
 }  // namespace
