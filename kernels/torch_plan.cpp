@@ -79,6 +79,7 @@ const char* plan_op_name(PlanOpKind k) {
     case PlanOpKind::RowSum: return "sum(dim=-1)";
     case PlanOpKind::MaxBackward: return "max backward (scatter)";
     case PlanOpKind::SinkColumnSum: return "sum of the sink column";
+    case PlanOpKind::RowArgMax: return "row argmax";
   }
   return "?";
 }
@@ -325,6 +326,8 @@ void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved
       const int idx = b.alloc("max indices", TType::I64, {B, Hq, Nq, 1});
       const int stage = b.alloc("max reduction staging", TType::I64, {B, Hq, Nq, 2});
       b.op(PlanOpKind::RowMax, {cat}, mx, "reduce_kernel<512, 1, ReduceOp<MaxOps>>");
+      if (saved)  // the same kernel's second output, which MaxBackward keeps (an op of its own here)
+        b.op(PlanOpKind::RowArgMax, {cat}, idx, "reduce_kernel<512, 1, ReduceOp<MaxOps>> (indices)");
       b.free(stage);
       release(idx);
       if (saved) saved->max_idx = idx;

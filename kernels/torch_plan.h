@@ -68,6 +68,7 @@ enum class PlanOpKind : uint8_t {
   RowSum,          // out[..., 0] = sum_j in[..., j] in fp32, one rounding (sum_to_size of a broadcast [.., 1])
   MaxBackward,     // out = zeros; out[r, idx[r]] = g[r]; in = {zeros, idx, g}  (value_selecting_reduction_backward's scatter)
   SinkColumnSum,   // out[h] = sum_{b, i} in[b, h, i, cols] in fp32, one rounding (the sink expand's backward)
+  RowArgMax,       // out[..., 0] = the first j where in[..., j] is the row's max (int64; max.dim's indices)
 };
 const char* plan_op_name(PlanOpKind k);
 

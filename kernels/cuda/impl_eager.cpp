@@ -165,8 +165,6 @@ class TorchPlanImpl final : public GpuImpl {
   std::string no_backward() const override {
     if (math_)
       return "sdpa:math's backward is not on the GPU yet (its CPU version runs eager's steps with an fp32 softmax)";
-    if (spec_.sinks)
-      return "eager's backward with sinks (the sink column's slice, max and cat backwards) is not on the GPU yet";
     return "";
   }
   int64_t backward_bytes() const override {
@@ -192,6 +190,7 @@ class TorchPlanImpl final : public GpuImpl {
     bwd_->bind(bp.k, runner_.ptr(fp.k));
     bwd_->bind(bp.v, runner_.ptr(fp.v));
     if (bp.mask >= 0) bwd_->bind(bp.mask, runner_.ptr(fp.mask));
+    if (bp.sinks >= 0) bwd_->bind(bp.sinks, runner_.ptr(fp.sinks));
     // dO [B, Hq, Nq, Dv] as attn_output.grad [B, Nq, Hq, Dv] (the transposed output's gradient).
     const PlanTensor& tg = bp.tensors[static_cast<size_t>(bp.dout)];
     void* g = arena.alloc(static_cast<size_t>(tg.bytes()), "dO as attn_output.grad [B, Nq, Hq, Dv]", false);
@@ -230,6 +229,7 @@ class TorchPlanImpl final : public GpuImpl {
     g->dq = fetch(bp.dq);
     g->dk = fetch(bp.dk);
     g->dv = fetch(bp.dv);
+    if (bp.dsinks >= 0) g->dsinks = fetch(bp.dsinks);
     ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
   }
 

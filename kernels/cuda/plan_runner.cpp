@@ -187,11 +187,38 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
       tl::sum_groups(ptr(op.out), in_ptr(0), out.type, B, Hkv, G, inner, st);
       return;
     }
-    case PlanOpKind::SliceBackward:
+    case PlanOpKind::SliceBackward: {
+      // slice_backward: zeros, then the gradient copied into the first `cols` columns.
+      const int64_t e = ttype_bytes(out.type), rows = rows_of(out);
+      if (in(0).shape.back() != op.cols || rows_of(in(0)) != rows) throw std::logic_error("PlanRunner: bad slice backward");
+      tl::fill(o, 0.0, st);
+      ATTNSCOPE_CUDA_CHECK(cudaMemcpy2DAsync(ptr(op.out), static_cast<size_t>(out.shape.back() * e), in_ptr(0),
+                                             static_cast<size_t>(op.cols * e), static_cast<size_t>(op.cols * e),
+                                             static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, st));
+      return;
+    }
     case PlanOpKind::RowSum:
-    case PlanOpKind::MaxBackward:
-    case PlanOpKind::SinkColumnSum:
-      break;  // GPT-OSS's sink column: not on the GPU yet (impl_eager.cpp refuses those layers first)
+      tl::row_sum(ptr(op.out), in_ptr(0), in(0).type, rows_of(in(0)), in(0).shape.back(), st);
+      return;
+    case PlanOpKind::RowArgMax:
+      if (out.type != TType::I64) throw std::logic_error("PlanRunner: argmax into " + out.name);
+      tl::row_argmax(static_cast<int64_t*>(ptr(op.out)), in_ptr(0), in(0).type, rows_of(in(0)), in(0).shape.back(), st);
+      return;
+    case PlanOpKind::MaxBackward: {
+      // value_selecting_reduction_backward: zeros.scatter(dim, indices, grad) (scatter clones first).
+      const PlanTensor& z = in(0);
+      if (z.numel() != out.numel() || in(1).type != TType::I64) throw std::logic_error("PlanRunner: bad max backward");
+      ATTNSCOPE_CUDA_CHECK(cudaMemcpyAsync(ptr(op.out), in_ptr(0), static_cast<size_t>(out.bytes()),
+                                           cudaMemcpyDeviceToDevice, st));
+      tl::scatter_rows(ptr(op.out), static_cast<const int64_t*>(in_ptr(1)), in_ptr(2), out.type, rows_of(out),
+                       out.shape.back(), st);
+      return;
+    }
+    case PlanOpKind::SinkColumnSum: {
+      const PlanTensor& g = in(0);
+      tl::sink_column_sum(ptr(op.out), in_ptr(0), out.type, g.shape[0], g.shape[1], g.shape[2], op.cols, st);
+      return;
+    }
     case PlanOpKind::CatSink: {
       const PlanTensor& a = in(0);
       tl::cat_sink(ptr(op.out), in_ptr(0), in_ptr(1), a.type, a.shape[0], a.shape[1], a.shape[2], a.shape[3],

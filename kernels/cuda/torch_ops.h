@@ -76,6 +76,18 @@ void softmax_backward(void* out, TType out_type, const void* g, TType g_type, co
 void sum_groups(void* out, const void* in, TType type, int64_t B, int64_t Hkv, int64_t G, int64_t inner,
                 cudaStream_t st);
 
+// GPT-OSS's sink column (fp32 sums, one rounding into `type`):
+//   row_argmax: out[r] = the first j where in[r, j] equals the row's max (int64)
+//   row_sum: out[r] = sum_j in[r, j]
+//   scatter_rows: out[r, idx[r]] = g[r] (out already holds the zeros' copy)
+//   sink_column_sum: out[h] = sum_{b, i} in[b, h, i, K] of in [B, H, N, K + 1]
+void row_argmax(int64_t* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);
+void row_sum(void* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);
+void scatter_rows(void* out, const int64_t* idx, const void* g, TType type, int64_t rows, int64_t cols,
+                  cudaStream_t st);
+void sink_column_sum(void* out, const void* in, TType type, int64_t B, int64_t H, int64_t N, int64_t K,
+                     cudaStream_t st);
+
 // out[r] = max_j in[r, j] (NaN propagates), rows of a contiguous [rows, cols] tensor.
 void row_max(void* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);
 // out[r] = all_j in[r, j] (bool).

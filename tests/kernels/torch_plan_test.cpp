@@ -407,16 +407,76 @@ class HostPlan {
             }
         return;
       }
-      case PlanOpKind::AddBroadcast: {
-        const std::vector<float>& a = in(o.in[0]);
+      case PlanOpKind::AddBroadcast: {  // b broadcast over its size-1 dims (4D); out may be a
+        const std::vector<float> a = in(o.in[0]);
         const std::vector<float>& m = in(o.in[1]);
         const PlanTensor& mt = T(o.in[1]);
         ASSERT_EQ(out.shape.size(), 4u);
+        ASSERT_EQ(mt.shape.size(), 4u);
         const int64_t H = out.shape[1], N = out.shape[2], K = out.shape[3];
+        auto pick = [&](int d, int64_t x) { return mt.shape[static_cast<size_t>(d)] == 1 ? 0 : x; };
         for (int64_t idx = 0; idx < out.numel(); ++idx) {
           const int64_t b = idx / (H * N * K), h = idx / (N * K) % H, i = idx / K % N, j = idx % K;
-          const int64_t mi = ((b * mt.shape[1] + (mt.shape[1] == 1 ? 0 : h)) * N + i) * K + j;
+          const int64_t mi =
+              ((pick(0, b) * mt.shape[1] + pick(1, h)) * mt.shape[2] + pick(2, i)) * mt.shape[3] + pick(3, j);
           y[static_cast<size_t>(idx)] = rd(ot, a[static_cast<size_t>(idx)] + static_cast<float>(o.scalar) * m[static_cast<size_t>(mi)]);
+        }
+        return;
+      }
+      case PlanOpKind::Fill:
+        std::fill(y.begin(), y.end(), static_cast<float>(o.scalar));
+        return;
+      case PlanOpKind::CatSink: {
+        const std::vector<float>& a = in(o.in[0]);
+        const std::vector<float>& sk = in(o.in[1]);
+        const int64_t H = out.shape[1], N = out.shape[2];
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < last; ++j)
+            y[static_cast<size_t>(r * last + j)] =
+                j < last - 1 ? a[static_cast<size_t>(r * (last - 1) + j)] : sk[static_cast<size_t>(r / N % H)];
+        return;
+      }
+      case PlanOpKind::RowMax:
+      case PlanOpKind::RowArgMax:
+      case PlanOpKind::RowSum: {
+        const std::vector<float>& x = in(o.in[0]);
+        const int64_t c = T(o.in[0]).shape.back();
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* xr = &x[static_cast<size_t>(r * c)];
+          float mx = -INFINITY, sum = 0;
+          int64_t arg = 0;
+          for (int64_t j = 0; j < c; ++j) {
+            sum += xr[j];
+            if (xr[j] > mx) mx = xr[j], arg = j;
+          }
+          y[static_cast<size_t>(r)] = o.kind == PlanOpKind::RowMax ? mx
+                                    : o.kind == PlanOpKind::RowSum ? rd(ot, sum) : static_cast<float>(arg);
+        }
+        return;
+      }
+      case PlanOpKind::SliceBackward: {
+        const std::vector<float>& x = in(o.in[0]);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < last; ++j)
+            y[static_cast<size_t>(r * last + j)] = j < o.cols ? x[static_cast<size_t>(r * o.cols + j)] : 0.0f;
+        return;
+      }
+      case PlanOpKind::MaxBackward: {
+        y = in(o.in[0]);
+        const std::vector<float>& idx = in(o.in[1]);
+        const std::vector<float>& g = in(o.in[2]);
+        for (int64_t r = 0; r < rows; ++r) y[static_cast<size_t>(r * last + static_cast<int64_t>(idx[static_cast<size_t>(r)]))] = g[static_cast<size_t>(r)];
+        return;
+      }
+      case PlanOpKind::SinkColumnSum: {
+        const PlanTensor& gt = T(o.in[0]);
+        const std::vector<float>& x = in(o.in[0]);
+        const int64_t B = gt.shape[0], H = gt.shape[1], N = gt.shape[2], K1 = gt.shape[3];
+        for (int64_t h = 0; h < H; ++h) {
+          float sum = 0;
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t i = 0; i < N; ++i) sum += x[static_cast<size_t>(((b * H + h) * N + i) * K1 + K1 - 1)];
+          y[static_cast<size_t>(h)] = rd(ot, sum);
         }
         return;
       }
@@ -498,7 +558,7 @@ class HostPlan {
 
 TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
   int cases = 0;
-  for (int variant = 0; variant < 6; ++variant) {
+  for (int variant = 0; variant < 9; ++variant) {
     LayerSpec s;
     s.dtype = variant % 3 == 0 ? DType::BF16 : variant % 3 == 1 ? DType::F16 : DType::F32;
     s.batch = 1 + variant % 2;
@@ -512,6 +572,9 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
       s.mask = MaskKind::Padding;
       s.kv_lengths = {s.seq_k, 11};
     }
+    // GPT-OSS (sinks, the softmax in the model dtype) in bf16 and fp16; sinks with an fp32 softmax.
+    if (variant >= 6) s.sinks = true, s.heads_q = 4, s.softmax_dtype = variant == 8 ? DType::F32 : s.dtype;
+    if (variant == 7) s.sliding_window = 6;
     SCOPED_TRACE("variant " + std::to_string(variant));
     Inputs in = random_inputs(s, 100 + variant, Distribution::Normal);
     in.dout = random_dout(s, 200 + variant, {});
@@ -522,6 +585,8 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
     const TorchPlan p = hf_eager_backward_plan(s);
     HostPlan h(p);
     h.at(p.q) = in.q.data, h.at(p.k) = in.k.data, h.at(p.v) = in.v.data;
+    if (p.sinks >= 0)
+      for (float x : in.sinks) h.at(p.sinks).push_back(round_to(s.dtype, x));
     const int64_t B = s.batch, H = s.heads_q, Nq = s.seq_q, Nk = s.seq_k, Dv = s.head_dim_v;
     if (p.mask >= 0) {
       std::vector<float>& m = h.at(p.mask);
@@ -542,8 +607,13 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
                 in.dout.data[static_cast<size_t>(((b * H + hh) * Nq + i) * Dv + d)];
     h.run();
     if (::testing::Test::HasFatalFailure()) return;
-    const std::pair<int, const Tensor*> grads[] = {{p.dq, &cpu.grad.dq}, {p.dk, &cpu.grad.dk}, {p.dv, &cpu.grad.dv}};
+    const std::pair<int, const Tensor*> grads[] = {
+        {p.dq, &cpu.grad.dq}, {p.dk, &cpu.grad.dk}, {p.dv, &cpu.grad.dv}, {p.dsinks, &cpu.grad.dsinks}};
     for (const auto& [id, ct] : grads) {
+      if (id < 0) {
+        EXPECT_TRUE(ct->empty());
+        continue;
+      }
       const std::vector<float>& got = h.at(id);
       ASSERT_EQ(static_cast<int64_t>(got.size()), ct->numel()) << p.tensors[static_cast<size_t>(id)].name;
       double num = 0, den = 0, worst = 0;
@@ -560,7 +630,7 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
     }
     ++cases;
   }
-  EXPECT_EQ(cases, 6);
+  EXPECT_EQ(cases, 9);
 }
 
 }  // namespace
