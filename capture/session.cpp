@@ -153,9 +153,9 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   for (const auto& name : impls) {
     const Implementation* cpu_impl = cpu_implementation(name);
     const bool on_gpu = use_gpu && gpu.provides(name);
-    Verdict v = on_gpu ? gpu.api()->check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
+    Verdict v = on_gpu ? gpu.check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
     // When verdicts are judged against a named GPU, the run itself still happens here.
-    Verdict v_here = opt.verdict_device_named ? (on_gpu ? gpu.api()->check(name, spec, run_dev)
+    Verdict v_here = opt.verdict_device_named ? (on_gpu ? gpu.check(name, spec, run_dev)
                                                         : cpu_impl->check(spec, run_dev))
                                               : v;
     auto run_one = [&](const LayerSpec& s, const Inputs& inp, const std::string& label) {
@@ -168,7 +168,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       double start = now_us();
       RunResult r;
       if (on_gpu) {
-        gpu.api()->run(name, s, inp, ro, &r);
+        gpu.run(name, s, inp, ro, &r);
         r.backend = "cuda";
         r.device = run_dev.describe();
       } else {
@@ -211,7 +211,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
         if (what_if_spec(name, spec, run_dev, &ws, &dropped)) {
           RunResult w = run_one(ws, adapt_inputs(in, ws), name + " (what-if)");
           w.what_if_dropped = dropped;
-          Verdict wv = on_gpu ? gpu.api()->check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
+          Verdict wv = on_gpu ? gpu.check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
           for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
           w.verdict = wv;
           w.verdict.add(Severity::Note, "what_if",

@@ -11,7 +11,8 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-constexpr int kGpuBackendAbi = 1;
+// 2: healthy().
+constexpr int kGpuBackendAbi = 2;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {
@@ -26,30 +27,57 @@ struct GpuBackendApi {
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
+  // False once the CUDA context is lost (a sticky error: illegal address, ...): the worker
+  // process holding it ends and attnscope starts a fresh one (gpu_worker.h).
+  bool (*healthy)();
 };
 
 extern "C" {
 typedef const GpuBackendApi* (*attnscope_gpu_backend_fn)();
 }
 
-// Loads the plugin once (next to the executable, then $ATTNSCOPE_GPU_PLUGIN, then the loader path).
-// nullptr when unavailable, with the reason in why_not(). ATTNSCOPE_NO_GPU=1 disables it.
+class GpuWorker;
+
+// The GPU backend as attnscope sees it: the plugin, run in a worker process (gpu_worker.h) so a
+// fault on the GPU costs one run, not the session. Started once, on first use: the worker
+// executable attnscope-gpu-worker is found through $ATTNSCOPE_GPU_WORKER, then next to this
+// executable (then ../lib/attnscope/); it finds the plugin as load_gpu_plugin says.
+// ATTNSCOPE_NO_GPU=1 disables it.
 class GpuBackend {
  public:
   static GpuBackend& instance();
-  bool available() const { return api_ != nullptr; }
+  ~GpuBackend();
+  bool available() const { return available_; }
   const std::string& why_not() const { return why_; }
   const DeviceInfo& device() const { return dev_; }
-  const GpuBackendApi* api() const { return api_; }
   bool provides(const std::string& impl) const;
+  // As GpuBackendApi's check and run (never throw; a worker that died is restarted first).
+  Verdict check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev) const;
+  void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt,
+           RunResult* result) const;
+  GpuWorker* worker() const { return worker_.get(); }  // null when unavailable
 
  private:
   GpuBackend();
-  const GpuBackendApi* api_ = nullptr;
-  void* handle_ = nullptr;
+  std::unique_ptr<GpuWorker> worker_;
+  bool available_ = false;
   std::string why_;
   DeviceInfo dev_;
   std::vector<std::string> names_;
 };
+
+// Loads the plugin into this process (the worker does): $ATTNSCOPE_GPU_PLUGIN, then
+// libattnscope_cuda.so next to the executable, then ../lib/attnscope/, then the loader path.
+// nullptr with the reason; the reason for a machine without an NVIDIA driver is kNoDriver.
+const GpuBackendApi* load_gpu_plugin(std::string* why);
+
+// Why a GPU backend cannot be opened, in the user's terms.
+inline constexpr const char* kNoDriver = "no NVIDIA driver found (libcuda.so.1 not loadable)";
+bool nvidia_driver_loadable();
+// The plugin's open() failed with `why`: without a driver that is kNoDriver, whatever CUDA said.
+std::string gpu_open_failure(const std::string& why);
+// CUDA versions as cudaDriverGetVersion / cudaRuntimeGetVersion give them (12080 = 12.8): the
+// driver is older than the runtime the plugin was built with; both versions and the way out.
+std::string cuda_driver_too_old(int driver_version, int runtime_version);
 
 }  // namespace attnscope

@@ -174,6 +174,13 @@ bool api_open(DeviceInfo* dev, std::string* why) {
   try {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorInsufficientDriver) {  // no driver, or one older than this runtime
+      int drv = 0, rt = 0;
+      cudaDriverGetVersion(&drv);
+      cudaRuntimeGetVersion(&rt);
+      *why = drv == 0 ? std::string(kNoDriver) : cuda_driver_too_old(drv, rt);
+      return false;
+    }
     if (e != cudaSuccess) {
       *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
       return false;
@@ -611,7 +618,13 @@ void api_close() {
   s.open = false;
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close};
+bool api_healthy() {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return !s.context_lost;
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close, &api_healthy};
 
 }  // namespace
 
