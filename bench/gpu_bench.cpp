@@ -1,7 +1,8 @@
 // attnscope_gpu_bench: our GPU implementations on the ANCHORS.md shapes. Prints a table and writes
 // one JSON object per (case, implementation) to the file named by --json (bench/peers.py writes
-// the same keys for torch, and `peers.py --merge` prints the ratios ours/peer).
+// the same keys for torch; bench/make_results.py turns both into bench/RESULTS.md).
 //   attnscope_gpu_bench [--json out.jsonl] [--repeats N] [--warmup N] [--cases a,b,...] [--impls x,y]
+// The plugin is loaded as attnscope loads it (kernels/gpu_backend.h), from next to this binary.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -9,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gpu_backend.h"
 #include "kernels/implementation.h"
-#include "tests/gpu/gpu_plugin.h"
 
 using namespace attnscope;
 
@@ -26,16 +27,17 @@ struct Case {
 
 // ANCHORS.md, bf16, random normal inputs.
 std::vector<Case> cases() {
-  const std::vector<std::string> all = {"eager", "flash2", "sdpa:efficient", "sink"};
+  const std::vector<std::string> all = {"eager", "sdpa:math", "sdpa:cudnn", "flash2", "sdpa:efficient", "sink"};
+  const std::vector<std::string> gqa = {"eager", "sdpa:math", "sdpa:cudnn", "flash2", "sdpa:efficient", "sink"};
   return {
       {"llama2-7b_b4_n2048_d128_causal", 4, 32, 32, 2048, 128, true, false, 0, all},
       {"llama2-7b_b1_n8192_d128_causal", 1, 32, 32, 8192, 128, true, false, 0, all},
       {"b2_h32_n4096_d64_noncausal", 2, 32, 32, 4096, 64, false, false, 0, all},
       {"gpt-oss-20b_n4096_d64_causal_sinks", 1, 64, 8, 4096, 64, true, true, 0, {"eager", "sink"}},
       {"gpt-oss-20b_n4096_d64_window128_sinks", 1, 64, 8, 4096, 64, true, true, 128, {"eager", "sink"}},
-      {"gpt-oss-20b_nosinks_n4096_d64_causal", 1, 64, 8, 4096, 64, true, false, 0, {"eager", "flash2", "sink"}},
-      {"gemma-2_n4096_d256_causal", 1, 16, 8, 4096, 256, true, false, 0, {"eager", "flash2", "sink"}},
-      {"llama-3-8b_n16384_d128_causal", 1, 32, 8, 16384, 128, true, false, 0, {"eager", "flash2", "sink"}},
+      {"gpt-oss-20b_nosinks_n4096_d64_causal", 1, 64, 8, 4096, 64, true, false, 0, gqa},
+      {"gemma-2_n4096_d256_causal", 1, 16, 8, 4096, 256, true, false, 0, gqa},
+      {"llama-3-8b_n16384_d128_causal", 1, 32, 8, 16384, 128, true, false, 0, gqa},
       {"b2_h32_n4096_d128_noncausal", 2, 32, 32, 4096, 128, false, false, 0, all},
   };
 }
@@ -59,6 +61,22 @@ double visible_pairs(const LayerSpec& s) {
     n += static_cast<double>(c);
   }
   return n * s.batch * s.heads_q;
+}
+
+// Fraction of the (row block, KV tile) pairs a fused kernel with block_m rows and kv_tile keys visits
+// (the tiles any row of the block sees): what its time should scale with under a window.
+double tile_fraction(const LayerSpec& s, int block_m, int kv_tile) {
+  const int64_t m_blocks = (s.seq_q + block_m - 1) / block_m, tiles = (s.seq_k + kv_tile - 1) / kv_tile;
+  int64_t visited = 0;
+  for (int64_t mb = 0; mb < m_blocks; ++mb) {
+    const int64_t r0 = mb * block_m, r1 = std::min<int64_t>(s.seq_q, r0 + block_m) - 1;
+    int64_t lo = s.seq_k, hi = -1;
+    for (int64_t i : {r0, r1})
+      for (int64_t j = 0; j < s.seq_k; ++j)
+        if (s.visible(0, i, j)) lo = std::min(lo, j), hi = std::max(hi, j);
+    if (hi >= lo) visited += hi / kv_tile - lo / kv_tile + 1;
+  }
+  return double(visited) / double(m_blocks * tiles);
 }
 
 // fp64 reference on a slice: batch 0, the query heads of kv head 0, the last `rows` query rows.
@@ -116,7 +134,7 @@ std::string esc(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string json_path, only, only_impls;
+  std::string json_path, only, only_impls, suffix;
   int repeats = 20, warmup = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -125,19 +143,20 @@ int main(int argc, char** argv) {
     else if (a == "--warmup" && i + 1 < argc) warmup = std::atoi(argv[++i]);
     else if (a == "--cases" && i + 1 < argc) only = argv[++i];
     else if (a == "--impls" && i + 1 < argc) only_impls = argv[++i];
+    else if (a == "--suffix" && i + 1 < argc) suffix = argv[++i];  // "@sm80": tag the impl names in the JSON
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S]\n", argv[0]);
       return 2;
     }
   }
-  const auto& pl = gputest::plugin();
-  if (!pl.opened) {
-    std::fprintf(stderr, "attnscope_gpu_bench: %s\n", pl.why.c_str());
+  const GpuBackend& gpu = GpuBackend::instance();
+  if (!gpu.available()) {
+    std::fprintf(stderr, "attnscope_gpu_bench: %s\n", gpu.why_not().c_str());
     return 1;
   }
   std::ofstream json;
   if (!json_path.empty()) json.open(json_path);
-  std::printf("device: %s\n", pl.dev.describe().c_str());
+  std::printf("device: %s\n", gpu.device().describe().c_str());
   std::printf("%-40s %-16s %10s %9s %10s %9s\n", "case", "impl", "ms", "TFLOP/s", "peak MiB", "rel err");
   for (const Case& c : cases()) {
     if (!only.empty() && ("," + only + ",").find("," + c.name + ",") == std::string::npos) continue;
@@ -147,7 +166,7 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * visible_pairs(s) * s.head_dim;
     for (const std::string& impl : c.impls) {
       if (!only_impls.empty() && ("," + only_impls + ",").find("," + impl + ",") == std::string::npos) continue;
-      const Verdict v = pl.api->check(impl, s, pl.dev);
+      const Verdict v = gpu.check(impl, s, gpu.device());
       std::string err;
       RunResult r;
       if (!v.supported) {
@@ -161,7 +180,7 @@ int main(int argc, char** argv) {
         o.warmup = warmup;
         o.repeats = repeats;
         o.keep_intermediates = false;
-        pl.api->run(impl, s, in, o, &r);
+        gpu.run(impl, s, in, o, &r);
         if (!r.ran) err = r.error;
       }
       if (!err.empty()) {
@@ -171,18 +190,25 @@ int main(int argc, char** argv) {
         std::printf("%-40s %-16s %10.3f %9.1f %10.1f %9.1e\n", c.name.c_str(), impl.c_str(), r.median_ms,
                     flops / (r.median_ms * 1e9), r.peak_bytes / 1048576.0, rel);
         std::fflush(stdout);
-        if (json)
-          json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl
+        if (json) {
+          json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
                << "\",\"ms\":" << r.median_ms << ",\"tflops\":" << flops / (r.median_ms * 1e9)
-               << ",\"peak_mib\":" << r.peak_bytes / 1048576.0 << ",\"rel_err\":" << rel
-               << ",\"kernels\":" << r.kernels.size() << "}\n";
+               << ",\"peak_mib\":" << r.peak_bytes / 1048576.0 << ",\"model_mib\":" << r.model_bytes / 1048576.0
+               << ",\"rel_err\":" << rel << ",\"kernels\":" << r.kernels.size() << ",\"kernel_path\":\""
+               << esc(r.kernel_path) << "\"";
+          if (r.kv_tile > 0) {
+            const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
+            json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);
+          }
+          json << "}\n";
+        }
         continue;
       }
       if (json)
-        json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << "\",\"error\":\""
+        json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
+             << "\",\"error\":\""
              << esc(err) << "\"}\n";
     }
   }
-  pl.api->close();
   return 0;
 }

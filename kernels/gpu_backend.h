@@ -11,8 +11,8 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-// 2: healthy().
-constexpr int kGpuBackendAbi = 2;
+// 3: healthy().
+constexpr int kGpuBackendAbi = 3;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {

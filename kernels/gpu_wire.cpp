@@ -8,16 +8,33 @@
 
 namespace attnscope::wire {
 
-// A new field in one of these structs must cross the process boundary too: the sizes below
-// (x86-64, libstdc++) fail the build until put/get here carry it (and kGpuBackendAbi is bumped).
-static_assert(sizeof(LayerSpec) == 200, "LayerSpec changed: carry the new field in put/get(LayerSpec)");
-static_assert(sizeof(DeviceInfo) == 104, "DeviceInfo changed: carry the new field in put/get(DeviceInfo)");
-static_assert(sizeof(Reason) == 104 && sizeof(Verdict) == 32, "Verdict changed: update put/get(Verdict)");
-static_assert(sizeof(Inputs) == 280, "Inputs changed: carry the new field in put/get(Inputs)");
-static_assert(sizeof(RunOptions) == 80, "RunOptions changed: carry the new field in put/get(RunOptions)");
-static_assert(sizeof(ProbeData) == 224 && sizeof(HostSpan) == 56 && sizeof(KernelRecord) == 104 &&
-                  sizeof(MemoryEvent) == 48 && sizeof(RunResult) == 824,
-              "RunResult changed: carry the new field in put/get(RunResult)");
+namespace {
+// Fields of an aggregate (arrays count per element): T{Any, Any, ...} compiles up to that many.
+struct Any {
+  template <class T>
+  operator T() const;
+};
+template <class T, class... A>
+constexpr int field_count() {
+  if constexpr (requires { T{A{}..., Any{}}; })
+    return field_count<T, A..., Any>();
+  else
+    return sizeof...(A);
+}
+}  // namespace
+
+// A new field in one of these structs must cross the process boundary too: the counts (and the
+// sizes, x86-64 libstdc++) below fail the build until put/get here carry it; then bump
+// kGpuBackendAbi.
+static_assert(field_count<LayerSpec>() == 22 && sizeof(LayerSpec) == 200, "LayerSpec changed: carry it in put/get(LayerSpec)");
+static_assert(field_count<DeviceInfo>() == 10 && sizeof(DeviceInfo) == 104, "DeviceInfo changed: update put/get(DeviceInfo)");
+static_assert(field_count<Reason>() == 4 && field_count<Verdict>() == 2, "Verdict changed: update put/get(Verdict)");
+static_assert(field_count<Inputs>() == 6 && sizeof(Inputs) == 280, "Inputs changed: carry it in put/get(Inputs)");
+static_assert(field_count<RunOptions>() == 8 && field_count<ProbeSpec>() == 5,
+              "RunOptions changed: carry it in put/get(RunOptions)");
+static_assert(field_count<RunResult>() == 23 && sizeof(RunResult) == 864 && field_count<ProbeData>() == 7 &&
+                  field_count<HostSpan>() == 4 && field_count<KernelRecord>() == 15 && field_count<MemoryEvent>() == 3,
+              "RunResult changed: carry it in put/get(RunResult)");
 
 namespace {
 constexpr uint64_t kMaxFrame = uint64_t{1} << 36;  // 64 GiB: larger than any capture's run
@@ -211,6 +228,7 @@ void put(Writer& w, const RunOptions& o) {
   w.i32(o.threads);
   w.i32(o.warmup);
   w.i32(o.repeats);
+  w.i32(o.kv_tile);
 }
 void get(Reader& r, RunOptions* o) {
   get_probe_spec(r, &o->probe);
@@ -218,6 +236,7 @@ void get(Reader& r, RunOptions* o) {
   o->threads = r.i32();
   o->warmup = r.i32();
   o->repeats = r.i32();
+  o->kv_tile = r.i32();
 }
 
 void put(Writer& w, const RunResult& rr) {
@@ -227,6 +246,8 @@ void put(Writer& w, const RunResult& rr) {
   w.str(rr.error);
   put(w, rr.what_if_dropped);
   w.str(rr.sdpa_backend);
+  w.str(rr.kernel_path);
+  w.i32(rr.kv_tile);
   for (const Tensor* t : {&rr.out, &rr.lse, &rr.scores, &rr.probs}) put(w, *t);
   put_probe_spec(w, rr.probe.where);
   w.i32(rr.probe.kv_tile);
@@ -268,6 +289,8 @@ void get(Reader& r, RunResult* rr) {
   rr->error = r.str();
   get(r, &rr->what_if_dropped);
   rr->sdpa_backend = r.str();
+  rr->kernel_path = r.str();
+  rr->kv_tile = r.i32();
   for (Tensor* t : {&rr->out, &rr->lse, &rr->scores, &rr->probs}) get(r, t);
   get_probe_spec(r, &rr->probe.where);
   rr->probe.kv_tile = r.i32();

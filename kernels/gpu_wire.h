@@ -65,7 +65,7 @@ void put(Writer& w, const Tensor& t);
 void get(Reader& r, Tensor* t);
 void put(Writer& w, const Inputs& in);
 void get(Reader& r, Inputs* in);
-// The serialisable part of RunOptions (probe, intermediates, threads, warm-up, repeats); the
+// The serialisable part of RunOptions (probe, intermediates, threads, warm-up, repeats, KV tile); the
 // progress callback and the cancel flag are the worker protocol's business.
 void put(Writer& w, const RunOptions& o);
 void get(Reader& r, RunOptions* o);

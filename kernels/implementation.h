@@ -20,6 +20,8 @@ struct RunOptions {
   int threads = 0;                 // CPU worker threads over (batch, head); 0 = hardware
   int warmup = 0;                  // GPU: untimed runs first
   int repeats = 1;                 // timed runs (median reported)
+  int kv_tile = 0;                 // CPU fused versions: keys per KV tile (0 = 64, the sm80 kernel's);
+                                   // 128 reproduces the sm90 kernel's rounding at head dims <= 128
   std::function<void(double)> progress;        // fraction done, from any thread
   const std::atomic<bool>* cancel = nullptr;   // set -> stop early with error "cancelled"
 };
@@ -55,6 +57,8 @@ Verdict check_sink(const LayerSpec& spec, const DeviceInfo& dev);
 // each one before it was skipped; `forced` = "" or a backend name.
 Verdict check_sdpa(const LayerSpec& spec, const DeviceInfo& dev, const std::string& forced,
                    std::string* chosen);
+// PyTorch's memory-efficient kernel refuses bf16 below sm80 (less_than_sm80_mem_efficient_dtypes): its text.
+std::string sdpa_efficient_bf16_text();
 
 // Extra bytes each implementation needs beyond its inputs (the analytic memory model).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);

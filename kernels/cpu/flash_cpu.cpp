@@ -13,7 +13,9 @@
 
 namespace attnscope::cpu {
 
-constexpr int kKvTile = 64;  // keys per tile: the GPU kernels' KV tile, so probes line up
+// Keys per tile: the GPU kernel's KV tile (64 for the sm80 kernel, the default; RunOptions::kv_tile
+// asks for the sm90 kernel's 128), so the rounding points and the probe's tiles line up.
+constexpr int kDefaultKvTile = 64;
 
 RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                     FusedFlags flags) {
@@ -23,7 +25,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   const float scale = static_cast<float>(s.effective_scale());
   const int group = s.kv_group();
   const int64_t D = s.head_dim, Dv = s.head_dim_v, Nq = s.seq_q, Nk = s.seq_k;
-  const int n_tiles = static_cast<int>((Nk + kKvTile - 1) / kKvTile);
+  const int kv_tile = opt.kv_tile > 0 ? opt.kv_tile : kDefaultKvTile;
+  const int n_tiles = static_cast<int>((Nk + kv_tile - 1) / kv_tile);
   const float ninf = -std::numeric_limits<float>::infinity();
   int wl, wr;
   s.effective_window(&wl, &wr);
@@ -35,7 +38,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   if (probing) {
     const int64_t rows = pr.row_end - pr.row_begin;
     r.probe.where = pr;
-    r.probe.kv_tile = kKvTile;
+    r.probe.kv_tile = kv_tile;
     r.probe.n_tiles = n_tiles;
     r.probe.p = Tensor(dt, {rows, Nk}, 0.0f);
     r.probe.row_max = Tensor(DType::F32, {rows, n_tiles}, ninf);
@@ -45,7 +48,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
 
   bool ok = for_each_head(s, opt, [&](int b, int h, int) {
     const int hk = h / group;
-    std::vector<float> acc(Dv), sc(kKvTile), p(kKvTile);
+    std::vector<float> acc(Dv), sc(kv_tile), p(kv_tile);
     const bool probe_head = probing && b == pr.batch && h == pr.head;
     for (int64_t i = 0; i < Nq; ++i) {
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
@@ -60,7 +63,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
       const bool probe_row = probe_head && i >= pr.row_begin && i < pr.row_end;
       const int64_t prow = i - pr.row_begin;
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kKvTile, j1 = std::min<int64_t>(Nk, j0 + kKvTile);
+        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
         if (j1 - 1 < lo || j0 > hi) {  // wholly outside: skipped
           if (probe_row) {
             r.probe.row_max.data[prow * n_tiles + t] = m;

@@ -6,7 +6,8 @@
 #include <stdexcept>
 
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/cuda/flash_kernel.cuh"  // visible_keys / key_visible
+#include "kernels/cuda/mask.cuh"
+#include "kernels/cuda/softmax.cuh"
 #include "kernels/cuda/mma_util.cuh"
 
 namespace attnscope::cuda {

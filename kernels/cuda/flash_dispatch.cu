@@ -4,90 +4,76 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "kernels/cuda/flash_launch.h"
+#include "kernels/cuda/flash_traits.h"
+#include "kernels/cuda/hopper/flash_traits_sm90.h"
+#include "kernels/flash_head_dims.h"
 
-// CMake defines ATTNSCOPE_FLASH_<DTYPE>_<HD> for each instantiation file it compiles.
 namespace attnscope::cuda {
-
-int flash_compiled_head_dim(int d) {
-  for (int c : {32, 64, 96, 128, 192, 256})
-    if (d <= c) return c;
-  return 0;
-}
 
 namespace {
 
-template <class T>
-bool launch_if_compiled(int hd, const FlashParams& p, bool sinks, bool probe, cudaStream_t s, bool dry) {
-  constexpr bool fp16 = std::is_same_v<T, __half>;
-#define ATTNSCOPE_TRY(DT, HD, FLAG)                                  \
-  if (hd == HD && (DT) == fp16) {                                    \
-    if (!dry) launch_flash<T, HD>(p, sinks, probe, s);               \
-    return true;                                                     \
+// One line per compiled (path, dtype, head dim), generated from kernels/flash_head_dims.h.
+bool dispatch(FlashPath path, DType dtype, int hd, const FlashParams& p, bool sinks, bool probe, cudaStream_t s,
+              bool dry) {
+#define ATTNSCOPE_FLASH_INSTANCE(PATH, DT, ELEM, HD)                                           \
+  if (path == FlashPath::PATH && dtype == DType::DT && hd == HD) {                             \
+    if (!dry) launch_flash_##PATH<ELEM, HD>(p, sinks, probe, s);                               \
+    return true;                                                                               \
   }
-#ifdef ATTNSCOPE_FLASH_FP16_32
-  ATTNSCOPE_TRY(true, 32, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_FP16_64
-  ATTNSCOPE_TRY(true, 64, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_FP16_96
-  ATTNSCOPE_TRY(true, 96, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_FP16_128
-  ATTNSCOPE_TRY(true, 128, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_FP16_192
-  ATTNSCOPE_TRY(true, 192, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_FP16_256
-  ATTNSCOPE_TRY(true, 256, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_32
-  ATTNSCOPE_TRY(false, 32, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_64
-  ATTNSCOPE_TRY(false, 64, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_96
-  ATTNSCOPE_TRY(false, 96, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_128
-  ATTNSCOPE_TRY(false, 128, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_192
-  ATTNSCOPE_TRY(false, 192, 0)
-#endif
-#ifdef ATTNSCOPE_FLASH_BF16_256
-  ATTNSCOPE_TRY(false, 256, 0)
-#endif
-#undef ATTNSCOPE_TRY
-  return false;
-}
-
-bool dispatch(DType dtype, int hd, const FlashParams& p, bool sinks, bool probe, cudaStream_t s, bool dry) {
-  switch (dtype) {
-    case DType::F16: return launch_if_compiled<__half>(hd, p, sinks, probe, s, dry);
-    case DType::BF16: return launch_if_compiled<__nv_bfloat16>(hd, p, sinks, probe, s, dry);
-    case DType::F32: return false;
-  }
+#define launch_flash_Sm80 launch_flash_sm80
+#define launch_flash_Sm90 launch_flash_sm90
+#include "flash_instances.inc"
+#undef launch_flash_Sm80
+#undef launch_flash_Sm90
+#undef ATTNSCOPE_FLASH_INSTANCE
+  (void)p, (void)sinks, (void)probe, (void)s, (void)dry;
   return false;
 }
 
 }  // namespace
 
-bool flash_instantiated(DType dtype, int compiled_head_dim) {
-  return dispatch(dtype, compiled_head_dim, FlashParams{}, false, false, nullptr, true);
+const char* flash_path_name(FlashPath path) { return path == FlashPath::Sm90 ? "sm90" : "sm80"; }
+
+int flash_compiled_head_dim(FlashPath path, int d) {
+  return path == FlashPath::Sm90 ? compiled_head_dim(kFlashSm90HeadDims, d) : compiled_head_dim(kFlashHeadDims, d);
 }
 
-void run_flash(DType dtype, const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
-  const int hd = flash_compiled_head_dim(std::max(p.d, p.dv));
-  if (hd == 0) throw std::runtime_error("head dim " + std::to_string(std::max(p.d, p.dv)) + " exceeds 256");
-  if (!dispatch(dtype, hd, p, sinks, probe, stream, false))
+bool flash_instantiated(FlashPath path, DType dtype, int compiled_head_dim) {
+  return dispatch(path, dtype, compiled_head_dim, FlashParams{}, false, false, nullptr, true);
+}
+
+FlashPath choose_flash_path(int cc_major, DType dtype, int d, int dv, std::string* why_not_sm90) {
+  auto no = [&](const std::string& why) {
+    if (why_not_sm90) *why_not_sm90 = why;
+    return FlashPath::Sm80;
+  };
+  if (cc_major != 9) return no("the wgmma kernel needs compute capability 9.x");
+  if (const char* e = std::getenv("ATTNSCOPE_FLASH_PATH"); e && std::string(e) == "sm80")
+    return no("ATTNSCOPE_FLASH_PATH=sm80");
+  if (d != dv) return no("q/k and v head dims differ");
+  const int hd = flash_compiled_head_dim(FlashPath::Sm90, d);
+  if (hd == 0 || !flash_instantiated(FlashPath::Sm90, dtype, hd))
+    return no(std::string(dtype_name(dtype)) + " x head dim " + std::to_string(hd) +
+              " of the sm90 kernel is not compiled in this build");
+  return FlashPath::Sm90;
+}
+
+int flash_kv_tile(FlashPath path, int compiled_head_dim) {
+  return path == FlashPath::Sm90 ? sm90_block_n(compiled_head_dim) : FlashTraits<uint16_t, 64>::kBlockN;
+}
+
+void run_flash(FlashPath path, DType dtype, const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
+  const int d = std::max(p.d, p.dv);
+  const int hd = flash_compiled_head_dim(path, d);
+  if (hd == 0) throw std::runtime_error("head dim " + std::to_string(d) + " exceeds 256");
+  if (!dispatch(path, dtype, hd, p, sinks, probe, stream, false))
     throw std::runtime_error(std::string(sinks ? "sink" : "flash2") + ": " + dtype_name(dtype) + " x head dim " +
-                             std::to_string(hd) + " is not compiled in this build (ATTNSCOPE_CI_REDUCED)");
+                             std::to_string(hd) + " of the " + flash_path_name(path) +
+                             " kernel is not compiled in this build (ATTNSCOPE_CI_REDUCED)");
 }
 
 }  // namespace attnscope::cuda

@@ -1,5 +1,6 @@
-// Layer 3 of the fused kernels (STYLE.md): one launch function per (element type, compiled head
-// dim), defined in flash_launch.cuh and instantiated once per file under inst/.
+// Layer 3 of the fused kernels (STYLE.md): one launch function per (path, element type, compiled head
+// dim), defined in flash_launch_template.h (sm80) and hopper/flash_launch_sm90.h (sm90) and
+// instantiated once per generated file (kernels/cuda/CMakeLists.txt).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -8,6 +9,8 @@
 namespace attnscope::cuda {
 
 template <class T, int HeadDim>
-void launch_flash(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);
+void launch_flash_sm80(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);
+template <class T, int HeadDim>
+void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);
 
 }  // namespace attnscope::cuda

@@ -1,8 +1,11 @@
 // Layer 1 of the fused kernels (STYLE.md): the plain parameter struct shared by the flash2/sink
-// tensor-core kernel and the memory-efficient SIMT kernel. Raw device pointers and strides in
+// tensor-core kernels (sm80 and sm90) and the memory-efficient kernel, and the one function that
+// fills it from a layer (as FlashAttention-2's set_params_fprop). Raw device pointers and strides in
 // elements; nothing here knows templates.
 #pragma once
 #include <cstdint>
+
+#include "kernels/layer_spec.h"
 
 namespace attnscope::cuda {
 
@@ -44,6 +47,7 @@ struct FlashParams {
   int window_left = -1;            // -1 unbounded
   int window_right = -1;           // -1 unbounded
   bool reverse_blocks = false;     // launch the last row blocks first (causal: they hold the most tiles)
+  bool sm90_pingpong = true;       // sm90 kernel: consumer warpgroups take turns issuing GEMMs
 
   // Probe (only read by the Probe=true variants): which rows, and where the data goes.
   int probe_batch = 0, probe_head = 0, probe_row_begin = 0, probe_row_end = 0;
@@ -53,5 +57,19 @@ struct FlashParams {
   float* probe_sum = nullptr;      // [rows, tiles]
   uint8_t* probe_tile_used = nullptr;  // [tiles]
 };
+
+struct DeviceInputs;
+
+// What a fused family reads of the layer: flash2 ignores sinks and explicit masks (the verdict has
+// refused them or --what-if dropped them), sink reads the sinks, the memory-efficient kernel the mask.
+struct FusedInputsUse {
+  bool sinks = false;
+  bool explicit_mask = false;
+};
+
+// Fills every field but the probe's from the layer and its device tensors ([B, H, N, D] contiguous),
+// out [B, Hq, Nq, dv] and lse [B, Hq, Nq].
+FlashParams set_params_fprop(const LayerSpec& spec, const DeviceInputs& in, void* out, float* lse,
+                             FusedInputsUse use);
 
 }  // namespace attnscope::cuda

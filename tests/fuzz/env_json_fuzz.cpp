@@ -1,6 +1,6 @@
 // The Python environment JSON (diagnose --env, written by scripts/attnscope-env.py): parsed or
 // refused with the origin named; a parsed one answers version lookups.
-#include "capture/diagnose.h"
+#include "capture/diagnose/env.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace attnscope;

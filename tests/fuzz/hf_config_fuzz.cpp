@@ -1,6 +1,6 @@
 // HuggingFace config.json (--config, diagnose, the GUI's layer loader): read or refused with the
 // origin named, for the first layers; an accepted layer is a valid spec.
-#include "capture/diagnose.h"
+#include "capture/diagnose/model_info.h"
 #include "capture/spec_io.h"
 #include "tests/fuzz/fuzz_input.h"
 

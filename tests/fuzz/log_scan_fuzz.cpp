@@ -1,7 +1,7 @@
 // The error-log scanner (diagnose --log): any text, every finding points at a line of it.
 #include <algorithm>
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/log_scan.h"
 #include "tests/fuzz/fuzz_input.h"
 
 using namespace attnscope;

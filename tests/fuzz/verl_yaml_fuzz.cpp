@@ -1,7 +1,10 @@
 // verl trainer YAML with Hydra overrides (diagnose --verl-config): parsed or refused with the
 // origin named; an accepted config goes through the same analysis diagnose runs on it
 // (interpolations resolved, the attention settings of actor, ref, rollout and critic read).
-#include "capture/diagnose.h"
+#include "capture/diagnose/env.h"
+#include "capture/diagnose/model_info.h"
+#include "capture/diagnose/verl.h"
+#include "capture/diagnose/verl_config.h"
 #include "capture/spec_io.h"
 #include "kernels/device.h"
 #include "tests/fuzz/fuzz_input.h"

@@ -110,8 +110,24 @@ Config draw(std::mt19937_64& rng, int idx) {
   return c;
 }
 
-TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
-  ATTNSCOPE_REQUIRE_GPU();
+// The flash kernel path for the tests that follow: "sm80" forces the mma.sync kernel on an sm90 GPU
+// (ATTNSCOPE_FLASH_PATH, read at each run); "" lets the plugin choose (the wgmma kernel on 9.x).
+class FlashPathScope {
+ public:
+  explicit FlashPathScope(const std::string& path) {
+    if (path.empty()) unsetenv("ATTNSCOPE_FLASH_PATH");
+    else setenv("ATTNSCOPE_FLASH_PATH", path.c_str(), 1);
+  }
+  ~FlashPathScope() { unsetenv("ATTNSCOPE_FLASH_PATH"); }
+};
+// Both kernel paths where the GPU has two (9.x), else the one it has.
+std::vector<std::string> flash_paths() {
+  if (plugin().dev.cc_major == 9) return {"", "sm80"};
+  return {""};
+}
+
+void sweep(const std::string& path) {
+  FlashPathScope scope(path);
   const uint64_t seed = sweep_seed();
   const int n = static_cast<int>(env_u64("ATTNSCOPE_GPU_SWEEP", small_only() ? 30 : 240));
   std::mt19937_64 rng(seed);
@@ -151,7 +167,9 @@ TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
     }
     EXPECT_LE(e.lse_rel, 1e-3) << "LSE relative error";
     // The same algorithm on the CPU (same tiles and rounding points).
-    RunResult cpu = cpu_implementation(c.impl)->run(c.spec, in, o);
+    RunOptions same_tiles = o;
+    same_tiles.kv_tile = g.kv_tile;
+    RunResult cpu = cpu_implementation(c.impl)->run(c.spec, in, same_tiles);
     if (c.spec.dtype == DType::F32) {  // fp32: ULPs of fp32 measure summation order; relative error
       EXPECT_LE(gputest::rel_frobenius(g.out, cpu.out), 1e-5) << "fp32 GPU vs CPU " << c.impl;
       continue;
@@ -165,8 +183,9 @@ TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
     EXPECT_GE(u.fraction(), 0.99) << "GPU vs CPU " << c.impl << ": " << u.within << "/" << u.total
                                   << " within 2 ulps, worst " << u.worst << " at " << u.first_bad;
   }
-  std::printf("[ attnscope ] sweep: %d configurations ran (flash2 %d, sink %d, efficient %d), %d refused draws\n",
-              ran, per_impl[0], per_impl[1], per_impl[2], refused);
+  std::printf("[ attnscope ] sweep (flash path %s): %d configurations ran (flash2 %d, sink %d, efficient %d), %d "
+              "refused draws\n",
+              path.empty() ? "chosen by the plugin" : path.c_str(), ran, per_impl[0], per_impl[1], per_impl[2], refused);
   const char* names[] = {"flash2", "sink", "efficient"};
   for (int k = 0; k < 3; ++k)
     std::printf("[ attnscope ] %s vs CPU: %.5f%% of %lld elements within 2 ulps (worst %lld)\n", names[k],
@@ -176,6 +195,14 @@ TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
   EXPECT_GE(fused_ulps[0].fraction(), 0.999) << "flash2 GPU vs CPU within 2 ulps";
   EXPECT_GE(fused_ulps[1].fraction(), 0.999) << "sink GPU vs CPU within 2 ulps";
   EXPECT_GE(fused_ulps[2].fraction(), 0.99) << "efficient GPU vs CPU within 2 ulps";
+}
+
+TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
+  ATTNSCOPE_REQUIRE_GPU();
+  for (const std::string& path : flash_paths()) {
+    SCOPED_TRACE("flash path " + (path.empty() ? std::string("chosen by the plugin") : path));
+    sweep(path);
+  }
 }
 
 // eager: cuBLAS + the softmax kernel against kernels/cpu/eager_cpu.cpp, rounding point by point.
@@ -262,8 +289,9 @@ void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool exp
   EXPECT_TRUE(g.verdict.has("gpu.probe_bitwise")) << "probe variant output differs from the timed kernel's";
   EXPECT_FALSE(g.verdict.has("gpu.probe_differs"));
   const ProbeData& p = g.probe;
-  ASSERT_EQ(p.kv_tile, 64);
-  ASSERT_EQ(p.n_tiles, (s.seq_k + 63) / 64);
+  ASSERT_EQ(p.kv_tile, g.kv_tile);
+  const int64_t tile = p.kv_tile;
+  ASSERT_EQ(p.n_tiles, (s.seq_k + tile - 1) / tile);
   const int hk = where.head / s.kv_group();
   const int64_t Nk = s.seq_k, Dv = s.head_dim_v, T = p.n_tiles;
   int64_t checked = 0, bad = 0, worst = 0;
@@ -277,7 +305,7 @@ void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool exp
       for (int64_t t = 0; t < T; ++t) {
         const double mt = p.row_max.data[pr * T + t];
         double part = 0;
-        for (int64_t j = t * 64; j < std::min(Nk, (t + 1) * 64); ++j)
+        for (int64_t j = t * tile; j < std::min(Nk, (t + 1) * tile); ++j)
           part += double(p.p.data[pr * Nk + j]) * in.v.data[((int64_t(where.batch) * s.heads_kv + hk) * Nk + j) * Dv + d];
         if (part != 0) acc += part * std::exp(mt - m_last);
       }
@@ -303,22 +331,28 @@ void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool exp
 
 TEST(GpuProbe, Flash2RebuildsOutput) {
   ATTNSCOPE_REQUIRE_GPU();
+  for (const std::string& path : flash_paths()) {
+  FlashPathScope scope(path);
   LayerSpec s;
   s.dtype = DType::BF16, s.batch = 2, s.heads_q = 4, s.heads_kv = 2, s.seq_q = 200, s.seq_k = 300;
   s.head_dim = s.head_dim_v = 64;
   check_probe("flash2", s, {true, 1, 3, 60, 130}, false);
   s.dtype = DType::F16, s.head_dim = s.head_dim_v = 111, s.causal = true;
   check_probe("flash2", s, {true, 0, 1, 0, 200}, false);
+  }
 }
 
 TEST(GpuProbe, SinkSkipsTilesOutsideTheWindow) {
   ATTNSCOPE_REQUIRE_GPU();
+  for (const std::string& path : flash_paths()) {
+  FlashPathScope scope(path);
   LayerSpec s;
   s.dtype = DType::BF16, s.batch = 1, s.heads_q = 8, s.heads_kv = 2, s.seq_q = 640, s.seq_k = 640;
   s.head_dim = s.head_dim_v = 64, s.sinks = true, s.sliding_window = 128, s.causal = true;
   check_probe("sink", s, {true, 0, 5, 512, 576}, true);
   s.sliding_window = 0, s.head_dim = s.head_dim_v = 256;
   check_probe("sink", s, {true, 0, 0, 100, 164}, true);  // causal: tiles past the diagonal skipped
+  }
 }
 
 TEST(GpuProbe, EfficientRebuildsOutput) {
@@ -335,6 +369,7 @@ TEST(GpuProbe, EfficientRebuildsOutput) {
 // silently the wrong constant shows up as a wrong answer here.
 TEST(GpuSwitches, EveryCompiledHeadDimAndSinkFlag) {
   ATTNSCOPE_REQUIRE_GPU();
+  for (const std::string& path : flash_paths())
   for (DType dt : {DType::F16, DType::BF16})
     for (int hd : {32, 64, 96, 128, 192, 256})
       for (bool sinks : {false, true}) {
@@ -342,14 +377,19 @@ TEST(GpuSwitches, EveryCompiledHeadDimAndSinkFlag) {
         s.dtype = dt, s.batch = 1, s.heads_q = 2, s.heads_kv = 1, s.seq_q = 70, s.seq_k = 130;
         s.head_dim = s.head_dim_v = hd, s.causal = true, s.sinks = sinks;
         const std::string impl = sinks ? "sink" : "flash2";
-        SCOPED_TRACE(gputest::describe(impl, s));
+        FlashPathScope scope(path);
+        SCOPED_TRACE(gputest::describe(impl, s) + " path " + path);
         Verdict v = plugin().api->check(impl, s, plugin().dev);
         if (v.has("gpu.not_compiled")) continue;  // ATTNSCOPE_CI_REDUCED build
         ASSERT_TRUE(v.supported);
         Inputs in = random_inputs(s, sweep_seed() + hd, Distribution::Normal);
         RunResult g = run_gpu(impl, s, in, one_shot());
         ASSERT_TRUE(g.ran) << g.error;
-        RunResult c = cpu_implementation(impl)->run(s, in, one_shot());
+        RunOptions same_tiles = one_shot();
+        same_tiles.kv_tile = g.kv_tile;
+        const bool want_sm90 = path.empty() && plugin().dev.cc_major == 9 && !v.has("gpu.flash_path");
+        EXPECT_EQ(g.kernel_path.rfind(want_sm90 ? "sm90" : "sm80", 0), 0u) << g.kernel_path;
+        RunResult c = cpu_implementation(impl)->run(s, in, same_tiles);
         // Per shape 99% (a 70-row layer has few elements); the sweep checks 99.9% over millions.
         EXPECT_GE(gputest::ulp_count(dt, g.out, c.out, 2).fraction(), 0.99);
         // Sinks change the answer: the flag must reach the kernel.
@@ -462,7 +502,7 @@ TEST(GpuMeasure, KernelsTimesAndMemory) {
     EXPECT_GT(timed, 0);
     EXPECT_GT(warm, 0);
     if (std::string(impl) == "flash2") {
-      EXPECT_NE(r.kernels[0].name.find("flash_fwd_kernel"), std::string::npos) << r.kernels[0].name;
+      EXPECT_NE(r.kernels[0].name.find("flash_fwd"), std::string::npos) << r.kernels[0].name;
       EXPECT_EQ(timed, 5);
       // out + lse only: 2*8*512*128*2 + 2*8*512*4 bytes
       EXPECT_EQ(r.peak_bytes, 2 * 8 * 512 * 128 * 2 + 2 * 8 * 512 * 4);

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""What torch really does for one attention call: the allocation plan (every alloc and free of the
+caching allocator, in order, with the Python line that caused it) and the kernels it launches (names,
+durations), for HF's own eager_attention_forward (Llama's: fp32 softmax; GPT-OSS's: sink column, softmax
+in the model dtype) and SDPA's backends, on bench/peers.py's cases. attnscope's GPU eager and sdpa:math
+follow these plans step by step and its memory model is checked against them.
+
+  python3 bench/torch_plans.py -o torch_plans.json [--cases a,b]
+"""
+import argparse
+import json
+import math
+import sys
+import time
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from peers import CASES  # noqa: E402
+
+
+def hf_functions():
+    from transformers.models.llama import modeling_llama
+    try:
+        from transformers.models.gpt_oss import modeling_gpt_oss
+        gptoss = modeling_gpt_oss.eager_attention_forward
+    except Exception:  # noqa: BLE001 - older transformers
+        gptoss = None
+    return modeling_llama.eager_attention_forward, gptoss
+
+
+def causal_mask_4d(B, N, dt, dev, causal, window):
+    # What transformers' masking_utils hands eager: [B, 1, N, N] in the model dtype, 0 or finfo.min.
+    if not causal and not window:
+        return None
+    i = torch.arange(N, device=dev)
+    vis = i[None, :] <= i[:, None]
+    if window:
+        vis = vis & (i[None, :] > i[:, None] - window)
+    m = torch.zeros(N, N, dtype=dt, device=dev).masked_fill(~vis, torch.finfo(dt).min)
+    return m[None, None].expand(B, 1, N, N).contiguous()
+
+
+def trace(fn):
+    """Allocation events of one call (after a warm call), peak extra bytes, and the kernels launched."""
+    fn()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    torch.cuda.memory._record_memory_history(max_entries=100000)
+    o = fn()
+    torch.cuda.synchronize()
+    snap = torch.cuda.memory._snapshot()
+    torch.cuda.memory._record_memory_history(enabled=None)
+    peak = torch.cuda.max_memory_allocated() - base
+    del o
+    events = []
+    for e in snap["device_traces"][0] if snap["device_traces"] else []:
+        if e["action"] not in ("alloc", "free_completed"):
+            continue
+        where = ""
+        for fr in e.get("frames", []):
+            fname = fr.get("filename", "")
+            if fname.endswith(".py") and "torch/" not in fname:
+                where = f"{fname.rsplit('/', 1)[-1]}:{fr.get('line')} {fr.get('name', '')}"
+                break
+        events.append({"action": e["action"], "bytes": e["size"], "where": where})
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        o = fn()
+        torch.cuda.synchronize()
+    del o
+    kernels = []
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            kernels.append({"name": ev.name[:160], "us": round(ev.device_time, 2)})
+    return {"peak_bytes": peak, "events": events, "kernels": kernels}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--cases", default="")
+    a = ap.parse_args()
+    dev = torch.device("cuda")
+    llama_eager, gptoss_eager = hf_functions()
+    import transformers
+    res = {"torch": torch.__version__, "transformers": transformers.__version__,
+           "cudnn": torch.backends.cudnn.version(), "gpu": torch.cuda.get_device_name(), "cases": []}
+    for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
+        if a.cases and name not in a.cases.split(","):
+            continue
+        t0 = time.time()
+        dt = torch.bfloat16
+        g = torch.Generator(device=dev).manual_seed(1)
+        q = torch.randn(B, Hq, N, D, device=dev, dtype=dt, generator=g)
+        k = torch.randn(B, Hkv, N, D, device=dev, dtype=dt, generator=g)
+        v = torch.randn(B, Hkv, N, D, device=dev, dtype=dt, generator=g)
+        G = Hq // Hkv
+        scale = 1.0 / math.sqrt(D)
+        mask = causal_mask_4d(B, N, dt, dev, causal, window)
+        module = SimpleNamespace(num_key_value_groups=G, training=False)
+        if sinks:
+            module.sinks = (2.0 + torch.randn(Hq, device=dev, generator=g)).to(dt)
+        rec = {"case": name, "plans": {}}
+        fns = []
+        if sinks and gptoss_eager:
+            fns.append(("hf_eager", lambda: gptoss_eager(module, q, k, v, mask, scale)[0]))
+        elif not sinks:
+            fns.append(("hf_eager", lambda: llama_eager(module, q, k, v, mask, scale)[0]))
+            sdpa_mask, is_causal = None, causal
+            if window:  # no is_causal for a window: the visible pairs as a bool mask
+                sdpa_mask, is_causal = mask == 0, False
+            for backend, tag in ((SDPBackend.MATH, "sdpa_math"), (SDPBackend.CUDNN_ATTENTION, "sdpa_cudnn"),
+                                 (SDPBackend.FLASH_ATTENTION, "sdpa_flash"),
+                                 (SDPBackend.EFFICIENT_ATTENTION, "sdpa_efficient")):
+                def f(backend=backend):
+                    with sdpa_kernel(backend):
+                        return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, is_causal=is_causal,
+                                                              scale=scale, enable_gqa=G > 1)
+                fns.append((tag, f))
+        for tag, fn in fns:
+            try:
+                rec["plans"][tag] = trace(fn)
+            except Exception as e:  # noqa: BLE001 - a refusal (no kernel, OOM) is a result
+                rec["plans"][tag] = {"error": str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__}
+                torch.cuda.empty_cache()
+        res["cases"].append(rec)
+        summary = ", ".join(f"{t} {p.get('peak_bytes', 0) / 2**20:.0f} MiB/{len(p.get('kernels', []))}k"
+                            if "error" not in p else f"{t} error" for t, p in rec["plans"].items())
+        print(f"{name:40s} {time.time() - t0:5.1f}s  {summary}", flush=True)
+        del q, k, v, mask
+        torch.cuda.empty_cache()
+    with open(a.out, "w") as f:
+        json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

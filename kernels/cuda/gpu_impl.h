@@ -1,0 +1,40 @@
+// One implementation family on the GPU, as the run harness (run_harness.h) drives it: the harness
+// owns inputs, outputs, timing, tracing and the probe; a family owns its parameters, workspace and
+// launches. Families: impl_fused.cpp (flash2, sink, sdpa's flash and memory-efficient backends),
+// impl_eager.cpp (eager, sdpa's math backend).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/device_arena.h"
+#include "kernels/cuda/device_inputs.h"
+#include "kernels/cuda/flash_params.h"
+#include "kernels/implementation.h"
+
+namespace attnscope::cuda {
+
+class GpuImpl {
+ public:
+  virtual ~GpuImpl() = default;
+  // Bytes allocated beyond the inputs and out/lse (S, P, workspace), known before anything is allocated.
+  virtual int64_t workspace_bytes() const { return 0; }
+  // Counted allocations and parameters, once the inputs are on the device and out/lse allocated.
+  virtual void prepare(DeviceArena& arena, const DeviceInputs& in, void* out, float* lse) = 0;
+  // One forward pass on `stream`: what the warm-up and the timed repeats launch.
+  virtual void launch(cudaStream_t stream) = 0;
+  // After the timed repeats: results beyond out/lse (eager's S and P), notes in r->verdict.
+  virtual void collect(RunResult* r, const RunOptions& opt, cudaStream_t stream) { (void)r, (void)opt, (void)stream; }
+  // The Probe=true variant once, writing `probe`'s buffers and out/lse given there; false when the
+  // family has none.
+  virtual bool launch_probe(const FlashParams& probe, cudaStream_t stream) { (void)probe, (void)stream; return false; }
+  // Keys per KV tile of a fused kernel (ProbeData::kv_tile, RunResult::kv_tile); 0 for unfused ones.
+  virtual int kv_tile() const { return 0; }
+  // What ran, for RunResult::kernel_path ("sm90 wgmma", "sm80 mma.sync", "cuBLAS", ...).
+  virtual std::string path() const = 0;
+  // Before the arena frees the run's memory (unbind the cuBLAS workspace, ...).
+  virtual void release() {}
+};
+
+}  // namespace attnscope::cuda

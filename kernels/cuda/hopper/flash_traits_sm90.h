@@ -1,0 +1,53 @@
+// Layer 4 of the sm90 flash2/sink kernel (STYLE.md): compile-time constants for one (element type,
+// compiled head dim), with the assumptions the kernel body relies on spelled out.
+#pragma once
+
+namespace attnscope::cuda {
+
+// Keys per tile: 128 up to D = 128 (S is m64n128: 64 fp32 registers a thread beside O's D/2), 64
+// above (O alone is 96 or 128 registers a thread at D = 192 / 256). The probe's kv_tile.
+constexpr int sm90_block_n(int head_dim) { return head_dim <= 128 ? 128 : 64; }
+
+template <class Elem, int HeadDim>
+struct FlashTraitsSm90 {
+  using Element = Elem;                     // __half or __nv_bfloat16
+  static constexpr int kHeadDim = HeadDim;  // compiled head dim: a multiple of 64 (TMA column blocks)
+  // Warp specialisation as in FlashAttention-3: warpgroup 0 produces (one thread issues the TMA
+  // loads), warpgroups 1 and 2 consume, 64 query rows each: a block holds 128 rows, the height at
+  // which one K/V tile in shared memory feeds two m64 wgmma streams.
+  static constexpr int kConsumerWarpgroups = 2;
+  static constexpr int kThreads = 128 * (kConsumerWarpgroups + 1);
+  static constexpr int kBlockM = 64 * kConsumerWarpgroups;
+  static constexpr int kBlockN = sm90_block_n(kHeadDim);
+  // K and V each double-buffered: the producer loads tile j + 1 while the consumers multiply tile j.
+  static constexpr int kStages = 2;
+  static constexpr int kColBlocks = kHeadDim / 64;  // 64-element (128-byte) column blocks of a row
+  static constexpr int kQBytes = kBlockM * kHeadDim * 2;
+  static constexpr int kTileBytes = kBlockN * kHeadDim * 2;  // one K or one V tile
+  // Q double-buffered where it fits (D <= 192): the producer loads the next work item's Q while the
+  // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
+  static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;
+  // + 1024: the dynamic shared memory base is aligned up to the 1024-byte swizzle atom.
+  static constexpr int kSmemBytes = kQStages * kQBytes + 2 * kStages * kTileBytes + 1024;
+  // Register split after setmaxnreg. The block is launched with kLaunchRegs a thread (65536 / 384,
+  // rounded down to 8) and never gets more: setmaxnreg.inc only takes what the producer's .dec gave
+  // back, and waits for it otherwise - with 32 for the producer the consumers asked for 1024 registers
+  // more than existed and the kernel hung (H200, 2026-12-01). The producer keeps 24 (its work-item
+  // loop spills 4 bytes, a few loads per item); each consumer thread holds O (D/2 fp32), S (kBlockN/2
+  // fp32) and P (kBlockN/4 packed).
+  static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
+  static constexpr int kProducerRegs = 24;
+  static constexpr int kConsumerRegs = 240;
+  static constexpr int kSAcc = kBlockN / 2;   // S accumulator registers a thread (m64nN: N/2)
+  static constexpr int kOAcc = kHeadDim / 2;  // O accumulator registers a thread
+  static constexpr int kPSteps = kBlockN / 16;  // k16 steps of O += P·V
+
+  static_assert(sizeof(Elem) == 2, "tensor-core path is fp16/bf16 only");
+  static_assert(kHeadDim % 64 == 0 && kHeadDim >= 64 && kHeadDim <= 256, "64-element TMA column blocks");
+  static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma N and the TMA box rows");
+  static_assert((kLaunchRegs - kProducerRegs) * 128 >= (kConsumerRegs - kLaunchRegs) * 128 * kConsumerWarpgroups,
+                "the consumers' setmaxnreg.inc must be covered by what the producer's .dec returns (else: hang)");
+  static_assert(kSmemBytes <= 227 * 1024, "exceeds the sm90 per-block shared memory (227 KiB)");
+};
+
+}  // namespace attnscope::cuda

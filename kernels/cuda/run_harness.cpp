@@ -1,0 +1,254 @@
+#include "kernels/cuda/run_harness.h"
+
+#include <nvtx3/nvToolsExt.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cupti_trace.h"
+#include "kernels/cuda/device_inputs.h"
+#include "kernels/format.h"
+
+namespace attnscope::cuda {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr const char* kSource = "attnscope GPU backend";
+
+struct NvtxRange {
+  explicit NvtxRange(const std::string& name) { nvtxRangePushA(name.c_str()); }
+  ~NvtxRange() { nvtxRangePop(); }
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Events {
+  std::vector<cudaEvent_t> ev;
+  explicit Events(int n) : ev(n) {
+    for (auto& x : ev) ATTNSCOPE_CUDA_CHECK(cudaEventCreate(&x));
+  }
+  ~Events() {
+    for (auto& x : ev) cudaEventDestroy(x);
+  }
+};
+
+// Where CUPTI delivered no external correlation ids, the repeat follows from launch order: one
+// stream, and every launch of the implementation issues the same number of kernels.
+void tag_repeats(std::vector<KernelRecord>& kernels, int warmup, int repeats) {
+  const int launches = warmup + repeats;
+  const size_t n = kernels.size();
+  bool untagged = false;
+  for (const auto& k : kernels) untagged |= k.repeat == -2;
+  if (!untagged || n % static_cast<size_t>(launches) != 0) return;
+  const size_t per = n / static_cast<size_t>(launches);
+  for (size_t i = 0; i < n; ++i) {
+    const int launch_idx = static_cast<int>(i / per);
+    kernels[i].repeat = launch_idx < warmup ? -1 : launch_idx - warmup;
+  }
+}
+
+// The probe variant once, never timed; its output must equal the timed kernel's bit for bit.
+void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, DeviceArena& arena, cudaStream_t stream,
+               RunResult* r, const std::string& impl, Clock::time_point t0) {
+  const ProbeSpec& pr = opt.probe;
+  const int B = s.batch, Hq = s.heads_q, Nq = s.seq_q, Nk = s.seq_k, Dv = s.head_dim_v;
+  if (pr.batch < 0 || pr.batch >= B || pr.head < 0 || pr.head >= Hq || pr.row_begin < 0 || pr.row_end > Nq ||
+      pr.row_begin >= pr.row_end) {
+    r->verdict.add(Severity::Warning, "gpu.probe_range",
+                   "probe b=" + std::to_string(pr.batch) + " h=" + std::to_string(pr.head) + " rows=" +
+                       std::to_string(pr.row_begin) + ":" + std::to_string(pr.row_end) + " is outside the layer",
+                   kSource);
+    return;
+  }
+  NvtxRange range(impl + "/probe");
+  const auto t_probe = Clock::now();
+  const int prow = pr.row_end - pr.row_begin;
+  const int tile = family.kv_tile();
+  const int tiles = (Nk + tile - 1) / tile;
+  const int64_t rows = int64_t{B} * Hq * Nq;
+  FlashParams pf;
+  pf.probe_batch = pr.batch, pf.probe_head = pr.head, pf.probe_row_begin = pr.row_begin, pf.probe_row_end = pr.row_end;
+  pf.probe_tiles = tiles;
+  pf.probe_p = arena.alloc_as<float>(size_t(prow) * Nk, "probe p", false);
+  pf.probe_max = arena.alloc_as<float>(size_t(prow) * tiles, "probe max", false);
+  pf.probe_sum = arena.alloc_as<float>(size_t(prow) * tiles, "probe sum", false);
+  pf.probe_tile_used = arena.alloc_as<uint8_t>(tiles, "probe tiles", false);
+  pf.out = arena.alloc(static_cast<size_t>(rows * Dv * (s.dtype == DType::F32 ? 4 : 2)), "probe out", false);
+  pf.lse = arena.alloc_as<float>(static_cast<size_t>(rows), "probe lse", false);
+  ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(pf.probe_p, 0, size_t(prow) * Nk * 4, stream));
+  ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(pf.probe_tile_used, 0, tiles, stream));
+  poison(pf.out, s.dtype, static_cast<size_t>(rows * Dv), stream);
+  if (!family.launch_probe(pf, stream)) return;
+  ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  r->probe.where = pr;
+  r->probe.kv_tile = tile;
+  r->probe.n_tiles = tiles;
+  r->probe.p = download(pf.probe_p, DType::F32, {prow, Nk}, stream);
+  r->probe.p.dtype = s.dtype;  // values are exactly representable in the input dtype
+  r->probe.row_max = download(pf.probe_max, DType::F32, {prow, tiles}, stream);
+  r->probe.row_sum = download(pf.probe_sum, DType::F32, {prow, tiles}, stream);
+  r->probe.tile_used.resize(tiles);
+  ATTNSCOPE_CUDA_CHECK(cudaMemcpy(r->probe.tile_used.data(), pf.probe_tile_used, tiles, cudaMemcpyDeviceToHost));
+  const Tensor po = download(pf.out, s.dtype, {B, Hq, Nq, Dv}, stream);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < po.numel(); ++i)
+    if (std::memcmp(&po.data[i], &r->out.data[i], 4) != 0) ++differ;
+  if (differ == 0)
+    r->verdict.add(Severity::Note, "gpu.probe_bitwise",
+                   "the probe variant's output is bitwise identical to the timed kernel's", kSource);
+  else
+    r->verdict.add(Severity::Warning, "gpu.probe_differs",
+                   std::to_string(differ) + " output elements of the probe variant differ from the timed kernel's",
+                   kSource);
+  r->spans.push_back({impl + "/probe", std::chrono::duration<double, std::micro>(t_probe - t0).count(),
+                      std::chrono::duration<double, std::micro>(Clock::now() - t_probe).count(), 0});
+}
+
+}  // namespace
+
+void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, const Inputs& in,
+                  const RunOptions& opt, DeviceState& st, RunResult* r) {
+  const auto t0 = Clock::now();
+  auto span = [&](const std::string& name, Clock::time_point a) {
+    r->spans.push_back({name, std::chrono::duration<double, std::micro>(a - t0).count(),
+                        std::chrono::duration<double, std::micro>(Clock::now() - a).count(), 0});
+  };
+  const DType dt = s.dtype;
+  const int64_t e = dt == DType::F32 ? 4 : 2;
+  const int B = s.batch, Hq = s.heads_q, Nq = s.seq_q, Dv = s.head_dim_v;
+  const int64_t rows = int64_t{B} * Hq * Nq;
+  cudaStream_t stream = st.stream;
+
+  // Memory: estimated before anything is allocated; an implementation that cannot fit is skipped.
+  size_t free_b = 0, total_b = 0;
+  ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const int64_t extra = rows * Dv * e + rows * 4 + family.workspace_bytes(), inputs = input_bytes(s, in);
+  if (extra + inputs > static_cast<int64_t>(free_b)) {
+    const std::string text = "skipped: needs an estimated " + format_bytes(extra) + " beyond the inputs (" +
+                             format_bytes(inputs) + "), the GPU has " + format_bytes(static_cast<int64_t>(free_b)) +
+                             " free";
+    r->verdict.add(Severity::Error, "gpu.memory_estimate", text, kSource);
+    r->error = text;
+    return;
+  }
+
+  DeviceArena arena(t0);
+  struct Release {  // on every exit, before the arena frees: e.g. the cuBLAS workspace binding
+    GpuImpl& f;
+    ~Release() { f.release(); }
+  } release{family};
+  const auto t_up = Clock::now();
+  DeviceInputs din;
+  {
+    NvtxRange range(impl + "/upload");
+    din = upload_inputs(arena, s, in, stream);
+  }
+  span(impl + "/upload", t_up);
+
+  size_t free_before = 0, free_after = 0;
+  ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_before, &total_b));
+  void* dout = arena.alloc(static_cast<size_t>(rows * Dv * e), "out", true);
+  float* dlse = arena.alloc_as<float>(static_cast<size_t>(rows), "lse", true);
+  family.prepare(arena, din, dout, dlse);
+  ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_after, &total_b));
+  r->kernel_path = family.path();
+  r->kv_tile = family.kv_tile();
+
+  // L2 flush between repeats where the inputs would otherwise stay cached (STYLE.md).
+  void* flush = nullptr;
+  const size_t flush_bytes = static_cast<size_t>(st.l2_bytes) * 2;
+  if (inputs < static_cast<int64_t>(flush_bytes) && flush_bytes > 0)
+    flush = arena.alloc(flush_bytes, "l2 flush (measurement)", false);
+
+  poison(dout, dt, static_cast<size_t>(rows * Dv), stream);
+  ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(dlse, 0xFF, rows * 4, stream));
+
+  CuptiTrace trace;
+  bool traced = false;
+  try {
+    trace.begin();
+    traced = true;
+  } catch (const GpuFailure& ex) {
+    r->verdict.add(Severity::Warning, "gpu.cupti_off", std::string("no CUPTI kernel records: ") + ex.what(), kSource);
+  }
+  const auto t_run = Clock::now();
+  {
+    NvtxRange range(impl + "/warmup");
+    for (int w = 0; w < opt.warmup; ++w) {
+      if (traced) trace.push_repeat(-1);
+      family.launch(stream);
+      if (traced) trace.pop_repeat();
+    }
+  }
+  const int repeats = std::max(1, opt.repeats);
+  Events ev(2 * repeats);
+  {
+    NvtxRange range(impl + "/repeats");
+    for (int i = 0; i < repeats; ++i) {
+      if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+      if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
+      if (traced) trace.push_repeat(i);
+      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
+      family.launch(stream);
+      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
+      if (traced) trace.pop_repeat();
+      if (opt.progress) opt.progress(0.9 * (i + 1) / repeats);
+    }
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+  span(impl + "/run", t_run);
+  if (traced) {
+    TraceCounts counts;
+    r->kernels = trace.end(&counts);
+    tag_repeats(r->kernels, opt.warmup, repeats);
+    if (r->kernels.empty())
+      r->verdict.add(Severity::Warning, "gpu.cupti_empty",
+                     "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
+                         std::to_string(counts.overhead) + " overhead records)",
+                     kSource);
+    if (counts.dropped > 0)
+      r->verdict.add(Severity::Warning, "gpu.cupti_dropped", std::to_string(counts.dropped) + " CUPTI records dropped",
+                     kSource);
+  }
+  for (int i = 0; i < repeats; ++i) {
+    float ms = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
+    r->times_ms.push_back(ms);
+  }
+  r->median_ms = median(r->times_ms);
+
+  const auto t_down = Clock::now();
+  {
+    NvtxRange range(impl + "/download");
+    r->out = download(dout, dt, {B, Hq, Nq, Dv}, stream);
+    r->lse = download(dlse, DType::F32, {B, Hq, Nq}, stream);
+    family.collect(r, opt, stream);
+  }
+  span(impl + "/download", t_down);
+
+  if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
+
+  r->peak_bytes = arena.peak();
+  const int64_t seen = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_after);
+  // cudaMalloc rounds to 2 MiB pages: a gap beyond that means memory we did not count.
+  if (seen > r->peak_bytes + (int64_t{8} << 20))
+    r->verdict.add(Severity::Note, "gpu.memory_crosscheck",
+                   "cudaMemGetInfo saw " + format_bytes(seen) + " allocated, tracked " + format_bytes(r->peak_bytes),
+                   kSource);
+  family.release();  // idempotent; Release repeats it
+  arena.release();
+  r->memory = arena.events();
+  r->ran = true;
+  if (opt.progress) opt.progress(1.0);
+}
+
+}  // namespace attnscope::cuda
