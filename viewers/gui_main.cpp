@@ -56,7 +56,8 @@ const char* kUsage =
     "  --gpu NAME         judge verdicts against a named GPU (T4, A100, H100, sm75, ...)\n"
     "  --env FILE         the Python environment for the Diagnose panel (scripts/attnscope-env.py)\n"
     "  --input SCRIPT     headless: input events, one a frame: 'settle;move:X,Y;wheel:N;down;up;\n"
-    "                     click;esc;wait:FRAMES' (settle: until loading is done; window pixels)\n"
+    "                     click;esc;wait:FRAMES;drop:FILE' (settle: until loading is done; window\n"
+    "                     pixels; drop: FILE dropped on the window)\n"
     "  --bench-pan        pan a 4k x 4k and a 16k x 16k map and print ms/frame (GPU time incl. glFinish)\n"
     "  --bench-frames N   frames per benchmark phase (default 120)\n"
     "  --help             this text\n"
@@ -65,10 +66,12 @@ const char* kUsage =
 
 // --input: mouse events replayed one per frame in a headless run (tests drive zoom, pan, clicks):
 //   move:X,Y  wheel:N  down  up  click (down then up)  esc (the Escape key)  wait:FRAMES
-//   settle (until loading and background work are done)   separated by ';', window pixels.
+//   settle (until loading and background work are done)  drop:FILE (FILE dropped on the window)
+//   separated by ';', window pixels.
 struct InputEvent {
-  enum Kind { Move, Wheel, Down, Up, Settle, Wait, Escape } kind = Move;
+  enum Kind { Move, Wheel, Down, Up, Settle, Wait, Escape, Drop } kind = Move;
   float x = 0, y = 0;
+  std::string path;  // Drop
 };
 
 std::string parse_input_script(const std::string& text, std::vector<InputEvent>* out) {
@@ -94,11 +97,14 @@ std::string parse_input_script(const std::string& text, std::vector<InputEvent>*
       e.kind = InputEvent::Wait, e.x = a;
     } else if (item == "esc") {
       e.kind = InputEvent::Escape;
+    } else if (item.rfind("drop:", 0) == 0 && item.size() > 5) {
+      e.kind = InputEvent::Drop;
+      e.path = item.substr(5);
     } else if (item == "click") {
-      out->push_back({InputEvent::Down, 0, 0});
+      out->push_back({InputEvent::Down, 0, 0, ""});
       e.kind = InputEvent::Up;
     } else {
-      return "cannot read '" + item + "' (move:X,Y wheel:N down up click esc wait:FRAMES settle)";
+      return "cannot read '" + item + "' (move:X,Y wheel:N down up click esc wait:FRAMES settle drop:FILE)";
     }
     out->push_back(e);
   }
@@ -462,6 +468,10 @@ int run_gui(const std::vector<std::string>& args) {
           if (e.kind == InputEvent::Down) mouse_down = true;
           if (e.kind == InputEvent::Up) mouse_down = false;
           if (e.kind == InputEvent::Escape) io.KeysDown[GLFW_KEY_ESCAPE] = true;
+          if (e.kind == InputEvent::Drop) {
+            dropped.push_back(e.path);  // as GLFW's drop callback; opened next frame
+            quiet_frames = 0;           // a 'settle' after it waits for that load
+          }
           if (e.kind == InputEvent::Settle) done = quiet_frames >= 2;
           if (e.kind == InputEvent::Wait) done = ++wait_frames >= static_cast<int>(e.x);
           if (done) {
