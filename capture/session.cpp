@@ -124,6 +124,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     shift_spans(cap->reference, start);
     ++stage;
     if (cancelled()) return "cancelled";
+    if (opt.partial) opt.partial(*cap);
   }
   // 2. The acceptance rule's baseline: eager with an fp32 softmax in the layer's dtype.
   if (spec.dtype == DType::F32) {
@@ -218,6 +219,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       }
     }
     if (cancelled()) return "cancelled";
+    if (opt.partial) opt.partial(*cap);
   }
 
   // 4. Outside runs.

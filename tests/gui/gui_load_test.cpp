@@ -35,7 +35,7 @@ TEST(GuiLoad, OpeningFiftyCapturesKeepsMemoryWithinFivePercentOfOpeningTen) {
     for (int i = 0; i < opens; ++i) script += "drop:" + (dir / (i % 2 ? "b.h5" : "a.h5")).string() + ";settle;";
     const std::string png = (dir / ("opens" + std::to_string(opens) + ".png")).string();
     const std::string cmd = std::string(ATTNSCOPE_XVFB_RUN) + " -a -s '-screen 0 1600x1000x24' " + ATTNSCOPE_BIN +
-                            " gui --panel maps --size 1600x1000 --input " + q(script) + " --screenshot " + q(png);
+                            " gui --no-run --panel maps --size 1600x1000 --input " + q(script) + " --screenshot " + q(png);
     int rc = run_cmd(cmd, &log);
     for (int retry = 0; retry < 3 && log.find("xvfb-run: error") != std::string::npos; ++retry) rc = run_cmd(cmd, &log);
     EXPECT_EQ(rc, 0) << log;
