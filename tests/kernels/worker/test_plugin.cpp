@@ -13,19 +13,12 @@
 #include <string>
 
 #include "kernels/gpu_backend.h"
+#include "tests/kernels/worker/fault_spec.h"
 
 namespace attnscope {
 namespace {
 
 std::atomic<bool> g_lost{false};
-
-std::string fault_for(const LayerSpec& spec, const std::string& impl) {
-  const std::string key = "fault=" + impl + ":";
-  const auto at = spec.name.find(key);
-  if (at == std::string::npos) return "";
-  const auto end = spec.name.find(' ', at);
-  return spec.name.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
-}
 
 bool open(DeviceInfo* dev, std::string* why) {
   auto d = named_gpu("H100");
@@ -54,7 +47,7 @@ Verdict check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
 }
 
 void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt, RunResult* r) {
-  const std::string fault = fault_for(spec, impl);
+  const std::string fault = test::fault_for(spec, impl);
   if (!fault.empty() && opt.progress) opt.progress(0.3);
   if (fault == "segv") {
     signal(SIGSEGV, SIG_DFL);  // past any sanitizer's handler: the process dies of the signal itself
