@@ -1,12 +1,13 @@
 #include "app/layer_options.h"
 
+#include "capture/analysis.h"
 #include "capture/spec_io.h"
 #include "capture/tensor_io.h"
 
 namespace attnscope {
 
 const std::set<std::string> kLayerFlags = {"--spec", "--config", "--layer", "--seq", "--seq-q",
-                                           "--seq-k", "--batch", "--dtype"};
+                                           "--seq-k", "--batch", "--dtype", "--cu-seqlens"};
 const std::set<std::string> kInputFlags = {"--inputs", "--layout", "--seed", "--dist"};
 
 std::string layer_from_args(const Args& a, LayerSpec* spec) {
@@ -26,6 +27,7 @@ std::string layer_from_args(const Args& a, LayerSpec* spec) {
                              {"--batch", &o.batch}})
     if (std::string e = a.integer(flag, 1, 1 << 20, field); !e.empty()) return e;
   o.dtype = a.get("--dtype");
+  o.cu_seqlens = a.get("--cu-seqlens");
   return apply_overrides(o, spec);
 }
 
@@ -70,6 +72,15 @@ std::string inputs_from_args(const Args& a, const LayerSpec& spec, Inputs* in, u
     in->origin += ", mask from " + spec.mask_file;
   }
   return "";
+}
+
+void dout_for_backward(const LayerSpec& spec, uint64_t seed, Inputs* in) {
+  if (!in->dout.empty()) {
+    in->origin += ", dO from the file";
+    return;
+  }
+  in->dout = random_dout(spec, seed, attended_rows(spec, *in));
+  in->origin += ", dO seeded (seed=" + std::to_string(seed) + ")";
 }
 
 }  // namespace attnscope

@@ -14,6 +14,9 @@ namespace attnscope {
 // a run's host spans share its track when it has no kernels, else sit on a second track
 // "<label> (host)"; allocations are "C" counter events "<label> memory" (bytes in use);
 // "M" events name processes and threads. ts/dur in microseconds since the session start.
+// A run's backward pass (--backward) shares its tracks: its kernels and spans carry args.pass =
+// "backward" and cat "kernel,backward" / "host,backward"; its allocations are the counter
+// "<label> backward memory".
 struct TraceOptions {
   bool spans = true;      // host-timed phases
   bool kernels = true;    // CUPTI kernel records

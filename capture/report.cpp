@@ -1,6 +1,8 @@
 #include "capture/report.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -8,6 +10,7 @@
 
 #include "capture/analysis.h"
 #include "capture/spec_io.h"
+#include "kernels/memory_model.h"
 
 namespace attnscope {
 
@@ -23,6 +26,96 @@ std::string status_of(const RunResult& r) {
   if (r.ran) return "ran";
   if (r.error.rfind("refused", 0) == 0) return "refused";
   return r.error.empty() ? "not run" : "failed";
+}
+
+// The memory model's name for a run: sdpa with the backend it ran.
+std::string model_impl(const RunResult& r) {
+  const std::string base = r.impl.empty() ? r.label : r.impl;
+  return base == "sdpa" && !r.sdpa_backend.empty() ? "sdpa:" + r.sdpa_backend : base;
+}
+
+// Each implementation at the layer's full context (HF max_position_embeddings when known), against
+// the GPU the capture ran on and the table's GPUs; once per implementation.
+std::vector<ContextFit> context_fits(const Capture& cap) {
+  std::vector<ContextFit> fits;
+  std::vector<std::string> seen;
+  const std::optional<DeviceInfo> here = cap.env.backend == "cuda" ? named_gpu_in(cap.env.device) : std::nullopt;
+  for (const auto& r : cap.runs) {
+    if (r.backend == "outside") continue;
+    const std::string impl = model_impl(r);
+    if (std::find(seen.begin(), seen.end(), impl) != seen.end()) continue;
+    seen.push_back(impl);
+    fits.push_back(fit_at_context(impl, cap.spec, full_context(cap.spec), here ? &*here : nullptr));
+  }
+  return fits;
+}
+
+bool any_backward(const Capture& cap) {
+  if (!cap.reference.grad.empty()) return true;
+  for (const auto& r : cap.runs)
+    if (r.grad.ran || !r.grad.error.empty()) return true;
+  return false;
+}
+
+// The backward section: per run its cost (apart from the forward's) and, per gradient tensor,
+// the max abs error against fp64 with FA2's verdict; failing verdicts spelled out below.
+// Width of the run column: the longest label (with its SDPA backend), at least 22.
+int label_width(const Capture& cap) {
+  size_t w = 22;
+  for (const auto& r : cap.runs)
+    w = std::max(w, r.label.size() + (r.sdpa_backend.empty() ? 0 : r.sdpa_backend.size() + 3));
+  return static_cast<int>(std::min<size_t>(w, 60));
+}
+
+std::string backward_text(const Capture& cap) {
+  if (!any_backward(cap)) return "";
+  const int lw = label_width(cap);
+  std::ostringstream o;
+  const LayerSpec& s = cap.spec;
+  o << "\nbackward (dO: " << (cap.inputs.dout.empty() ? "not stored" : "stored as /inputs/do")
+    << "; gradients vs fp64, FA2's rule per tensor)\n";
+  if (!cap.gradient_baseline.empty()) {
+    o << "baseline eager (fp32 softmax, " << dtype_name(s.dtype) << ") vs fp64:";
+    for (const auto& g : kGradientTensors) {
+      auto it = cap.gradient_baseline.find(g.name);
+      if (it != cap.gradient_baseline.end())
+        o << " " << g.name << " " << fmt("%.3g", it->second);
+    }
+    o << (s.dtype == DType::F32 ? " (relative Frobenius)\n" : " (max abs)\n");
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-*s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", lw, "run", "status", "bwd ms",
+                "bwd peak", "dq", "dk", "dv", "dsinks");
+  o << line;
+  std::vector<std::string> failures;
+  for (const RunResult& r : cap.runs) {
+    const Gradients& g = r.grad;
+    std::string cells[4];
+    int k = 0;
+    for (const auto& gt : kGradientTensors) {
+      std::string& c = cells[k++];
+      if ((g.*gt.member).empty()) {
+        c = "-";
+        continue;
+      }
+      Divergence d = compare_gradient(cap, r, cap.reference, gt.name);
+      Acceptance a = gradient_acceptance(cap, r, gt.name, d);
+      c = d.comparable ? fmt("%.3g", d.max_abs) : "?";
+      if (a.applicable) {
+        c += a.pass ? " pass" : " FAIL";
+        if (!a.pass) failures.push_back(r.label + " " + gt.name + ": " + a.text);
+      }
+    }
+    const std::string status = g.ran ? "ran" : (g.error.empty() ? "-" : "no");
+    std::snprintf(line, sizeof line, "%-*s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", lw, r.label.c_str(),
+                  status.c_str(), g.ran ? fmt("%.3f", g.median_ms).c_str() : "-",
+                  g.ran ? format_bytes(g.peak_bytes).c_str() : "-", cells[0].c_str(), cells[1].c_str(),
+                  cells[2].c_str(), cells[3].c_str());
+    o << line;
+    if (!g.ran && !g.error.empty() && r.ran) o << "    no gradients: " << g.error << "\n";
+  }
+  for (const auto& f : failures) o << "  " << f << "\n";
+  return o.str();
 }
 
 }  // namespace
@@ -43,7 +136,8 @@ std::string report_text(const Capture& cap, const std::string& path) {
       << fmt("%.3g", cap.acceptance_baseline) << "\n";
   o << "\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-22s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", "run", "status", "backend",
+  const int lw = label_width(cap);
+  std::snprintf(line, sizeof line, "%-*s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", lw, "run", "status", "backend",
                 "ms", "peak", "max|d|", "rel fro", "lse |d|", "acceptance (vs fp64)");
   o << line;
   // Each run against the fp64 reference once; the table, what-if lines and NaN list read it.
@@ -54,7 +148,7 @@ std::string report_text(const Capture& cap, const std::string& path) {
     const Divergence& d = vs_ref[k];
     Acceptance a = acceptance(cap, r, d);
     std::string name = r.label + (r.sdpa_backend.empty() ? "" : " [" + r.sdpa_backend + "]");
-    std::snprintf(line, sizeof line, "%-22s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", name.c_str(),
+    std::snprintf(line, sizeof line, "%-*s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", lw, name.c_str(),
                   status_of(r).c_str(), r.backend.c_str(), r.ran ? fmt("%.3f", r.median_ms).c_str() : "-",
                   r.ran ? format_bytes(r.peak_bytes).c_str() : "-",
                   d.comparable ? fmt("%.3g", d.max_abs).c_str() : "-",
@@ -63,6 +157,7 @@ std::string report_text(const Capture& cap, const std::string& path) {
                   a.applicable ? a.text.c_str() : (r.ran ? a.text.c_str() : r.error.c_str()));
     o << line;
   }
+  o << backward_text(cap);
   o << "\nverdicts\n";
   for (size_t k = 0; k < cap.runs.size(); ++k) {
     const RunResult& r = cap.runs[k];
@@ -80,6 +175,18 @@ std::string report_text(const Capture& cap, const std::string& path) {
       }
       o << "\n";
     }
+  }
+  o << "\nmemory   peak beyond q, k, v: measured / model (the library's allocation plan)\n";
+  for (const auto& r : cap.runs) {
+    if (r.backend == "outside") continue;
+    o << "  " << r.label << (r.sdpa_backend.empty() ? "" : " [" + r.sdpa_backend + "]") << ": "
+      << (r.ran ? format_bytes(r.peak_bytes) : std::string("-")) << " / " << format_bytes(r.model_bytes) << "\n";
+  }
+  const std::vector<ContextFit> fits = context_fits(cap);
+  if (!fits.empty()) {
+    o << "at " << (cap.spec.max_context > 0 ? "the model's full context" : "this layer's length (full context unknown)")
+      << " (q, k, v and the mask included):\n";
+    for (const auto& f : fits) o << "  " << f.sentence << "\n";
   }
   bool any_nan = false;
   for (size_t k = 0; k < cap.runs.size(); ++k) {
@@ -107,6 +214,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
               {"device", cap.env.device}, {"gpu_backend_status", cap.env.gpu_backend_status}};
   j["inputs"] = cap.inputs.origin;
   j["acceptance_baseline"] = cap.acceptance_baseline;
+  if (!cap.gradient_baseline.empty()) j["gradient_baseline"] = cap.gradient_baseline;
   json runs = json::array();
   for (const auto& r : cap.runs) {
     json jr;
@@ -125,6 +233,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
     jr["median_ms"] = r.median_ms;
     jr["peak_bytes"] = r.peak_bytes;
     jr["model_bytes"] = r.model_bytes;
+    jr["model_impl"] = model_impl(r);
     jr["kernels"] = r.kernels.size();
     Divergence d = compare_to_reference(cap, r);
     if (d.comparable) {
@@ -143,9 +252,44 @@ std::string report_json(const Capture& cap, const std::string& path) {
     Acceptance a = acceptance(cap, r, d);
     jr["acceptance"] = {{"applicable", a.applicable}, {"pass", a.pass}, {"err", a.err},
                         {"baseline", a.baseline}, {"bound", a.bound}, {"text", a.text}};
+    if (r.grad.ran || !r.grad.error.empty()) {
+      const Gradients& g = r.grad;
+      json grads = json::object();
+      for (const auto& gt : kGradientTensors) {
+        if ((g.*gt.member).empty()) continue;
+        Divergence gd = compare_gradient(cap, r, cap.reference, gt.name);
+        Acceptance ga = gradient_acceptance(cap, r, gt.name, gd);
+        json jg = {{"shape", (g.*gt.member).shape}};
+        if (gd.comparable)
+          jg["vs_reference"] = {{"max_abs", gd.max_abs}, {"mean_abs", gd.mean_abs}, {"rel_fro", gd.rel_fro},
+                                {"cosine", gd.cosine}, {"ulp_within_1", gd.ulp_within_1},
+                                {"worst", {{"b", gd.worst.b}, {"h", gd.worst.h}, {"row", gd.worst.row},
+                                           {"col", gd.worst.col}}},
+                                {"nonfinite", gd.first_nan_a.found}};
+        else
+          jg["not_compared"] = gd.why_not;
+        jg["acceptance"] = {{"applicable", ga.applicable}, {"pass", ga.pass}, {"err", ga.err},
+                            {"baseline", ga.baseline}, {"bound", ga.bound}, {"text", ga.text}};
+        grads[gt.name] = jg;
+      }
+      jr["backward"] = {{"ran", g.ran},           {"error", g.error},         {"median_ms", g.median_ms},
+                        {"peak_bytes", g.peak_bytes}, {"model_bytes", g.model_bytes}, {"kernels", g.kernels.size()},
+                        {"spans", g.spans.size()}, {"gradients", grads}};
+    }
     runs.push_back(jr);
   }
   j["runs"] = runs;
+  json ctx = json::array();
+  for (const auto& f : context_fits(cap))
+    ctx.push_back({{"impl", f.need.impl},
+                   {"seq", f.seq},
+                   {"need_bytes", f.need.total()},
+                   {"peak_bytes", f.need.peak_bytes},
+                   {"basis", f.need.basis},
+                   {"exceeds", f.exceeded ? f.exceeded->name : ""},
+                   {"fits", f.fits ? f.fits->name : ""},
+                   {"sentence", f.sentence}});
+  j["full_context"] = ctx;
   return j.dump(2);
 }
 

@@ -1,10 +1,13 @@
-// Capture <-> HDF5 file. The layout (format_version 1):
+// Capture <-> HDF5 file. The layout (format_version 2; version 1 files, which predate gradients,
+// are read as captures without a backward pass):
 //
 //   /                    attrs format_version (int), generator, spec (JSON, --spec format),
-//                        acceptance_baseline (double), inputs_stored (int)
+//                        acceptance_baseline (double), inputs_stored (int),
+//                        acceptance_baseline_{dq,dk,dv,dsinks} (double; with a backward)
 //   /env                 attrs attnscope_version, created, host, os, cpu, backend, device,
 //                        gpu_backend_status, command_line, seed (uint64), distribution
-//   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask
+//   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask,
+//                        do [B,Hq,Nq,Dv] (the backward's dO)
 //   /reference           a run group (below), label "reference"
 //   /runs/<label>        one group per run, '/' and '%' in labels escaped as %2F / %25;
 //                        attr index gives the run order
@@ -14,7 +17,10 @@
 // the tensor datasets written), intermediates ("whole" | "rows" | "none");
 // datasets verdict (compound severity/code/text/source), out, lse, times_ms, spans (compound),
 // kernels (compound), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
-// rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used}.
+// rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used};
+// with a backward: dq [B,Hq,Nq,D], dk [B,Hkv,Nk,D], dv [B,Hkv,Nk,Dv], dsinks [Hq] beside out (listed
+// in `tensors`), and a group backward (attrs ran, error, peak_bytes, model_bytes, median_ms;
+// datasets times_ms, spans, kernels, memory: the backward's costs, apart from the forward's).
 // Tensors are stored in their dtype: fp32 native, fp16 IEEE half, bf16 as uint16 with attribute
 // dtype="bfloat16" (HDF5 1.10 has no bf16 type).
 #include "capture/store.h"
@@ -319,6 +325,10 @@ Table memory_table(const std::vector<MemoryEvent>& v) {
 
 struct Shapes {
   std::vector<int64_t> q, k, v, out, lse, map, sinks;
+  // The gradient tensor named `n` has the shape of the input it is the gradient of.
+  const std::vector<int64_t>* of_input(const std::string& n) const {
+    return n == "q" ? &q : n == "k" ? &k : n == "v" ? &v : n == "sinks" ? &sinks : nullptr;
+  }
 };
 Shapes shapes_of(const LayerSpec& s) {
   Shapes r;
@@ -420,6 +430,8 @@ struct Writer {
       std::string e = expect(where + "/" + n, *t, *s);
       if (!e.empty()) return e;
     }
+    for (const auto& gt : kGradientTensors)
+      if (std::string e = expect(where + "/" + gt.name, r.grad.*gt.member, *sh.of_input(gt.of)); !e.empty()) return e;
     if (std::string e = check_probe(spec, r.probe); !e.empty()) return where + "/" + e;
 
     Id g(H5Gcreate2(parent, gname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -443,6 +455,9 @@ struct Writer {
     for (auto [n, t] : {std::pair{"out", &r.out}, {"lse", &r.lse}})
       if (has_tensor(*t))
         if (std::string e = tensor(g, where, n, *t, &written); !e.empty()) return e;
+    for (const auto& gt : kGradientTensors)
+      if (has_tensor(r.grad.*gt.member))
+        if (std::string e = tensor(g, where, gt.name, r.grad.*gt.member, &written); !e.empty()) return e;
     if (std::string e = h5::write_f64_vec(g, "times_ms", r.times_ms); !e.empty()) return where + "/" + e;
 
     // Intermediates: whole within the budget share, else chosen rows + a max-pooled overview.
@@ -527,14 +542,36 @@ struct Writer {
     if (!h5::write_attr_str(pg, "tensors", pl)) return where + "/probe: cannot write tensors";
 
     // Timeline records.
-    if (std::string e = write_table(g, "spans", span_table(r.spans)); !e.empty()) return where + "/" + e;
-    if (std::string e = write_table(g, "kernels", kernel_table(r.kernels)); !e.empty()) return where + "/" + e;
-    if (std::string e = write_table(g, "memory", memory_table(r.memory)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_timeline(g, where, r.spans, r.kernels, r.memory); !e.empty()) return e;
+    if (std::string e = write_backward(g, where, r.grad); !e.empty()) return e;
 
     std::string tl;
     for (const auto& s : written) tl += (tl.empty() ? "" : ",") + s;
     if (!h5::write_attr_str(g, "tensors", tl)) return where + ": cannot write tensors";
     return "";
+  }
+
+  std::string write_timeline(hid_t g, const std::string& where, const std::vector<HostSpan>& spans,
+                             const std::vector<KernelRecord>& kernels, const std::vector<MemoryEvent>& memory) {
+    if (std::string e = write_table(g, "spans", span_table(spans)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_table(g, "kernels", kernel_table(kernels)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_table(g, "memory", memory_table(memory)); !e.empty()) return where + "/" + e;
+    return "";
+  }
+
+  // The backward's costs, apart from the forward's: a group `backward` in the run's group when
+  // a backward ran or was asked for (its gradient tensors sit beside `out`).
+  std::string write_backward(hid_t g, const std::string& where, const Gradients& b) {
+    if (!b.ran && b.error.empty() && b.empty() && b.spans.empty() && b.kernels.empty()) return "";
+    const std::string w = where + "/backward";
+    Id bg(H5Gcreate2(g, "backward", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (!bg.ok()) return w + ": cannot create group";
+    if (!h5::write_attr_i64(bg, "ran", b.ran ? 1 : 0) || !h5::write_attr_str(bg, "error", b.error) ||
+        !h5::write_attr_i64(bg, "peak_bytes", b.peak_bytes) || !h5::write_attr_i64(bg, "model_bytes", b.model_bytes) ||
+        !h5::write_attr_f64(bg, "median_ms", b.median_ms))
+      return w + ": cannot write attributes";
+    if (std::string e = h5::write_f64_vec(bg, "times_ms", b.times_ms); !e.empty()) return w + "/" + e;
+    return write_timeline(bg, w, b.spans, b.kernels, b.memory);
   }
 
   std::string all(hid_t f) {
@@ -546,6 +583,9 @@ struct Writer {
               h5::write_attr_f64(f, "acceptance_baseline", cap.acceptance_baseline) &&
               h5::write_attr_i64(f, "inputs_stored", opt.store_inputs ? 1 : 0);
     if (!ok) return "root: cannot write attributes";
+    for (const auto& [name, value] : cap.gradient_baseline)
+      if (!h5::write_attr_f64(f, ("acceptance_baseline_" + name).c_str(), value))
+        return "root: cannot write acceptance_baseline_" + name;
 
     Id env(H5Gcreate2(f, "env", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!env.ok()) return "env: cannot create group";
@@ -578,6 +618,10 @@ struct Writer {
       if (has_tensor(x.mask)) {
         if (std::string er = check_mask_shape(spec, x.mask.shape); !er.empty()) return "inputs/mask: " + er;
         if (std::string er = tensor(in, "inputs", "mask", x.mask, &written); !er.empty()) return er;
+      }
+      if (has_tensor(x.dout)) {
+        if (std::string er = expect("inputs/do", x.dout, sh.out); !er.empty()) return er;
+        if (std::string er = tensor(in, "inputs", "do", x.dout, &written); !er.empty()) return er;
       }
     }
     std::string tl;
@@ -677,6 +721,9 @@ struct Reader {
     std::vector<std::string> tensors = list(tl);
     if (contains(tensors, "out")) if (e = tensor(g, where, "out", &sh.out, &r->out); !e.empty()) return e;
     if (contains(tensors, "lse")) if (e = tensor(g, where, "lse", &sh.lse, &r->lse); !e.empty()) return e;
+    for (const auto& gt : kGradientTensors)
+      if (contains(tensors, gt.name))
+        if (e = tensor(g, where, gt.name, sh.of_input(gt.of), &(r->grad.*gt.member)); !e.empty()) return e;
     if (mode == "whole") {
       if (contains(tensors, "scores")) if (e = tensor(g, where, "scores", &sh.map, &r->scores); !e.empty()) return e;
       if (contains(tensors, "probs")) if (e = tensor(g, where, "probs", &sh.map, &r->probs); !e.empty()) return e;
@@ -711,10 +758,32 @@ struct Reader {
       if (e = h5::read_u8_vec(pg, "tile_used", kMaxRecords, &p.tile_used); !e.empty()) return where + "/probe/" + e;
     if (e = check_probe(spec, p); !e.empty()) return where + "/" + e;
 
+    if (e = read_timeline(g, where, &r->spans, &r->kernels, &r->memory); !e.empty()) return e;
+    return read_backward(g, where, &r->grad);
+  }
+
+  std::string read_backward(hid_t g, const std::string& where, Gradients* b) {
+    if (!h5::link_exists(g, "backward")) return "";  // no backward (and every version 1 file)
+    const std::string w = where + "/backward";
+    Id bg(H5Gopen2(g, "backward", H5P_DEFAULT));
+    if (!bg.ok()) return w + ": not a group";
+    int64_t ran = 0;
+    if (!h5::read_attr_i64(bg, "ran", &ran) || !h5::read_attr_str(bg, "error", &b->error) ||
+        !h5::read_attr_i64(bg, "peak_bytes", &b->peak_bytes) || !h5::read_attr_i64(bg, "model_bytes", &b->model_bytes) ||
+        !h5::read_attr_f64(bg, "median_ms", &b->median_ms))
+      return w + ": missing or mistyped attribute (ran, error, peak_bytes, model_bytes or median_ms)";
+    b->ran = ran != 0;
+    if (std::string e = h5::read_f64_vec(bg, "times_ms", kMaxRecords, &b->times_ms); !e.empty()) return w + "/" + e;
+    return read_timeline(bg, w, &b->spans, &b->kernels, &b->memory);
+  }
+
+  std::string read_timeline(hid_t g, const std::string& where, std::vector<HostSpan>* spans,
+                            std::vector<KernelRecord>* kernels, std::vector<MemoryEvent>* memory) {
+    std::string e;
     Table st = span_table({});
     if (e = read_table(g, "spans", &st); !e.empty()) return where + "/" + e;
     for (size_t i = 0; i < st.rows; ++i)
-      r->spans.push_back({st.cols[0].s[i], st.cols[1].f[i], st.cols[2].f[i], static_cast<int>(st.cols[3].i[i])});
+      spans->push_back({st.cols[0].s[i], st.cols[1].f[i], st.cols[2].f[i], static_cast<int>(st.cols[3].i[i])});
     Table ktab = kernel_table({});
     if (e = read_table(g, "kernels", &ktab); !e.empty()) return where + "/" + e;
     for (size_t i = 0; i < ktab.rows; ++i) {
@@ -732,11 +801,11 @@ struct Reader {
       x.stream = static_cast<int>(ktab.col("stream").i[i]);
       x.correlation = static_cast<uint64_t>(ktab.col("correlation").i[i]);
       x.repeat = static_cast<int>(ktab.col("repeat").i[i]);
-      r->kernels.push_back(std::move(x));
+      kernels->push_back(std::move(x));
     }
     Table mt = memory_table({});
     if (e = read_table(g, "memory", &mt); !e.empty()) return where + "/" + e;
-    for (size_t i = 0; i < mt.rows; ++i) r->memory.push_back({mt.cols[0].f[i], mt.cols[1].i[i], mt.cols[2].s[i]});
+    for (size_t i = 0; i < mt.rows; ++i) memory->push_back({mt.cols[0].f[i], mt.cols[1].i[i], mt.cols[2].s[i]});
     return "";
   }
 
@@ -753,6 +822,13 @@ struct Reader {
       return "/: attribute acceptance_baseline missing or not a float";
     int64_t stored = 0;
     if (!h5::read_attr_i64(f, "inputs_stored", &stored)) return "/: attribute inputs_stored missing";
+    for (const auto& gt : kGradientTensors) {
+      const std::string attr = std::string("acceptance_baseline_") + gt.name;
+      if (!h5::has_attr(f, attr.c_str())) continue;
+      double v = 0;
+      if (!h5::read_attr_f64(f, attr.c_str(), &v)) return "/: attribute " + attr + " is not a float";
+      cap->gradient_baseline[gt.name] = v;
+    }
 
     if (!h5::link_exists(f, "env")) return "/env: missing";
     Id env(H5Gopen2(f, "env", H5P_DEFAULT));
@@ -784,6 +860,8 @@ struct Reader {
       if (std::string er = tensor(in, "/inputs", "sinks", &sh.sinks, &s); !er.empty()) return er;
       x.sinks = std::move(s.data);
     }
+    if (contains(tensors, "do"))
+      if (std::string er = tensor(in, "/inputs", "do", &sh.out, &x.dout); !er.empty()) return er;
     if (contains(tensors, "mask")) {
       if (std::string er = tensor(in, "/inputs", "mask", nullptr, &x.mask); !er.empty()) return er;
       if (std::string er = check_mask_shape(spec, x.mask.shape); !er.empty()) return "/inputs/mask: " + er;
@@ -821,7 +899,7 @@ struct Reader {
 LoadStatus fail(LoadError c, std::string m) { return {c, std::move(m)}; }
 
 // Opens a capture file for reading with the version checked.
-LoadStatus open_capture(const std::string& path, Id* f) {
+LoadStatus open_capture(const std::string& path, Id* f, int* version_out = nullptr) {
   h5::silence_errors();
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return fail(LoadError::NotFound, path + ": no such file");
@@ -839,10 +917,12 @@ LoadStatus open_capture(const std::string& path, Id* f) {
     return fail(LoadError::Malformed, path + ": not an attnscope capture (no format_version attribute)");
   if (!h5::read_attr_i64(*f, "format_version", &version))
     return fail(LoadError::Malformed, path + ": format_version is not an integer");
-  if (version != Capture::kFormatVersion)
+  if (version < Capture::kOldestReadable || version > Capture::kFormatVersion)
     return fail(LoadError::UnsupportedVersion,
-                path + ": capture format_version " + std::to_string(version) + " is not supported (this attnscope reads version " +
-                    std::to_string(Capture::kFormatVersion) + (version > Capture::kFormatVersion ? "; the file is from a newer attnscope)" : ")"));
+                path + ": capture format_version " + std::to_string(version) + " is not supported (this attnscope reads versions " +
+                    std::to_string(Capture::kOldestReadable) + " to " + std::to_string(Capture::kFormatVersion) +
+                    (version > Capture::kFormatVersion ? "; the file is from a newer attnscope)" : ")"));
+  if (version_out) *version_out = static_cast<int>(version);
   return {};
 }
 
@@ -924,7 +1004,8 @@ std::string save_capture(const Capture& cap, const std::string& path, const Stor
 LoadStatus load_capture(const std::string& path, Capture* cap) {
   std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
   Id f;
-  LoadStatus st = open_capture(path, &f);
+  int version = 0;
+  LoadStatus st = open_capture(path, &f, &version);
   if (!st.ok()) return st;
   Capture c;
   Reader r{path, {}, {}};
@@ -935,7 +1016,7 @@ LoadStatus load_capture(const std::string& path, Capture* cap) {
     e = std::string("unexpected error: ") + ex.what();
   }
   if (!e.empty()) return fail(LoadError::Malformed, path + ": " + e);
-  c.format_version = Capture::kFormatVersion;
+  c.format_version = version;  // version 1: written before gradients existed
   *cap = std::move(c);
   return {};
 }

@@ -146,4 +146,8 @@ void GpuBackend::run(const std::string& impl, const LayerSpec& spec, const Input
   worker_->run(impl, spec, in, opt, result);
 }
 
+bool GpuBackend::supports(const std::string& impl, const std::string& feature) const {
+  return available_ && worker_->supports(impl, feature);
+}
+
 }  // namespace attnscope

@@ -11,8 +11,9 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-// 3: healthy().
-constexpr int kGpuBackendAbi = 3;
+// 3 (main): RunOptions::backward, Inputs::dout, RunResult::grad; 3 (rel): healthy();
+// 4: LayerSpec::max_context; 5: both lines joined (healthy() and supports() in one table).
+constexpr int kGpuBackendAbi = 5;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {
@@ -24,17 +25,28 @@ struct GpuBackendApi {
   Verdict (*check)(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev);
   // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels,
   // memory, peak_bytes, median_ms. Never throws; errors land in result->error.
+  // With opt.backward it also runs the backward into result->grad (gradients, its own kernels,
+  // memory and peak_bytes, apart from the forward's; rounding points as kernels/cpu/*_backward.cpp).
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
   // False once the CUDA context is lost (a sticky error: illegal address, ...): the worker
   // process holding it ends and attnscope starts a fresh one (gpu_worker.h).
   bool (*healthy)();
+  // Which layer features `impl` handles on the GPU: "packed" (LayerSpec::cu_seqlens, FA2's varlen
+  // semantics). nullptr, or false: the session runs packed layers on the CPU version instead (with
+  // a note), never a GPU kernel that would ignore the boundaries. (The backward needs no flag: a
+  // family without one says so in RunResult::grad.error.)
+  bool (*supports)(const std::string& impl, const std::string& feature) = nullptr;
 };
 
 extern "C" {
 typedef const GpuBackendApi* (*attnscope_gpu_backend_fn)();
 }
+
+// The layer features GpuBackendApi::supports is asked about; the worker asks its plugin about
+// each (implementation x feature) once, at start, and tells attnscope in its hello.
+inline constexpr const char* kGpuFeatures[] = {"packed"};
 
 class GpuWorker;
 
@@ -51,6 +63,8 @@ class GpuBackend {
   const std::string& why_not() const { return why_; }
   const DeviceInfo& device() const { return dev_; }
   bool provides(const std::string& impl) const;
+  // GpuBackendApi::supports, as the worker's plugin said at start; false when it does not say.
+  bool supports(const std::string& impl, const std::string& feature) const;
   // As GpuBackendApi's check and run (never throw; a worker that died is restarted first).
   Verdict check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev) const;
   void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt,

@@ -26,13 +26,14 @@ constexpr int field_count() {
 // A new field in one of these structs must cross the process boundary too: the counts (and the
 // sizes, x86-64 libstdc++) below fail the build until put/get here carry it; then bump
 // kGpuBackendAbi.
-static_assert(field_count<LayerSpec>() == 22 && sizeof(LayerSpec) == 200, "LayerSpec changed: carry it in put/get(LayerSpec)");
+static_assert(field_count<LayerSpec>() == 24 && sizeof(LayerSpec) == 232, "LayerSpec changed: carry it in put/get(LayerSpec)");
 static_assert(field_count<DeviceInfo>() == 10 && sizeof(DeviceInfo) == 104, "DeviceInfo changed: update put/get(DeviceInfo)");
 static_assert(field_count<Reason>() == 4 && field_count<Verdict>() == 2, "Verdict changed: update put/get(Verdict)");
-static_assert(field_count<Inputs>() == 6 && sizeof(Inputs) == 280, "Inputs changed: carry it in put/get(Inputs)");
-static_assert(field_count<RunOptions>() == 8 && field_count<ProbeSpec>() == 5,
+static_assert(field_count<Inputs>() == 7 && sizeof(Inputs) == 336, "Inputs changed: carry it in put/get(Inputs)");
+static_assert(field_count<RunOptions>() == 9 && field_count<ProbeSpec>() == 5,
               "RunOptions changed: carry it in put/get(RunOptions)");
-static_assert(field_count<RunResult>() == 23 && sizeof(RunResult) == 864 && field_count<ProbeData>() == 7 &&
+static_assert(field_count<RunResult>() == 24 && sizeof(RunResult) == 1248 &&
+                  field_count<Gradients>() == 13 && sizeof(Gradients) == 384 && field_count<ProbeData>() == 7 &&
                   field_count<HostSpan>() == 4 && field_count<KernelRecord>() == 15 && field_count<MemoryEvent>() == 3,
               "RunResult changed: carry it in put/get(RunResult)");
 
@@ -122,6 +123,8 @@ void put(Writer& w, const LayerSpec& s) {
   put_ints(w, s.kv_lengths);
   w.str(s.mask_file);
   w.u8(static_cast<uint8_t>(s.softmax_dtype));
+  put_ints(w, s.cu_seqlens);
+  w.i32(s.max_context);
 }
 void get(Reader& r, LayerSpec* s) {
   s->name = r.str();
@@ -140,6 +143,8 @@ void get(Reader& r, LayerSpec* s) {
   s->kv_lengths = get_ints(r);
   s->mask_file = r.str();
   s->softmax_dtype = enum_of<DType>(r, 3);
+  s->cu_seqlens = get_ints(r);
+  s->max_context = r.i32();
 }
 
 void put(Writer& w, const DeviceInfo& d) {
@@ -201,12 +206,12 @@ void get(Reader& r, Tensor* t) {
 }
 
 void put(Writer& w, const Inputs& in) {
-  for (const Tensor* t : {&in.q, &in.k, &in.v, &in.mask}) put(w, *t);
+  for (const Tensor* t : {&in.q, &in.k, &in.v, &in.mask, &in.dout}) put(w, *t);
   put_pod_vec(w, in.sinks);
   w.str(in.origin);
 }
 void get(Reader& r, Inputs* in) {
-  for (Tensor* t : {&in->q, &in->k, &in->v, &in->mask}) get(r, t);
+  for (Tensor* t : {&in->q, &in->k, &in->v, &in->mask, &in->dout}) get(r, t);
   in->sinks = get_pod_vec<float>(r);
   in->origin = r.str();
 }
@@ -229,6 +234,7 @@ void put(Writer& w, const RunOptions& o) {
   w.i32(o.warmup);
   w.i32(o.repeats);
   w.i32(o.kv_tile);
+  w.u8(o.backward);
 }
 void get(Reader& r, RunOptions* o) {
   get_probe_spec(r, &o->probe);
@@ -237,7 +243,85 @@ void get(Reader& r, RunOptions* o) {
   o->warmup = r.i32();
   o->repeats = r.i32();
   o->kv_tile = r.i32();
+  o->backward = r.u8();
 }
+
+namespace {
+// What a run cost: its host spans, GPU kernels and allocation timeline (forward and backward alike).
+void put_costs(Writer& w, const std::vector<HostSpan>& spans, const std::vector<KernelRecord>& kernels,
+               const std::vector<MemoryEvent>& memory) {
+  w.u64(spans.size());
+  for (const auto& s : spans) {
+    w.str(s.name);
+    w.f64(s.start_us);
+    w.f64(s.dur_us);
+    w.i32(s.thread);
+  }
+  w.u64(kernels.size());
+  for (const auto& k : kernels) {
+    w.str(k.name);
+    w.f64(k.start_us);
+    w.f64(k.dur_us);
+    for (int x : {k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], k.registers, k.shared_static,
+                  k.shared_dynamic, k.stream, k.repeat})
+      w.i32(x);
+    w.u64(k.correlation);
+  }
+  w.u64(memory.size());
+  for (const auto& m : memory) {
+    w.f64(m.t_us);
+    w.i64(m.bytes);
+    w.str(m.what);
+  }
+}
+void get_costs(Reader& r, std::vector<HostSpan>* spans, std::vector<KernelRecord>* kernels,
+               std::vector<MemoryEvent>* memory) {
+  spans->assign(r.count(28), {});
+  for (auto& s : *spans) {
+    s.name = r.str();
+    s.start_us = r.f64();
+    s.dur_us = r.f64();
+    s.thread = r.i32();
+  }
+  kernels->assign(r.count(68), {});
+  for (auto& k : *kernels) {
+    k.name = r.str();
+    k.start_us = r.f64();
+    k.dur_us = r.f64();
+    for (int* x : {&k.grid[0], &k.grid[1], &k.grid[2], &k.block[0], &k.block[1], &k.block[2], &k.registers,
+                   &k.shared_static, &k.shared_dynamic, &k.stream, &k.repeat})
+      *x = r.i32();
+    k.correlation = r.u64();
+  }
+  memory->assign(r.count(24), {});
+  for (auto& m : *memory) {
+    m.t_us = r.f64();
+    m.bytes = r.i64();
+    m.what = r.str();
+  }
+}
+
+void put_grad(Writer& w, const Gradients& g) {
+  w.u8(g.ran);
+  w.str(g.error);
+  for (const auto& t : kGradientTensors) put(w, g.*t.member);
+  put_costs(w, g.spans, g.kernels, g.memory);
+  w.i64(g.peak_bytes);
+  w.i64(g.model_bytes);
+  w.f64(g.median_ms);
+  put_pod_vec(w, g.times_ms);
+}
+void get_grad(Reader& r, Gradients* g) {
+  g->ran = r.u8();
+  g->error = r.str();
+  for (const auto& t : kGradientTensors) get(r, &(g->*t.member));
+  get_costs(r, &g->spans, &g->kernels, &g->memory);
+  g->peak_bytes = r.i64();
+  g->model_bytes = r.i64();
+  g->median_ms = r.f64();
+  g->times_ms = get_pod_vec<double>(r);
+}
+}  // namespace
 
 void put(Writer& w, const RunResult& rr) {
   for (const std::string* s : {&rr.impl, &rr.label, &rr.backend, &rr.device}) w.str(*s);
@@ -254,33 +338,12 @@ void put(Writer& w, const RunResult& rr) {
   w.i32(rr.probe.n_tiles);
   for (const Tensor* t : {&rr.probe.p, &rr.probe.row_max, &rr.probe.row_sum}) put(w, *t);
   put_pod_vec(w, rr.probe.tile_used);
-  w.u64(rr.spans.size());
-  for (const auto& s : rr.spans) {
-    w.str(s.name);
-    w.f64(s.start_us);
-    w.f64(s.dur_us);
-    w.i32(s.thread);
-  }
-  w.u64(rr.kernels.size());
-  for (const auto& k : rr.kernels) {
-    w.str(k.name);
-    w.f64(k.start_us);
-    w.f64(k.dur_us);
-    for (int x : {k.grid[0], k.grid[1], k.grid[2], k.block[0], k.block[1], k.block[2], k.registers, k.shared_static,
-                  k.shared_dynamic, k.stream, k.repeat})
-      w.i32(x);
-    w.u64(k.correlation);
-  }
-  w.u64(rr.memory.size());
-  for (const auto& m : rr.memory) {
-    w.f64(m.t_us);
-    w.i64(m.bytes);
-    w.str(m.what);
-  }
+  put_costs(w, rr.spans, rr.kernels, rr.memory);
   w.i64(rr.peak_bytes);
   w.i64(rr.model_bytes);
   w.f64(rr.median_ms);
   put_pod_vec(w, rr.times_ms);
+  put_grad(w, rr.grad);
 }
 void get(Reader& r, RunResult* rr) {
   for (std::string* s : {&rr->impl, &rr->label, &rr->backend, &rr->device}) *s = r.str();
@@ -297,33 +360,12 @@ void get(Reader& r, RunResult* rr) {
   rr->probe.n_tiles = r.i32();
   for (Tensor* t : {&rr->probe.p, &rr->probe.row_max, &rr->probe.row_sum}) get(r, t);
   rr->probe.tile_used = get_pod_vec<uint8_t>(r);
-  rr->spans.assign(r.count(28), {});
-  for (auto& s : rr->spans) {
-    s.name = r.str();
-    s.start_us = r.f64();
-    s.dur_us = r.f64();
-    s.thread = r.i32();
-  }
-  rr->kernels.assign(r.count(68), {});
-  for (auto& k : rr->kernels) {
-    k.name = r.str();
-    k.start_us = r.f64();
-    k.dur_us = r.f64();
-    for (int* x : {&k.grid[0], &k.grid[1], &k.grid[2], &k.block[0], &k.block[1], &k.block[2], &k.registers,
-                   &k.shared_static, &k.shared_dynamic, &k.stream, &k.repeat})
-      *x = r.i32();
-    k.correlation = r.u64();
-  }
-  rr->memory.assign(r.count(24), {});
-  for (auto& m : rr->memory) {
-    m.t_us = r.f64();
-    m.bytes = r.i64();
-    m.what = r.str();
-  }
+  get_costs(r, &rr->spans, &rr->kernels, &rr->memory);
   rr->peak_bytes = r.i64();
   rr->model_bytes = r.i64();
   rr->median_ms = r.f64();
   rr->times_ms = get_pod_vec<double>(r);
+  get_grad(r, &rr->grad);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -71,7 +72,7 @@ struct GpuWorker::Proc {
 
 GpuWorker::GpuWorker(std::string exe) : exe_(std::move(exe)) {
   std::lock_guard<std::mutex> lock(proc_mu_);
-  proc_ = start(&why_, &dev_, &names_, &ready_);
+  proc_ = start(&why_, &dev_, &names_, &features_, &ready_);
 }
 
 GpuWorker::~GpuWorker() {
@@ -98,7 +99,7 @@ GpuWorker::~GpuWorker() {
 }
 
 std::shared_ptr<GpuWorker::Proc> GpuWorker::start(std::string* why, DeviceInfo* dev, std::vector<std::string>* names,
-                                                  bool* opened) {
+                                                  std::vector<std::string>* features, bool* opened) {
   *opened = false;
   int cs[2], rs[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) != 0) {
@@ -144,6 +145,7 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::start(std::string* why, DeviceInfo* 
       *why = r.str();
       wire::get(r, dev);
       wire::get(r, names);
+      wire::get(r, features);
     } catch (const wire::WireError& e) {
       err = std::string("garbled hello: ") + e.what();
     }
@@ -192,10 +194,10 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::current(std::string* why) {
     return nullptr;
   }
   DeviceInfo dev;
-  std::vector<std::string> names;
+  std::vector<std::string> names, features;
   bool opened = false;
   std::string w;
-  proc_ = start(&w, &dev, &names, &opened);
+  proc_ = start(&w, &dev, &names, &features, &opened);
   ++restarts_;
   if (!proc_) *why = "the GPU worker could not be restarted: " + (w.empty() ? std::string("no GPU") : w);
   return proc_;
@@ -204,6 +206,10 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::current(std::string* why) {
 pid_t GpuWorker::pid() const {
   std::lock_guard<std::mutex> lock(proc_mu_);
   return proc_ ? proc_->pid : 0;
+}
+
+bool GpuWorker::supports(const std::string& impl, const std::string& feature) const {
+  return std::find(features_.begin(), features_.end(), impl + " " + feature) != features_.end();
 }
 
 int GpuWorker::restarts() const {
@@ -370,7 +376,13 @@ int gpu_worker_main(int check_fd, int run_fd) {
     w.u8(opened);
     w.str(why);
     wire::put(w, dev);
-    wire::put(w, opened ? api->names() : std::vector<std::string>{});
+    std::vector<std::string> names, features;
+    if (opened) names = api->names();
+    for (const auto& n : names)
+      for (const char* f : kGpuFeatures)
+        if (api->supports && api->supports(n, f)) features.push_back(n + " " + f);
+    wire::put(w, names);
+    wire::put(w, features);
     if (!wire::send_frame(check_fd, worker_msg::Hello, w.bytes()).empty() || !opened) return 0;
   }
   // Verdicts on their own thread: the GUI asks for them while a run is in flight.

@@ -6,7 +6,7 @@
 // The worker is the executable attnscope-gpu-worker (kernels/worker/), built beside attnscope;
 // it loads libattnscope_cuda.so (load_gpu_plugin) and serves two sockets, one for verdicts and
 // one for runs, so the GUI can ask for a verdict while a run is in flight:
-//   check socket: worker -> Hello {opened, why, device, names}; then Check -> Verdict
+//   check socket: worker -> Hello {opened, why, device, names, features}; then Check -> Verdict
 //   run socket:   Run {impl, spec, inputs, options} -> Progress* then Result {healthy, RunResult}
 // A Result with healthy = false (the plugin lost its CUDA context) ends the worker; so does a
 // closed socket. Cancelling a run kills the worker (a kernel cannot be interrupted).
@@ -38,6 +38,8 @@ class GpuWorker {
   const std::string& why_not() const { return why_; }
   const DeviceInfo& device() const { return dev_; }
   const std::vector<std::string>& names() const { return names_; }
+  // GpuBackendApi::supports as the plugin answered at start (kGpuFeatures).
+  bool supports(const std::string& impl, const std::string& feature) const;
 
   // As GpuBackendApi's check and run, in the worker. A worker that died is restarted first.
   Verdict check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev);
@@ -51,7 +53,7 @@ class GpuWorker {
   struct Proc;
   std::shared_ptr<Proc> current(std::string* why);  // the live worker, started when needed
   std::shared_ptr<Proc> start(std::string* why, DeviceInfo* dev, std::vector<std::string>* names,
-                              bool* opened);
+                              std::vector<std::string>* features, bool* opened);
   // Reaps `p` (killing it unless it ends by itself within a second with let_it_end) and says how
   // it ended ("killed by signal 11 (SIGSEGV, ...)").
   void retire(const std::shared_ptr<Proc>& p, std::string* how, bool let_it_end = true);
@@ -61,6 +63,7 @@ class GpuWorker {
   std::string why_;
   DeviceInfo dev_;
   std::vector<std::string> names_;
+  std::vector<std::string> features_;  // "IMPL FEATURE" for each feature the plugin supports
   mutable std::mutex proc_mu_;  // guards proc_ and restarts_
   std::shared_ptr<Proc> proc_;
   int restarts_ = 0;

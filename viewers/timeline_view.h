@@ -1,6 +1,7 @@
 // Timeline: every run's GPU kernels (CUPTI records) or CPU spans on one zoomable, pannable time
 // axis, one track per implementation (a lane per stream/thread), drawn with ImDrawList as
-// Nsight/Tracy do; hover shows the launch configuration. Below: per-kernel medians and totals.
+// Nsight/Tracy do; hover shows the launch configuration. A run's backward pass (its own kernels or
+// spans) sits on lanes under its forward's, outlined. Below: per-kernel medians and totals.
 #pragma once
 #include "viewers/view.h"
 #include "viewers/widgets.h"

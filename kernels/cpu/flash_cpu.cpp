@@ -4,7 +4,9 @@
 //   P = exp(S - m) rounded to the input dtype before P·V (l sums the unrounded P, as FA2 does);
 //   acc in fp32, rescaled by exp(m_old - m_new); O = acc / l rounded to the output dtype.
 // Sinks (gpt-oss kernel): m starts at the sink logit; the epilogue divides by l + exp(sink - m).
-// Tiles wholly outside a row's causal/window range are skipped.
+// Tiles wholly outside a row's causal/window range are skipped. Packed sequences (cu_seqlens) run
+// FA2's varlen semantics: each sequence on its own, its KV tiles counted from its first key (the
+// probe's tile t of a packed row is the t-th tile of its sequence).
 #include <cmath>
 #include <limits>
 
@@ -12,10 +14,6 @@
 #include "kernels/cpu/fused.h"
 
 namespace attnscope::cpu {
-
-// Keys per tile: the GPU kernel's KV tile (64 for the sm80 kernel, the default; RunOptions::kv_tile
-// asks for the sm90 kernel's 128), so the rounding points and the probe's tiles line up.
-constexpr int kDefaultKvTile = 64;
 
 RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                     FusedFlags flags) {
@@ -28,9 +26,6 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   const int kv_tile = opt.kv_tile > 0 ? opt.kv_tile : kDefaultKvTile;
   const int n_tiles = static_cast<int>((Nk + kv_tile - 1) / kv_tile);
   const float ninf = -std::numeric_limits<float>::infinity();
-  int wl, wr;
-  s.effective_window(&wl, &wr);
-  const int64_t off = s.diag_offset();
 
   const ProbeSpec& pr = opt.probe;
   const bool probing = pr.enabled && pr.batch < s.batch && pr.head < s.heads_q && pr.row_begin < pr.row_end &&
@@ -53,9 +48,9 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
     for (int64_t i = 0; i < Nq; ++i) {
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       // Keys this row can see at all: tiles outside [lo, hi] are skipped.
-      int64_t lo = 0, hi = Nk - 1;
-      if (wl >= 0) lo = std::max<int64_t>(0, i + off - wl);
-      if (wr >= 0) hi = std::min<int64_t>(Nk - 1, i + off + wr);
+      int64_t lo, hi;
+      key_range(s, i, &lo, &hi);
+      const int64_t origin = tile_origin(s, i);  // 0, or the packed sequence's first key (varlen)
       const float sink = flags.sinks ? in.sinks[h] : 0.0f;
       float m = flags.sinks ? sink : ninf;
       float l = 0;
@@ -63,8 +58,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
       const bool probe_row = probe_head && i >= pr.row_begin && i < pr.row_end;
       const int64_t prow = i - pr.row_begin;
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
-        if (j1 - 1 < lo || j0 > hi) {  // wholly outside: skipped
+        const int64_t j0 = origin + int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
+        if (j0 >= Nk || j1 - 1 < lo || j0 > hi) {  // wholly outside: skipped
           if (probe_row) {
             r.probe.row_max.data[prow * n_tiles + t] = m;
             r.probe.row_sum.data[prow * n_tiles + t] = l;
@@ -74,12 +69,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
         float tile_max = ninf;
         for (int64_t j = j0; j < j1; ++j) {
           float x = ninf;
-          if (j >= lo && j <= hi && key_visible(s, in, b, h, i, j)) {
-            const float* k = &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)];
-            x = dot<float>(q, k, D) * scale;
-            if (s.softcap > 0) x = s.softcap * std::tanh(x / s.softcap);
-            if (flags.explicit_mask && s.mask == MaskKind::ExplicitAdditive) x += in.mask_at(b, h, i, j);
-          }
+          if (j >= lo && j <= hi && key_visible(s, in, b, h, i, j))
+            x = fused_score(s, in, flags, q, &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)], b, h, i, j, scale);
           sc[j - j0] = x;
           tile_max = std::max(tile_max, x);
         }
@@ -123,6 +114,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   r.peak_bytes = r.model_bytes;
   r.ran = ok;
   if (!ok) r.error = "cancelled";
+  if (ok && opt.backward) r.grad = fused_backward(s, in, r, opt, impl, flags, us_since(t0));
   return r;
 }
 

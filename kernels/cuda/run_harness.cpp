@@ -113,6 +113,88 @@ void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, Devic
                       std::chrono::duration<double, std::micro>(Clock::now() - t_probe).count(), 0});
 }
 
+// The backward after the forward, timed and traced the same way, its memory in an arena of its own
+// (its peak is beyond the inputs, dO and the forward's outputs, which stay allocated).
+void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, const Inputs& in,
+                  const RunOptions& opt, DeviceState& st, DeviceArena& fwd_arena, Clock::time_point t0,
+                  RunResult* r) {
+  Gradients& g = r->grad;
+  if (const std::string why = family.no_backward(); !why.empty()) {
+    g.error = why;
+    return;
+  }
+  if (in.dout.empty()) {
+    g.error = "no dO for the backward";
+    return;
+  }
+  cudaStream_t stream = st.stream;
+  size_t free_b = 0, total_b = 0;
+  ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const int64_t need = family.backward_bytes() + int64_t(in.dout.numel()) * 2;
+  if (need > static_cast<int64_t>(free_b)) {
+    g.error = "backward skipped: needs an estimated " + format_bytes(need) + ", the GPU has " +
+              format_bytes(static_cast<int64_t>(free_b)) + " free";
+    return;
+  }
+  auto span = [&](const std::string& name, Clock::time_point a) {
+    g.spans.push_back({name, std::chrono::duration<double, std::micro>(a - t0).count(),
+                       std::chrono::duration<double, std::micro>(Clock::now() - a).count(), 0});
+  };
+  const void* ddout = upload(fwd_arena, in.dout, s.dtype, "dO", stream);
+  DeviceArena arena(t0);
+  family.prepare_backward(arena, ddout, stream);
+  CuptiTrace trace;
+  bool traced = false;
+  try {
+    trace.begin();
+    traced = true;
+  } catch (const GpuFailure&) {
+  }
+  const auto t_run = Clock::now();
+  {
+    NvtxRange range(impl + "/bwd/warmup");
+    for (int w = 0; w < opt.warmup; ++w) {
+      if (traced) trace.push_repeat(-1);
+      family.launch_backward(stream);
+      if (traced) trace.pop_repeat();
+    }
+  }
+  const int repeats = std::max(1, opt.repeats);
+  Events ev(2 * repeats);
+  {
+    NvtxRange range(impl + "/bwd/repeats");
+    for (int i = 0; i < repeats; ++i) {
+      if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+      if (traced) trace.push_repeat(i);
+      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
+      family.launch_backward(stream);
+      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
+      if (traced) trace.pop_repeat();
+    }
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+  span(impl + "/bwd/run", t_run);
+  if (traced) {
+    TraceCounts counts;
+    g.kernels = trace.end(&counts);
+    tag_repeats(g.kernels, opt.warmup, repeats);
+  }
+  for (int i = 0; i < repeats; ++i) {
+    float ms = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
+    g.times_ms.push_back(ms);
+  }
+  g.median_ms = median(g.times_ms);
+  const auto t_down = Clock::now();
+  family.collect_backward(&g, stream);
+  span(impl + "/bwd/download", t_down);
+  g.peak_bytes = arena.peak();
+  g.model_bytes = model_bytes_backward(impl, s);
+  arena.release();
+  g.memory = arena.events();
+  g.ran = true;
+}
+
 }  // namespace
 
 void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, const Inputs& in,
@@ -131,7 +213,8 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   // Memory: estimated before anything is allocated; an implementation that cannot fit is skipped.
   size_t free_b = 0, total_b = 0;
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const int64_t extra = rows * Dv * e + rows * 4 + family.workspace_bytes(), inputs = input_bytes(s, in);
+  const bool own = family.counts_own_output();
+  const int64_t extra = (own ? 0 : rows * Dv * e + rows * 4) + family.workspace_bytes(), inputs = input_bytes(s, in);
   if (extra + inputs > static_cast<int64_t>(free_b)) {
     const std::string text = "skipped: needs an estimated " + format_bytes(extra) + " beyond the inputs (" +
                              format_bytes(inputs) + "), the GPU has " + format_bytes(static_cast<int64_t>(free_b)) +
@@ -156,8 +239,8 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
 
   size_t free_before = 0, free_after = 0;
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_before, &total_b));
-  void* dout = arena.alloc(static_cast<size_t>(rows * Dv * e), "out", true);
-  float* dlse = arena.alloc_as<float>(static_cast<size_t>(rows), "lse", true);
+  void* dout = arena.alloc(static_cast<size_t>(rows * Dv * e), "out", !own);
+  float* dlse = arena.alloc_as<float>(static_cast<size_t>(rows), "lse", !own);
   family.prepare(arena, din, dout, dlse);
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_after, &total_b));
   r->kernel_path = family.path();
@@ -229,13 +312,14 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const auto t_down = Clock::now();
   {
     NvtxRange range(impl + "/download");
+    family.collect(r, opt, stream);  // first: a family that owns its output fills out/lse here
     r->out = download(dout, dt, {B, Hq, Nq, Dv}, stream);
     r->lse = download(dlse, DType::F32, {B, Hq, Nq}, stream);
-    family.collect(r, opt, stream);
   }
   span(impl + "/download", t_down);
 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
+  if (opt.backward) run_backward(impl, family, s, in, opt, st, arena, t0, r);
 
   r->peak_bytes = arena.peak();
   const int64_t seen = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_after);

@@ -76,6 +76,39 @@ TEST(GpuWorker, CarriesVerdictsProgressAndWholeResults) {
   EXPECT_EQ(w.restarts(), 0);
 }
 
+// What main's backward and packed sequences added crosses the boundary whole: cu_seqlens and
+// max_context, dO, RunOptions::backward and every gradient with its costs; the plugin's features
+// (GpuBackendApi::supports) reach attnscope in the hello.
+TEST(GpuWorker, CarriesPackedLayersTheBackwardAndTheFeatures) {
+  GpuWorker w(ATTNSCOPE_WORKER_EXE);
+  ASSERT_TRUE(w.ready()) << w.why_not();
+  EXPECT_TRUE(w.supports("flash2", "packed"));
+  EXPECT_FALSE(w.supports("eager", "packed"));
+  EXPECT_FALSE(w.supports("flash2", "something else"));
+  for (const char* impl : {"flash2", "sink"}) {
+    LayerSpec s = small_layer();
+    s.cu_seqlens = {0, 17, 30, 48};
+    s.max_context = 4096;
+    s.sinks = std::string(impl) == "sink";  // dsinks crosses too
+    Inputs in = random_inputs(s, 11, Distribution::Normal);
+    in.dout = random_dout(s, 11, {});
+    RunOptions opt;
+    opt.backward = true;
+    RunResult r;
+    w.run(impl, s, in, opt, &r);
+    ASSERT_TRUE(r.ran) << impl << ": " << r.error;
+    const RunResult ref = cpu_implementation(impl)->run(s, in, opt);
+    ASSERT_TRUE(ref.grad.ran) << impl << ": " << ref.grad.error;
+    EXPECT_TRUE(same(r.out, ref.out)) << impl << ": cu_seqlens or dO changed crossing the boundary";
+    EXPECT_EQ(r.grad.ran, ref.grad.ran) << impl;
+    EXPECT_EQ(r.grad.error, ref.grad.error) << impl;
+    for (const auto& t : kGradientTensors)
+      EXPECT_TRUE(same(r.grad.*t.member, ref.grad.*t.member)) << impl << ": " << t.name;
+    EXPECT_EQ(r.grad.spans.size(), ref.grad.spans.size()) << impl;
+    EXPECT_EQ(r.grad.model_bytes, ref.grad.model_bytes) << impl;
+  }
+}
+
 struct Fault {
   const char* kind;
   const char* death;  // what the run's error says about the worker's end

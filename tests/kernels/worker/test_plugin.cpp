@@ -20,15 +20,17 @@ namespace {
 
 std::atomic<bool> g_lost{false};
 
+// A100 rules: on sm90 SDPA's dispatcher picks cuDNN (kernels/sdpa_dispatch.cpp), which has no CPU
+// version to stand in for it; on sm80 it picks flash, and every implementation runs here.
 bool open(DeviceInfo* dev, std::string* why) {
-  auto d = named_gpu("H100");
+  auto d = named_gpu("A100");
   if (!d) {
-    *why = "no H100 in the named GPU table";
+    *why = "no A100 in the named GPU table";
     return false;
   }
   *dev = *d;
   dev->named = false;
-  dev->name = "attnscope test plugin (CPU implementations, H100 rules)";
+  dev->name = "attnscope test plugin (CPU implementations, A100 rules)";
   return true;
 }
 
@@ -69,8 +71,10 @@ void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const
 
 void close() {}
 bool healthy() { return !g_lost; }
+// flash2 only, so a test sees the worker tell one implementation's features from another's.
+bool supports(const std::string& impl, const std::string& feature) { return impl == "flash2" && feature == "packed"; }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy};
+const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy, &supports};
 
 }  // namespace
 }  // namespace attnscope
