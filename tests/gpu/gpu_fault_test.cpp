@@ -176,12 +176,16 @@ int64_t device_used(const Capture& c) {
 // the CLI verbs do: host memory (this process and the worker) and device memory come back.
 TEST(GpuLoad, FiftySessionsInARowKeepHostAndDeviceMemorySteady) {
   REQUIRE_GPU();
-  const LayerSpec s = layer("gpu load", 512);
+  // Small and untimed (one repeat, no warm-up): the device hook has 45 s for every check.
+  const LayerSpec s = layer("gpu load", 128);
+  SessionOptions opt;
+  opt.repeats = 1;
+  opt.warmup = 0;
   const std::string path = fresh_path("load");
   int64_t host0 = 0, worker0 = 0, device0 = 0;
   for (int i = 0; i < 50; ++i) {
     Capture cap;
-    ASSERT_EQ(run_session(s, random_inputs(s, static_cast<uint64_t>(i), Distribution::Normal), SessionOptions{}, &cap), "");
+    ASSERT_EQ(run_session(s, random_inputs(s, static_cast<uint64_t>(i), Distribution::Normal), opt, &cap), "");
     for (const auto& r : cap.runs) ASSERT_TRUE(r.ran) << r.label << ": " << r.error;
     ASSERT_EQ(save_capture(cap, path), "");
     Capture back;
