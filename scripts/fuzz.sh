@@ -11,30 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 [[ "$secs" =~ ^[0-9]+$ && "$secs" -ge 1 ]] || { echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2; }
-CLANG=clang-14
-CLANGXX=clang++-14
-if ! command -v "$CLANGXX" >/dev/null || [[ ! -f "$("$CLANGXX" -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "fuzz.sh: installing clang-14 and libclang-rt-14-dev (libFuzzer, ASan, UBSan)"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang-14 libclang-rt-14-dev >/dev/null
-fi
+source scripts/sanitizer_build.sh
 harnesses=(npy safetensors h5_tensors spec hf_config verl_yaml log_scan env_json capture)
-san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-launcher=()
-command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$CLANG" \
-  -DCMAKE_CXX_COMPILER="$CLANGXX" -DCMAKE_CXX_FLAGS="$san -fsanitize=fuzzer-no-link" -DCMAKE_C_FLAGS="$san" \
-  -DCMAKE_EXE_LINKER_FLAGS="$san" -DATTNSCOPE_GPU=OFF -DATTNSCOPE_GUI=OFF -DATTNSCOPE_FUZZ=ON "${launcher[@]}" >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target "${harnesses[@]/#/attnscope_fuzz_}" >/dev/null
 
 out=build-fuzz/fuzz-logs
 rm -rf "$out"
 mkdir -p "$out"
-export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
-export LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 run_one() {
   local h="$1"
   mkdir -p "build-fuzz/corpus/$h" "build-fuzz/findings/$h"
