@@ -128,7 +128,7 @@ TEST(GpuFaults, OutOfMemoryIsInItsVerdictAndKeepsTheWorker) {
 }
 
 // The product's own path, from the command line: the device has 512 MiB free (the test plugin
-// takes the rest), eager's S and P need more, and the fused kernels fit.
+// takes the rest), eager's S and P (2 x 512 MiB in fp32) need more, and the fused kernels fit.
 TEST(GpuFaults, AnImplementationThatDoesNotFitTheDeviceIsRefusedInItsVerdictFromTheCli) {
   REQUIRE_GPU();
   const std::string spec = fresh_path("too_big") + ".json";
@@ -153,11 +153,15 @@ TEST(GpuFaults, AnImplementationThatDoesNotFitTheDeviceIsRefusedInItsVerdictFrom
   for (const auto& r : j["runs"]) {
     const std::string label = r["label"];
     if (label == "eager") {
-      EXPECT_FALSE(r["ran"].get<bool>());
-      EXPECT_NE(r.dump().find("gpu.memory_estimate"), std::string::npos) << r.dump(2);
-      EXPECT_NE(r.dump().find("the GPU has"), std::string::npos) << r.dump(2);
+      EXPECT_NE(r["status"], "ran");
+      // Refused before it runs by the memory model (eager.oom, against the device's free memory),
+      // or else by the harness's own estimate before it allocates (gpu.memory_estimate).
+      const std::string why = r.dump();
+      EXPECT_TRUE(why.find("eager.oom") != std::string::npos || why.find("gpu.memory_estimate") != std::string::npos)
+          << r.dump(2);
+      EXPECT_NE(why.find(" free"), std::string::npos) << "names the free memory: " << r.dump(2);
     } else {
-      EXPECT_TRUE(r["ran"].get<bool>()) << label << ": " << r.dump(2);
+      EXPECT_EQ(r["status"], "ran") << label << ": " << r.dump(2);
     }
   }
   fs::remove(spec);
