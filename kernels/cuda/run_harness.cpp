@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
@@ -319,7 +320,14 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   span(impl + "/download", t_down);
 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
-  if (opt.backward) run_backward(impl, family, s, in, opt, st, arena, t0, r);
+  if (opt.backward) {
+    try {
+      run_backward(impl, family, s, in, opt, st, arena, t0, r);
+    } catch (const std::logic_error& e) {  // a plan or shape the backward cannot run: its error, not the run's
+      r->grad = Gradients();
+      r->grad.error = std::string("backward failed: ") + e.what();
+    }
+  }
 
   r->peak_bytes = arena.peak();
   const int64_t seen = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_after);
