@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "capture/capture.h"
+
 namespace attnscope::damage {
 
 struct Damaged {
@@ -88,11 +90,14 @@ inline std::vector<Damaged> make_damaged(const std::string& good, const std::str
     std::filesystem::copy_file(good, p, std::filesystem::copy_options::overwrite_existing);
     hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
-    const long long v = 2;
+    const long long v = Capture::kFormatVersion + 1;  // one past what this build writes, whatever that is
     H5Awrite(a, H5T_NATIVE_LLONG, &v);
     H5Aclose(a);
     H5Fclose(f);
-    out.push_back({"newer", p, "capture format_version 2 is not supported (this attnscope reads version 1; the file is from a newer attnscope)"});
+    out.push_back({"newer", p,
+                   "capture format_version " + std::to_string(v) + " is not supported (this attnscope reads versions " +
+                       std::to_string(Capture::kOldestReadable) + " to " + std::to_string(Capture::kFormatVersion) +
+                       "; the file is from a newer attnscope)"});
   }
   return out;
 }
