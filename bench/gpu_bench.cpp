@@ -148,7 +148,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "attnscope_gpu_bench: %s\n", gpu.why_not().c_str());
     return 1;
   }
-  const GpuBackendApi* api = gpu.api();
   std::ofstream json;
   if (!json_path.empty()) json.open(json_path);
   std::printf("device: %s\n", gpu.device().describe().c_str());
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * visible_pairs(s) * s.head_dim;
     for (const std::string& impl : c.impls) {
       if (!only_impls.empty() && ("," + only_impls + ",").find("," + impl + ",") == std::string::npos) continue;
-      const Verdict v = api->check(impl, s, gpu.device());
+      const Verdict v = gpu.check(impl, s, gpu.device());
       std::string err;
       RunResult r;
       if (!v.supported) {
@@ -177,7 +176,7 @@ int main(int argc, char** argv) {
         o.repeats = repeats;
         o.keep_intermediates = false;
         o.backward = backward;
-        api->run(impl, s, in, o, &r);
+        gpu.run(impl, s, in, o, &r);
         if (!r.ran) err = r.error;
       }
       if (!err.empty()) {
@@ -202,16 +201,15 @@ int main(int argc, char** argv) {
             const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
             json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);
           }
-          json << "}\n";
+          json << "}" << std::endl;  // flushed: a stage cut by its limit keeps its rows
         }
         continue;
       }
       if (json)
         json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
              << "\",\"error\":\""
-             << esc(err) << "\"}\n";
+             << esc(err) << "\"}" << std::endl;
     }
   }
-  api->close();
   return 0;
 }

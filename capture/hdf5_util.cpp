@@ -53,6 +53,45 @@ bool checked_count(const std::vector<int64_t>& shape, int64_t cap, int64_t* n) {
   return true;
 }
 
+std::string check_storage(hid_t dataset, uint64_t need_bytes) {
+  if (need_bytes == 0) return "";
+  Id dcpl(H5Dget_create_plist(dataset));
+  const H5D_layout_t layout = dcpl.ok() ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  const uint64_t stored = H5Dget_storage_size(dataset);
+  H5D_space_status_t status = H5D_SPACE_STATUS_ERROR;
+  H5Dget_space_status(dataset, &status);
+  switch (layout) {
+    case H5D_COMPACT:
+      if (stored != need_bytes)
+        return "compact storage holds " + std::to_string(stored) + " bytes, the shape needs " + std::to_string(need_bytes);
+      return "";
+    case H5D_CONTIGUOUS: {
+      if (status == H5D_SPACE_STATUS_NOT_ALLOCATED) return "";  // never written: reads the fill value
+      const haddr_t at = H5Dget_offset(dataset);
+      hsize_t file_size = 0;
+      Id f(H5Iget_file_id(dataset));
+      if (at == HADDR_UNDEF || !f.ok() || H5Fget_filesize(f, &file_size) < 0 || stored < need_bytes ||
+          at > file_size || need_bytes > file_size - at)
+        return "contiguous storage of " + std::to_string(need_bytes) + " bytes lies outside the file";
+      return "";
+    }
+    case H5D_CHUNKED: return "";  // each chunk is checked by its filters (Fletcher32 in captures)
+    default: return "unsupported storage layout";
+  }
+}
+
+std::string last_error() {
+  std::string msg;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
+        if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
+        return 0;
+      },
+      &msg);
+  return msg;
+}
+
 std::string shape_text(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
@@ -158,26 +197,32 @@ bool link_exists(hid_t loc, const std::string& name) {
 
 // ---- datasets ----
 
-// Chunked + shuffle + deflate(1) for anything over 64 KiB: 1 MiB-ish chunks along the last two
-// dimensions so a row of a map is one chunk read. Small or empty datasets stay contiguous.
-static Id dataset_plist(const std::vector<hsize_t>& dims, size_t item) {
+Id checksummed_dcpl(const std::vector<hsize_t>& dims, size_t item) {
   Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
   if (!dcpl.ok()) return dcpl;
   uint64_t n = 1;
   for (hsize_t d : dims) n *= d;
-  if (dims.empty() || n == 0 || n * item < (64u << 10)) return dcpl;
-  std::vector<hsize_t> chunk(dims.size(), 1);
-  const uint64_t target = (1u << 20) / item;  // elements per chunk
-  uint64_t have = 1;
-  for (size_t i = dims.size(); i-- > 0;) {
-    uint64_t room = std::max<uint64_t>(1, target / have);
-    chunk[i] = std::min<uint64_t>(dims[i], room);
-    have *= chunk[i];
-    if (chunk[i] < dims[i]) break;
+  if (dims.empty() || n == 0) return dcpl;  // nothing stored, nothing to damage
+  // Fletcher32 needs chunks: a small dataset is one chunk; anything over 64 KiB is cut into
+  // ~1 MiB chunks along the last dimensions (a row of a map is one chunk read) and compressed.
+  const bool big = n * item >= (64u << 10);
+  std::vector<hsize_t> chunk(dims.begin(), dims.end());
+  if (big) {
+    const uint64_t target = std::max<uint64_t>(1, (1u << 20) / item);  // elements per chunk
+    uint64_t have = 1;
+    std::fill(chunk.begin(), chunk.end(), 1);
+    for (size_t i = dims.size(); i-- > 0;) {
+      uint64_t room = std::max<uint64_t>(1, target / have);
+      chunk[i] = std::min<uint64_t>(dims[i], room);
+      have *= chunk[i];
+      if (chunk[i] < dims[i]) break;
+    }
   }
   if (H5Pset_chunk(dcpl, static_cast<int>(dims.size()), chunk.data()) < 0) return Id();
-  if (H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0) H5Pset_shuffle(dcpl);
-  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) H5Pset_deflate(dcpl, 1);
+  if (big && H5Zfilter_avail(H5Z_FILTER_SHUFFLE) > 0) H5Pset_shuffle(dcpl);
+  if (big && H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) H5Pset_deflate(dcpl, 1);
+  // Last, so it checksums the bytes as they lie in the file.
+  if (H5Pset_fletcher32(dcpl) < 0) return Id();
   return dcpl;
 }
 
@@ -187,7 +232,7 @@ static std::string write_raw(hid_t loc, const std::string& name, const std::vect
   Id space(dims.empty() ? H5Screate(H5S_SCALAR)
                         : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
   if (!space.ok()) return name + ": cannot create dataspace " + shape_text(shape);
-  Id dcpl = dataset_plist(dims, item);
+  Id dcpl = checksummed_dcpl(dims, item);
   if (!dcpl.ok()) return name + ": cannot set up chunking";
   Id d(H5Dcreate2(loc, name.c_str(), ftype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
   if (!d.ok()) return name + ": cannot create dataset";
@@ -245,14 +290,19 @@ std::string write_f64_vec(hid_t loc, const std::string& name, const std::vector<
 }
 
 // Opens dataset `name`, returning its shape after checking rank and the element cap.
+std::string with_cause(const std::string& what) {
+  const std::string why = last_error();
+  return what + (why.empty() ? std::string() : " (" + why + ")");
+}
+
 static std::string open_checked(hid_t loc, const std::string& name, Id* d, Id* ftype,
                                 std::vector<int64_t>* shape, int64_t* n) {
   if (!link_exists(loc, name)) return name + ": missing";
   H5O_info_t info;
   if (H5Oget_info_by_name(loc, name.c_str(), &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET)
-    return name + ": not a dataset";
+    return with_cause(name + ": not a dataset");
   *d = Id(H5Dopen2(loc, name.c_str(), H5P_DEFAULT));
-  if (!d->ok()) return name + ": cannot open dataset";
+  if (!d->ok()) return with_cause(name + ": cannot open dataset");
   Id space(H5Dget_space(*d));
   if (!space.ok()) return name + ": unreadable dataspace";
   H5S_class_t sc = H5Sget_simple_extent_type(space);
@@ -270,6 +320,9 @@ static std::string open_checked(hid_t loc, const std::string& name, Id* d, Id* f
            std::to_string(kMaxElements) + " elements";
   *ftype = Id(H5Dget_type(*d));
   if (!ftype->ok()) return name + ": unreadable datatype";
+  const size_t item = H5Tget_size(*ftype);
+  if (item == 0 || item > 64) return name + ": datatype of " + std::to_string(item) + " bytes";
+  if (std::string e = check_storage(*d, static_cast<uint64_t>(*n) * item); !e.empty()) return name + ": " + e;
   return "";
 }
 
@@ -292,24 +345,24 @@ std::string read_tensor(hid_t loc, const std::string& name, const std::vector<in
   auto rd = [&](hid_t mt, void* buf) { return n == 0 || H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0; };
   if (cls == H5T_FLOAT && size == 4) {
     r.dtype = DType::F32;
-    if (!rd(H5T_NATIVE_FLOAT, r.data.data())) return name + ": read failed";
+    if (!rd(H5T_NATIVE_FLOAT, r.data.data())) return with_cause(name + ": read failed");
   } else if (cls == H5T_FLOAT && size == 2) {
     r.dtype = DType::F16;
     Id half = make_half_type();
     std::vector<uint16_t> bits(static_cast<size_t>(n));
-    if (!half.ok() || !rd(half, bits.data())) return name + ": read failed";
+    if (!half.ok() || !rd(half, bits.data())) return with_cause(name + ": read failed");
     for (size_t i = 0; i < bits.size(); ++i) r.data[i] = f16_bits_to_f32(bits[i]);
   } else if (cls == H5T_INTEGER && size == 2 && dt == "bfloat16") {
     r.dtype = DType::BF16;
     std::vector<uint16_t> bits(static_cast<size_t>(n));
     // Same bits whichever sign the writer chose (int16 would clamp through a uint16 conversion).
     hid_t mt = H5Tget_sign(ft) == H5T_SGN_2 ? H5T_NATIVE_INT16 : H5T_NATIVE_UINT16;
-    if (!rd(mt, bits.data())) return name + ": read failed";
+    if (!rd(mt, bits.data())) return with_cause(name + ": read failed");
     for (size_t i = 0; i < bits.size(); ++i) r.data[i] = bf16_bits_to_f32(bits[i]);
   } else if (any_numeric && (cls == H5T_FLOAT || cls == H5T_INTEGER)) {
     r.dtype = DType::F32;
     std::vector<double> buf(static_cast<size_t>(n));
-    if (!rd(H5T_NATIVE_DOUBLE, buf.data())) return name + ": read failed (type conversion)";
+    if (!rd(H5T_NATIVE_DOUBLE, buf.data())) return with_cause(name + ": read failed");
     for (size_t i = 0; i < buf.size(); ++i) r.data[i] = static_cast<float>(buf[i]);
   } else if (any_numeric && cls == H5T_ENUM) {
     // h5py writes numpy bool as an enum over int8 {FALSE=0, TRUE=1}: read the base integers.
@@ -321,7 +374,7 @@ std::string read_tensor(hid_t loc, const std::string& name, const std::vector<in
     size_t bs = H5Tget_size(mt);
     if (bs == 0 || bs > 8) return name + ": unsupported enum type";
     std::vector<unsigned char> raw(static_cast<size_t>(n) * bs);
-    if (!rd(mt, raw.data())) return name + ": read failed";
+    if (!rd(mt, raw.data())) return with_cause(name + ": read failed");
     bool sgn = H5Tget_sign(base) == H5T_SGN_2;
     for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
       int64_t v = 0;
@@ -355,7 +408,7 @@ static std::string read_vec(hid_t loc, const std::string& name, int64_t max_len,
   if (cls != want && !(want == H5T_FLOAT && cls == H5T_INTEGER))
     return name + ": unexpected datatype";
   std::vector<T> r(static_cast<size_t>(n));
-  if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.data()) < 0) return name + ": read failed";
+  if (n > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, r.data()) < 0) return with_cause(name + ": read failed");
   *v = std::move(r);
   return "";
 }

@@ -68,8 +68,25 @@ bool read_attr_f64(hid_t obj, const char* name, double* v);
 
 bool link_exists(hid_t loc, const std::string& name);  // a direct child of `loc`
 
+// Before a dataset is read: its storage can hold what its shape and type say (`need_bytes` in
+// the file's type). HDF5 1.10 trusts a damaged layout message and reads through a null or
+// out-of-file address; this refuses such a dataset instead. "" or the problem.
+std::string check_storage(hid_t dataset, uint64_t need_bytes);
+// The innermost message on HDF5's error stack ("incorrect metadata checksum ...",
+// "data error detected by Fletcher32 checksum"), "" when empty: the detail a damaged file's
+// error line carries.
+std::string last_error();
+// `what` and, when HDF5 said why just now, " (last_error())": "NAME: read failed (data error
+// detected by Fletcher32 checksum)". Call it right after the failed call, before anything closes.
+std::string with_cause(const std::string& what);
+
+// Creation properties of every dataset a capture holds: chunked with a Fletcher32 checksum, so
+// a flipped bit in the data is refused on reading like one in the (checksummed) metadata;
+// shuffle + deflate(1) over 64 KiB. `item`: bytes per element.
+Id checksummed_dcpl(const std::vector<hsize_t>& dims, size_t item);
+
 // Writes `t` as dataset `name` of `loc` in its dtype (fp32 native, fp16 IEEE half, bf16 as
-// uint16 + attribute dtype="bfloat16"), chunked and deflated when large enough. "" or error.
+// uint16 + attribute dtype="bfloat16") with checksummed_dcpl. "" or error.
 std::string write_tensor(hid_t loc, const std::string& name, const Tensor& t);
 // Generic numeric 1-D datasets (int64, uint8, double).
 std::string write_i64_vec(hid_t loc, const std::string& name, const std::vector<int64_t>& v);

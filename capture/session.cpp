@@ -129,6 +129,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     shift_spans(cap->reference, start);
     ++stage;
     if (cancelled()) return "cancelled";
+    if (opt.partial) opt.partial(*cap);
   }
   // 2. The acceptance rule's baselines: eager with an fp32 softmax in the layer's dtype, its
   // output (fp32 layers: the rule is relative Frobenius <= 1e-5, no baseline) and, with the
@@ -171,9 +172,9 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     if (use_gpu && gpu.provides(name) && spec.packed() && !gpu.supports(name, "packed"))
       gpu_lacks.push_back("packed sequences (cu_seqlens)");
     const bool on_gpu = use_gpu && gpu.provides(name) && gpu_lacks.empty();
-    Verdict v = on_gpu ? gpu.api()->check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
+    Verdict v = on_gpu ? gpu.check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
     // When verdicts are judged against a named GPU, the run itself still happens here.
-    Verdict v_here = opt.verdict_device_named ? (on_gpu ? gpu.api()->check(name, spec, run_dev)
+    Verdict v_here = opt.verdict_device_named ? (on_gpu ? gpu.check(name, spec, run_dev)
                                                         : cpu_impl->check(spec, run_dev))
                                               : v;
     auto run_one = [&](const LayerSpec& s, const Inputs& inp, const std::string& label) {
@@ -186,7 +187,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       double start = now_us();
       RunResult r;
       if (on_gpu) {
-        gpu.api()->run(name, s, inp, ro, &r);
+        gpu.run(name, s, inp, ro, &r);
         r.backend = "cuda";
         r.device = run_dev.describe();
         if (ro.backward && r.ran && r.grad.empty() && r.grad.error.empty())
@@ -240,7 +241,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
                           "dsinks = 0: with the sinks dropped they get no gradient (they would never train)",
                           "attnscope");
           }
-          Verdict wv = on_gpu ? gpu.api()->check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
+          Verdict wv = on_gpu ? gpu.check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
           for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
           w.verdict = wv;
           w.verdict.add(Severity::Note, "what_if",
@@ -260,7 +261,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       const LayerSpec ws = apply_what_if(spec, dropped);
       RunResult w = run_one(ws, in, name + " (boundaries ignored)");
       w.what_if_dropped = dropped;
-      Verdict wv = on_gpu ? gpu.api()->check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
+      Verdict wv = on_gpu ? gpu.check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
       for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
       w.verdict = wv;
       w.verdict.add(Severity::Note, "what_if.packed",
@@ -271,6 +272,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       cap->runs.push_back(std::move(w));
     }
     if (cancelled()) return "cancelled";
+    if (opt.partial) opt.partial(*cap);
   }
 
   // 4. Outside runs.

@@ -23,6 +23,9 @@ struct SessionOptions {
   std::vector<std::pair<std::string, std::string>> import_runs;  // NAME, FILE[:tensor]
   Layout import_layout = Layout::BHND;
   std::function<void(const std::string& stage, double fraction)> progress;
+  // What is done so far, after the reference and after each implementation (the GUI shows its
+  // panels filling while the session runs). Called on the session's thread.
+  std::function<void(const Capture& so_far)> partial;
   const std::atomic<bool>* cancel = nullptr;
 };
 

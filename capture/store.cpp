@@ -25,6 +25,8 @@
 // dtype="bfloat16" (HDF5 1.10 has no bf16 type).
 #include "capture/store.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +36,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "capture/hdf5_util.h"
@@ -165,14 +168,8 @@ std::string write_table(hid_t loc, const char* name, const Table& t) {
     }
   hsize_t dims[1] = {t.rows};
   Id space(H5Screate_simple(1, dims, nullptr));
-  Id dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  Id dcpl = h5::checksummed_dcpl({t.rows}, row);  // long kernel names pad well: big tables compress
   if (!space.ok() || !dcpl.ok()) return std::string(name) + ": cannot create dataspace";
-  if (buf.size() > (64u << 10)) {  // long kernel names pad well: compress big tables
-    hsize_t chunk[1] = {std::max<hsize_t>(1, (1u << 20) / row)};
-    chunk[0] = std::min<hsize_t>(chunk[0], t.rows);
-    H5Pset_chunk(dcpl, 1, chunk);
-    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) H5Pset_deflate(dcpl, 1);
-  }
   Id d(H5Dcreate2(loc, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT));
   if (!d.ok()) return std::string(name) + ": cannot create dataset";
   if (t.rows > 0 && H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0)
@@ -185,9 +182,9 @@ std::string read_table(hid_t loc, const char* name, Table* t) {
   std::string n = name;
   if (!h5::link_exists(loc, n)) return n + ": missing";
   H5O_info_t info;
-  if (H5Oget_info_by_name(loc, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return n + ": not a dataset";
+  if (H5Oget_info_by_name(loc, name, &info, H5P_DEFAULT) < 0 || info.type != H5O_TYPE_DATASET) return h5::with_cause(n + ": not a dataset");
   Id d(H5Dopen2(loc, name, H5P_DEFAULT));
-  if (!d.ok()) return n + ": cannot open";
+  if (!d.ok()) return h5::with_cause(n + ": cannot open");
   Id ft(H5Dget_type(d));
   if (!ft.ok() || H5Tget_class(ft) != H5T_COMPOUND) return n + ": not a compound (record) dataset";
   Id space(H5Dget_space(d));
@@ -228,6 +225,7 @@ std::string read_table(hid_t loc, const char* name, Table* t) {
     row += size[c];
   }
   if (rows > 0 && row > (size_t{1} << 30) / rows) return n + ": records too large";
+  if (std::string e = h5::check_storage(d, rows * H5Tget_size(ft)); !e.empty()) return n + ": " + e;
   Id mem(H5Tcreate(H5T_COMPOUND, std::max<size_t>(row, 1)));
   for (size_t c = 0; c < t->cols.size(); ++c) {
     Id m = member_type(t->cols[c].kind, size[c]);
@@ -235,7 +233,7 @@ std::string read_table(hid_t loc, const char* name, Table* t) {
     if (!m.ok() || H5Tinsert(mem, t->cols[c].name.c_str(), off[c], m) < 0) return n + ": cannot build the record type";
   }
   std::vector<unsigned char> buf(rows * row, 0);
-  if (rows > 0 && H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) return n + ": read failed";
+  if (rows > 0 && H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0) return h5::with_cause(n + ": read failed");
   t->rows = rows;
   for (size_t c = 0; c < t->cols.size(); ++c) {
     Column& col = t->cols[c];
@@ -683,7 +681,7 @@ struct Reader {
   std::string run(hid_t parent, const std::string& gname, const std::string& where, RunResult* r, int64_t* index) {
     if (!h5::link_exists(parent, gname)) return where + ": missing";
     Id g(H5Gopen2(parent, gname.c_str(), H5P_DEFAULT));
-    if (!g.ok()) return where + ": not a group";
+    if (!g.ok()) return h5::with_cause(where + ": not a group");
     int64_t ran = 0, supported = 0;
     std::string dropped, tl, mode;
     bool ok = h5::read_attr_i64(g, "index", index) && h5::read_attr_str(g, "impl", &r->impl) &&
@@ -739,7 +737,7 @@ struct Reader {
     // Probe.
     if (!h5::link_exists(g, "probe")) return where + "/probe: missing";
     Id pg(H5Gopen2(g, "probe", H5P_DEFAULT));
-    if (!pg.ok()) return where + "/probe: not a group";
+    if (!pg.ok()) return h5::with_cause(where + "/probe: not a group");
     ProbeData& p = r->probe;
     int64_t en = 0, b = 0, h = 0, rb = 0, re = 0, kt = 0, nt = 0;
     std::string pl;
@@ -836,7 +834,7 @@ struct Reader {
 
     if (!h5::link_exists(f, "env")) return "/env: missing";
     Id env(H5Gopen2(f, "env", H5P_DEFAULT));
-    if (!env.ok()) return "/env: not a group";
+    if (!env.ok()) return h5::with_cause("/env: not a group");
     EnvInfo& e = cap->env;
     bool ok = h5::read_attr_str(env, "attnscope_version", &e.attnscope_version) && h5::read_attr_str(env, "created", &e.created) &&
               h5::read_attr_str(env, "host", &e.host) && h5::read_attr_str(env, "os", &e.os) &&
@@ -875,7 +873,7 @@ struct Reader {
     if (std::string er = run(f, "reference", "/reference", &cap->reference, &idx); !er.empty()) return er;
     if (!h5::link_exists(f, "runs")) return "/runs: missing";
     Id runs(H5Gopen2(f, "runs", H5P_DEFAULT));
-    if (!runs.ok()) return "/runs: not a group";
+    if (!runs.ok()) return h5::with_cause("/runs: not a group");
     H5G_info_t gi;
     if (H5Gget_info(runs, &gi) < 0) return "/runs: unreadable";
     if (gi.nlinks > static_cast<hsize_t>(kMaxRuns)) return "/runs: too many runs";
@@ -911,7 +909,11 @@ LoadStatus open_capture(const std::string& path, Id* f, int* version_out = nullp
   htri_t is = H5Fis_hdf5(path.c_str());
   if (is <= 0) return fail(LoadError::NotHdf5, path + ": not an HDF5 file");
   *f = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!f->ok()) return fail(LoadError::Malformed, path + ": cannot open the HDF5 file (truncated or damaged)");
+  if (!f->ok()) {
+    const std::string why = h5::last_error();  // "truncated file: eof = ...", "incorrect metadata checksum ..."
+    return fail(LoadError::Malformed, path + ": cannot open the HDF5 file (truncated or damaged" +
+                                          (why.empty() ? std::string() : ": " + why) + ")");
+  }
   int64_t version = 0;
   if (!h5::has_attr(*f, "format_version"))
     return fail(LoadError::Malformed, path + ": not an attnscope capture (no format_version attribute)");
@@ -926,13 +928,41 @@ LoadStatus open_capture(const std::string& path, Id* f, int* version_out = nullp
   return {};
 }
 
+// A writer killed mid-write (kill -9, a crash, power) leaves its "<path>.tmp-<pid>-XXXXXX"
+// behind, never a half file under `path`; the next save of `path` removes those whose writer is
+// gone.
+void remove_stale_temps(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path p(path);
+  const std::string prefix = p.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(p.has_parent_path() ? p.parent_path() : fs::path("."), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+    if (pid <= 0 || *end != '-' || std::strlen(end) != 7) continue;
+    if (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(e.path(), ec);
+  }
+}
+
+// Data and name on disk before the save reports success.
+bool sync_path(const std::string& path, bool directory) {
+  int fd = open(path.c_str(), O_RDONLY | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) return false;
+  bool ok = fsync(fd) == 0;
+  close(fd);
+  return ok;
+}
+
 }  // namespace
 
 std::string save_capture(const Capture& cap, const std::string& path, const StoreOptions& opt) {
   std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
   h5::silence_errors();
   if (path.empty()) return "save: empty file name";
-  std::string tmpl = path + ".tmp-XXXXXX";
+  remove_stale_temps(path);
+  std::string tmpl = path + ".tmp-" + std::to_string(getpid()) + "-XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
   int fd = mkstemp(name.data());
@@ -959,8 +989,13 @@ std::string save_capture(const Capture& cap, const std::string& path, const Stor
       if (err.empty() && H5Fclose(f.release()) < 0) err = "close failed (disk full?)";
     }
   }
+  if (err.empty() && !sync_path(tmp, false)) err = std::string("sync failed: ") + std::strerror(errno);
   if (err.empty() && std::rename(tmp.c_str(), path.c_str()) != 0)
     err = std::string("cannot rename the temporary file into place: ") + std::strerror(errno);
+  if (err.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    sync_path(parent.empty() ? "." : parent.string(), true);  // the rename itself; best effort
+  }
   if (!err.empty()) {
     std::remove(tmp.c_str());
     return path + ": " + err;

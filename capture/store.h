@@ -11,7 +11,9 @@ struct StoreOptions {
   bool store_inputs = true;
 };
 
-// Writes to "<path>.tmp-XXXX" then renames into place. Returns "" or the error.
+// Writes to "<path>.tmp-<pid>-XXXXXX", syncs it and renames it into place: a writer killed at any
+// point leaves the previous file at `path` as it was (and a temporary the next save removes).
+// Returns "" or the error.
 std::string save_capture(const Capture& cap, const std::string& path, const StoreOptions& opt = {});
 
 enum class LoadError { None, NotFound, NotHdf5, UnsupportedVersion, Malformed };

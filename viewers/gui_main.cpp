@@ -51,13 +51,17 @@ const char* kUsage =
     "  --log              log-scale attention maps and divergence heatmaps\n"
     "  --minus-reference  maps show P - P_fp64 with a diverging colormap\n"
     "  --layer N          layer of a HF config.json\n"
-    "  --run              run the layer (a spec/config given, else the default) on start\n"
+    "  --run              run the layer (a spec/config given, else the default) on start; with no\n"
+    "                     file at all the default layer runs anyway (the panels fill as it goes)\n"
+    "  --no-run           with no file: start with the default layer set up and nothing run\n"
     "  --impl LIST        implementations for --run (eager,sdpa,flash2,sink)\n"
     "  --what-if          with --run: run refused implementations with the feature dropped\n"
     "  --gpu NAME         judge verdicts against a named GPU (T4, A100, H100, sm75, ...)\n"
     "  --env FILE         the Python environment for the Diagnose panel (scripts/attnscope-env.py)\n"
     "  --input SCRIPT     headless: input events, one a frame: 'settle;move:X,Y;wheel:N;down;up;\n"
-    "                     click;esc;wait:FRAMES' (settle: until loading is done; window pixels)\n"
+    "                     click;esc;wait:FRAMES;drop:FILE;png:FILE' (settle: until loading is done;\n"
+    "                     window pixels; drop: FILE dropped on the window; png: this frame as\n"
+    "                     FILE (+ FILE.json), whatever is still running)\n"
     "  --bench-pan        pan a 4k x 4k and a 16k x 16k map and print ms/frame (GPU time incl. glFinish)\n"
     "  --bench-frames N   frames per benchmark phase (default 120)\n"
     "  --help             this text\n"
@@ -66,10 +70,12 @@ const char* kUsage =
 
 // --input: mouse events replayed one per frame in a headless run (tests drive zoom, pan, clicks):
 //   move:X,Y  wheel:N  down  up  click (down then up)  esc (the Escape key)  wait:FRAMES
-//   settle (until loading and background work are done)   separated by ';', window pixels.
+//   settle (until loading and background work are done)  drop:FILE (FILE dropped on the window)
+//   png:FILE (this frame, mid-run or not, as FILE and FILE.json)   separated by ';', window pixels.
 struct InputEvent {
-  enum Kind { Move, Wheel, Down, Up, Settle, Wait, Escape } kind = Move;
+  enum Kind { Move, Wheel, Down, Up, Settle, Wait, Escape, Drop, Png } kind = Move;
   float x = 0, y = 0;
+  std::string path;  // Drop, Png
 };
 
 std::string parse_input_script(const std::string& text, std::vector<InputEvent>* out) {
@@ -95,11 +101,17 @@ std::string parse_input_script(const std::string& text, std::vector<InputEvent>*
       e.kind = InputEvent::Wait, e.x = a;
     } else if (item == "esc") {
       e.kind = InputEvent::Escape;
+    } else if (item.rfind("drop:", 0) == 0 && item.size() > 5) {
+      e.kind = InputEvent::Drop;
+      e.path = item.substr(5);
+    } else if (item.rfind("png:", 0) == 0 && item.size() > 4) {
+      e.kind = InputEvent::Png;
+      e.path = item.substr(4);
     } else if (item == "click") {
-      out->push_back({InputEvent::Down, 0, 0});
+      out->push_back({InputEvent::Down, 0, 0, ""});
       e.kind = InputEvent::Up;
     } else {
-      return "cannot read '" + item + "' (move:X,Y wheel:N down up click esc wait:FRAMES settle)";
+      return "cannot read '" + item + "' (move:X,Y wheel:N down up click esc wait:FRAMES settle drop:FILE png:FILE)";
     }
     out->push_back(e);
   }
@@ -122,6 +134,7 @@ struct Options {
   bool minus_ref = false;
   int layer = 0;
   bool run = false;
+  bool no_run = false;
   std::string impls;
   bool what_if = false;
   std::string gpu;
@@ -188,6 +201,8 @@ std::string parse(const std::vector<std::string>& a, Options* o, bool* help) {
       if (!ival(&o->layer) || o->layer < 0) return "--layer needs a number >= 0";
     } else if (s == "--run") {
       o->run = true;
+    } else if (s == "--no-run") {
+      o->no_run = true;
     } else if (s == "--impl") {
       if (!val(&o->impls)) return "--impl needs a list";
     } else if (s == "--what-if") {
@@ -416,7 +431,9 @@ int run_gui(const std::vector<std::string>& args) {
         m.start_load(o.file);
       }
     }
-    if (o.run) m.start_run();
+    // A first start (no file) shows the embedded default layer running rather than empty panels.
+    if (o.file.empty() && !o.run && !o.no_run) m.what_if = true;  // as the CLI's default job
+    if (o.run || (o.file.empty() && !o.no_run)) m.start_run(o.file.empty() && !o.run);
     if (MapTexture::max_uploads_per_frame() < 1000 && headless) MapTexture::max_uploads_per_frame() = 1000;
 
     int ready_frames = 0;
@@ -433,6 +450,7 @@ int run_gui(const std::vector<std::string>& args) {
     ImVec2 mouse(-FLT_MAX, -FLT_MAX);
     bool mouse_down = false;
     int quiet_frames = 0, wait_frames = 0;
+    bool script_png = false;  // the pending png_request came from --input png:FILE
     bool selections_applied = false;
     while (!glfwWindowShouldClose(win)) {
       double f0 = now_ms();
@@ -469,6 +487,15 @@ int run_gui(const std::vector<std::string>& args) {
           if (e.kind == InputEvent::Down) mouse_down = true;
           if (e.kind == InputEvent::Up) mouse_down = false;
           if (e.kind == InputEvent::Escape) io.KeysDown[GLFW_KEY_ESCAPE] = true;
+          if (e.kind == InputEvent::Png) {
+            m.png_request = e.path;
+            m.png_panel_only = false;
+            script_png = true;
+          }
+          if (e.kind == InputEvent::Drop) {
+            dropped.push_back(e.path);  // as GLFW's drop callback; opened next frame
+            quiet_frames = 0;           // a 'settle' after it waits for that load
+          }
           if (e.kind == InputEvent::Settle) done = quiet_frames >= 2;
           if (e.kind == InputEvent::Wait) done = ++wait_frames >= static_cast<int>(e.x);
           if (done) {
@@ -498,11 +525,14 @@ int run_gui(const std::vector<std::string>& args) {
                             ? write_framebuffer_png(m.png_request, fw, fh, m.panel_rect[0], m.panel_rect[1],
                                                     m.panel_rect[2], m.panel_rect[3])
                             : write_framebuffer_png(m.png_request, fw, fh);
-        if (e.empty())
+        if (e.empty() && script_png)  // --input png:FILE: the regions too, as for --screenshot
+          std::ofstream(m.png_request + ".json") << regions_json(m, fw, fh, 0, 0);
+        else if (e.empty())
           m.info = "wrote " + m.png_request;
         else
           m.add_error(e);
         m.png_request.clear();
+        script_png = false;
       }
       if (o.quit_after && !headless) {
         // --frames without --screenshot: a normal session (settings and recent files are saved)

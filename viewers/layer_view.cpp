@@ -140,7 +140,7 @@ void LayerView::draw(Model& m) {
           Row r;
           r.impl = name;
           if (g.available() && !m.force_cpu && m.settings.verdict_gpu.empty() && g.provides(name))
-            r.verdict = g.api()->check(name, s, dev);
+            r.verdict = g.check(name, s, dev);
           else if (const Implementation* impl = cpu_implementation(name))
             r.verdict = impl->check(s, dev);
           LayerSpec ws;

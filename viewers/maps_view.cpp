@@ -80,6 +80,10 @@ std::vector<MapsView::Built> MapsView::build(std::shared_ptr<const Capture> cap,
 }
 
 void MapsView::draw(Model& m) {
+  if (m.busy() && (!m.cap || m.cap->runs.empty())) {  // a run just started (the first start's included)
+    ImGui::TextWrapped("%s: the maps appear as each implementation finishes.", m.job->what.c_str());
+    if (!m.cap) return;
+  }
   if (!m.cap) {
     ImGui::TextWrapped("No capture open. File > Open capture (Ctrl+O), drop a .h5 file on the window, "
                        "or set up a layer on the left and press Run (Ctrl+R).");

@@ -69,17 +69,24 @@ DeviceInfo Model::verdict_device(std::string* why) const {
   return cpu_device();
 }
 
-void Model::set_capture(std::shared_ptr<const Capture> c, const std::string& path) {
+void Model::show_partial(std::shared_ptr<const Capture> c, bool first) {
   cap = std::move(c);
-  cap_path = path;
+  cap_path.clear();
   ++cap_version;
   batch = std::clamp(batch, 0, std::max(0, cap->spec.batch - 1));
   head = std::clamp(head, 0, std::max(0, cap->spec.heads_q - 1));
-  view = MapViewport{};
-  cursor_valid = false;
+  if (first) {
+    view = MapViewport{};
+    cursor_valid = false;
+  }
   auto has = [&](const std::string& l) { return l == "reference" || cap->find(l) != nullptr; };
   if (div_a.empty() || !has(div_a)) div_a = cap->runs.empty() ? "reference" : cap->runs.front().label;
   if (div_b.empty() || !has(div_b)) div_b = "reference";
+}
+
+void Model::set_capture(std::shared_ptr<const Capture> c, const std::string& path) {
+  show_partial(std::move(c), true);
+  cap_path = path;
   spec = cap->spec;
   ++spec_version;
   if (!path.empty()) {
@@ -88,11 +95,23 @@ void Model::set_capture(std::shared_ptr<const Capture> c, const std::string& pat
   }
 }
 
-bool Model::start_load(const std::string& path) {
-  if (busy()) {
+bool Model::make_room() {
+  if (!busy()) return true;
+  if (!job->supersedable) {
     add_error("busy: " + job->what + " is still running");
     return false;
   }
+  // The start-up run gives way: the user asked for something else. Cancelling a CPU run stops
+  // it within a row; a GPU run's worker is ended.
+  cancel_job();
+  if (job->thread.joinable()) job->thread.join();
+  job.reset();
+  info.clear();
+  return true;
+}
+
+bool Model::start_load(const std::string& path) {
+  if (!make_room()) return false;
   job = std::make_unique<Job>();
   job->what = "loading " + path;
   job->stage = "reading";
@@ -116,16 +135,14 @@ bool Model::start_load(const std::string& path) {
   return true;
 }
 
-bool Model::start_run() {
-  if (busy()) {
-    add_error("busy: " + job->what + " is still running");
-    return false;
-  }
+bool Model::start_run(bool at_start) {
+  if (!make_room()) return false;
   if (std::string e = spec.validate(); !e.empty()) {
     add_error("layer: " + e);
     return false;
   }
   job = std::make_unique<Job>();
+  job->supersedable = at_start;
   job->what = "running " + spec.summary();
   job->stage = "preparing inputs";
   Job* j = job.get();
@@ -148,6 +165,15 @@ bool Model::start_run() {
     j->progress = std::clamp(f, 0.0, 1.0);
     std::lock_guard<std::mutex> lock(j->mu);
     j->stage = stage;
+  };
+  opt.partial = [j](const Capture& so_far) {
+    // A copy for the panels; eager's S and P stay with the run until it ends (up to 2 GiB: the
+    // maps rebuild P from the LSE meanwhile, as for the fused kernels).
+    auto snap = std::make_shared<Capture>(so_far);
+    for (RunResult* r : {&snap->reference}) r->scores = r->probs = Tensor();
+    for (RunResult& r : snap->runs) r.scores = r.probs = Tensor();
+    std::lock_guard<std::mutex> lock(j->mu);
+    j->partial = std::move(snap);
   };
   LayerSpec s = spec;
   uint64_t sd = seed;
@@ -222,7 +248,17 @@ void Model::cancel_job() {
 }
 
 void Model::poll() {
-  if (!job || !job->done) return;
+  if (!job) return;
+  std::shared_ptr<const Capture> partial;
+  {
+    std::lock_guard<std::mutex> lock(job->mu);
+    partial = std::move(job->partial);
+  }
+  if (partial && !job->done) {
+    show_partial(std::move(partial), !job->partial_shown);
+    job->partial_shown = true;
+  }
+  if (!job->done) return;
   if (job->thread.joinable()) job->thread.join();
   std::function<void(Model&)> f;
   {

@@ -32,6 +32,9 @@ struct Job {
   std::mutex mu;
   std::string stage;                       // guarded by mu
   std::function<void(struct Model&)> finish;  // guarded by mu; set by the worker at its end
+  std::shared_ptr<const Capture> partial;     // guarded by mu: a run's results so far, for poll
+  bool partial_shown = false;                 // UI thread: a partial of this job is on screen
+  bool supersedable = false;                  // the start-up run: opening or running something else cancels it
 };
 
 // A plot area drawn this frame, for the screenshot's sidecar JSON (tests read pixels inside).
@@ -90,10 +93,15 @@ struct Model {
 
   // Background work. Each returns false (with a message) when a job is already running.
   bool start_load(const std::string& path);
-  bool start_run();
+  // `at_start`: the run of the default layer a session with no file starts with; the panels fill
+  // as its implementations finish, and opening a file or starting another run supersedes it.
+  bool start_run(bool at_start = false);
   bool start_save(const std::string& path);
   void cancel_job();
   bool busy() const { return job != nullptr; }
+  bool can_start() const { return !job || job->supersedable; }  // a new run or load may begin
+  // Before a new job: cancels a supersedable one; false (with a message) when another is running.
+  bool make_room();
   // Joins a finished job and applies its result (UI thread, once per frame).
   void poll();
   // Opens a spec (attnscope JSON) or a HuggingFace config.json; "" or the error.
@@ -101,6 +109,8 @@ struct Model {
   // Routes a dropped or recent path by extension.
   void open_path(const std::string& path);
   void set_capture(std::shared_ptr<const Capture> c, const std::string& path);
+  // A running session's results so far (no path, no recent-files entry; the view stays put).
+  void show_partial(std::shared_ptr<const Capture> c, bool first);
   void add_error(const std::string& e);
   void save_settings_now();
   // Center the maps on query row `row` (and head) at a readable zoom.

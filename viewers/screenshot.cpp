@@ -1,5 +1,7 @@
 #include "viewers/screenshot.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -53,11 +55,21 @@ std::string write_framebuffer_png(const std::string& path, int fb_w, int fb_h, f
   return "";
 }
 
+namespace {
+// This process's resident memory (the load tests compare sessions by it).
+int64_t resident_bytes() {
+  std::ifstream f("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+}
+}  // namespace
+
 std::string regions_json(const Model& m, int width, int height, float x0, float y0) {
   std::string s = "{\n  \"width\": " + std::to_string(width) + ",\n  \"height\": " + std::to_string(height) +
                   ",\n  \"panel\": \"" + panel_name(m.panel) + "\",\n  \"capture\": \"" + esc(m.cap_path) +
                   "\",\n  \"info\": \"" + esc(m.info) + "\",\n  \"errors\": " + std::to_string(m.errors.size()) +
-                  ",\n  \"regions\": [";
+                  ",\n  \"rss_bytes\": " + std::to_string(resident_bytes()) + ",\n  \"regions\": [";
   char buf[160];
   for (size_t i = 0; i < m.regions.size(); ++i) {
     const Region& r = m.regions[i];

@@ -220,7 +220,7 @@ void Shell::menu(Model& m) {
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Run")) {
-    if (ImGui::MenuItem("Run layer", "Ctrl+R", false, !m.busy())) m.start_run();
+    if (ImGui::MenuItem("Run layer", "Ctrl+R", false, m.can_start())) m.start_run();
     if (ImGui::MenuItem("Cancel", "Esc", false, m.busy())) m.cancel_job();
     ImGui::MenuItem("What-if for refused implementations", nullptr, &m.what_if);
     ImGui::MenuItem("Probe fused kernels", nullptr, &m.probe);
@@ -257,7 +257,7 @@ void Shell::shortcuts(Model& m) {
     if (ImGui::IsKeyPressed(GLFW_KEY_L, false)) open_dialog(Dialog::OpenSpec, m);
     if (ImGui::IsKeyPressed(GLFW_KEY_S, false) && m.cap) open_dialog(Dialog::SaveCapture, m);
     if (ImGui::IsKeyPressed(GLFW_KEY_E, false)) open_dialog(Dialog::ExportPanelPng, m);
-    if (ImGui::IsKeyPressed(GLFW_KEY_R, false) && !m.busy()) m.start_run();
+    if (ImGui::IsKeyPressed(GLFW_KEY_R, false) && m.can_start()) m.start_run();
     if (ImGui::IsKeyPressed(GLFW_KEY_Q, false)) glfwSetWindowShouldClose(glfwGetCurrentContext(), GLFW_TRUE);
     for (int i = 0; i < static_cast<int>(PanelId::Count); ++i)
       if (ImGui::IsKeyPressed(GLFW_KEY_1 + i, false)) {
@@ -289,6 +289,12 @@ void Shell::status_bar(Model& m) {
       stage = m.job->stage;
     }
     ImGui::ProgressBar(static_cast<float>(m.job->progress.load()), ImVec2(220, 0), stage.c_str());
+    {
+      ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
+      const float f = ImGui::GetIO().DisplayFramebufferScale.x;
+      m.add_region({"status:progress", a.x * f, a.y * f, (z.x - a.x) * f, (z.y - a.y) * f,
+                    "\"fraction\": " + std::to_string(m.job->progress.load())});
+    }
     ImGui::SameLine();
     if (ImGui::SmallButton(m.job->cancel ? "cancelling..." : "Cancel")) m.cancel_job();
     ImGui::SameLine();

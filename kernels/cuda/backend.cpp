@@ -222,7 +222,13 @@ void api_close() {
   close_device(s);
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close};
+bool api_healthy() {
+  DeviceState& s = device_state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  return !s.context_lost;
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close, &api_healthy};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cupti_trace.h"
+#include "kernels/gpu_backend.h"
 
 namespace attnscope::cuda {
 
@@ -17,6 +18,13 @@ bool open_device(DeviceState& s, std::string* why) {
   try {
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
+    if (e == cudaErrorInsufficientDriver) {  // no driver, or one older than this runtime
+      int drv = 0, rt = 0;
+      cudaDriverGetVersion(&drv);
+      cudaRuntimeGetVersion(&rt);
+      *why = drv == 0 ? std::string(kNoDriver) : cuda_driver_too_old(drv, rt);
+      return false;
+    }
     if (e != cudaSuccess) {
       *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
       return false;

@@ -687,7 +687,7 @@ TEST_F(GuiScreens, FileOpenDialogLoadsTheDoubleClickedCapture) {
   auto run = [&](const std::string& script, const std::string& png) {
     Shot s;
     std::string cmd = "cd " + q(wd.string()) + " && " + ATTNSCOPE_XVFB_RUN + " -a -s '-screen 0 1600x1000x24' " +
-                      ATTNSCOPE_BIN + " gui --panel maps --size 1600x1000 --input '" + script + "' --screenshot " + png;
+                      ATTNSCOPE_BIN + " gui --no-run --panel maps --size 1600x1000 --input '" + script + "' --screenshot " + png;
     EXPECT_EQ(run_cmd(cmd, &s.log), 0) << cmd << "\n" << s.log;
     std::ifstream jf(wd / (png + ".json"));
     if (jf) s.j = json::parse(jf);
@@ -745,7 +745,7 @@ TEST_F(GuiScreens, SettingsAndRecentFilesPersistAcrossSessions) {
   EXPECT_NE(s1.find("panel=4\n"), std::string::npos) << s1;
   EXPECT_TRUE(fs::exists(xdg / "attnscope" / "imgui.ini"));
   // A second session with no file and no --panel starts from the saved state and keeps it.
-  session("");
+  session("--no-run");
   std::string s2 = settings();
   EXPECT_NE(s2.find("recent=" + cap + "\n"), std::string::npos) << s2;
   EXPECT_NE(s2.find("panel=4\n"), std::string::npos) << s2;

@@ -86,7 +86,7 @@ TEST_F(GuiSessionBound, AScreenshotThatNeverSettlesGivesUpAtItsTimeout) {
   std::string log;
   double secs = 0;
   const std::string png = (dir_ / "never.png").string();
-  int rc = gui("--panel maps --screenshot " + q(png) + " --input 'wait:100000000' --timeout 3", &log, &secs);
+  int rc = gui("--no-run --panel maps --screenshot " + q(png) + " --input 'wait:100000000' --timeout 3", &log, &secs);
   EXPECT_EQ(rc, 3) << log;
   EXPECT_NE(log.find("gave up after 3 s (--timeout): still waiting for the --input script (event 1)"),
             std::string::npos)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Fuzzes attnscope's readers with libFuzzer (Debian's clang-14) under ASan + UBSan:
+#   scripts/fuzz.sh [SECONDS]       SECONDS per harness (default 60)
+# builds the harnesses of tests/fuzz/ into build-fuzz/, runs each for SECONDS from its seed corpus
+# (tests/fuzz/corpus/NAME; what it adds stays in build-fuzz/corpus/NAME), prints one line per
+# harness (executions, new inputs, crashes) and a total. Any crash, hang (-timeout), out-of-memory
+# or sanitizer report fails it (exit 1); the input is kept in build-fuzz/findings/NAME/ and goes
+# into tests/fuzz/regressions/NAME/ once fixed (ctest fuzz_replay_NAME replays it in every build).
+# $ATTNSCOPE_FUZZ_JOBS harnesses run at once (default: the number of cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-60}"
+[[ "$secs" =~ ^[0-9]+$ && "$secs" -ge 1 ]] || { echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2; }
+source scripts/sanitizer_build.sh
+harnesses=(npy safetensors h5_tensors spec hf_config verl_yaml log_scan env_json capture)
+cmake --build build-fuzz -j "$(nproc)" --target "${harnesses[@]/#/attnscope_fuzz_}" >/dev/null
+
+out=build-fuzz/fuzz-logs
+rm -rf "$out"
+mkdir -p "$out"
+run_one() {
+  local h="$1"
+  mkdir -p "build-fuzz/corpus/$h" "build-fuzz/findings/$h"
+  # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: 2 GiB is a runaway allocation.
+  local rc=0
+  "build-fuzz/fuzz/attnscope_fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="build-fuzz/findings/$h/" "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" >"$out/$h.log" 2>&1 || rc=$?
+  echo "$rc" >"$out/$h.rc"
+}
+jobs_max="${ATTNSCOPE_FUZZ_JOBS:-$(nproc)}"
+for h in "${harnesses[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n || true; done
+  run_one "$h" &
+done
+wait
+total_execs=0
+total_crashes=0
+for h in "${harnesses[@]}"; do
+  execs="$(grep -o 'stat::number_of_executed_units:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' || echo 0)"
+  added="$(grep -o 'stat::new_units_added:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' || echo 0)"
+  rc="$(cat "$out/$h.rc")"
+  found="$(find "build-fuzz/findings/$h" -type f | wc -l)"
+  crashes=0
+  if [[ "$rc" != 0 || "$found" != 0 ]]; then crashes=$((found > 0 ? found : 1)); fi
+  total_execs=$((total_execs + ${execs:-0}))
+  total_crashes=$((total_crashes + crashes))
+  status=ok
+  ((crashes == 0)) || status="FAILED (exit $rc; $(grep -m1 -E 'ERROR: |SUMMARY: |fuzz property violated' "$out/$h.log" || echo 'see log')) input: $(find "build-fuzz/findings/$h" -type f | head -1) log: $out/$h.log"
+  printf '%-12s %10s executions %6s new inputs %3s crashes  %s\n' "$h" "${execs:-0}" "${added:-0}" "$crashes" "$status"
+done
+printf '%-12s %10s executions %17s %3s crashes in %s s per harness\n' total "$total_execs" "" "$total_crashes" "$secs"
+((total_crashes == 0))

@@ -1,0 +1,32 @@
+// The capture reader (report, diff, export-trace, the GUI): a damaged, truncated or foreign file
+// is refused with the file named; a capture it accepts is safe for everything downstream (the
+// report, divergence against the reference, exports) and for the stored intermediates; no HDF5
+// object is left open either way.
+#include "capture/analysis.h"
+#include "capture/export.h"
+#include "capture/report.h"
+#include "capture/store.h"
+#include "tests/fuzz/fuzz_input.h"
+
+using namespace attnscope;
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  fuzz::MemFile in(data, size);
+  Capture cap;
+  LoadStatus st = load_capture(in.path(), &cap);
+  fuzz::require(st.ok() == st.message.empty(), "a load status with ok=" + std::to_string(st.ok()) +
+                                                   " and message '" + st.message + "'");
+  fuzz::require_names(st.message, in.path());
+  fuzz::require_h5_closed();
+  if (!st.ok()) return 0;
+  report_text(cap, in.path());
+  summary_csv(cap);
+  trace_json(cap);
+  for (const RunResult& r : cap.runs) {
+    compare_to_reference(cap, r);
+    StoredIntermediates si;
+    fuzz::require_names(load_intermediates(in.path(), r.label, &si).message, in.path());
+  }
+  fuzz::require_h5_closed();
+  return 0;
+}
