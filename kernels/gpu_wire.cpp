@@ -172,6 +172,16 @@ void get(Reader& r, DeviceInfo* d) {
   d->driver = r.str();
 }
 
+// --what-if drops travel as their enum values (kernels/what_if.h).
+void put(Writer& w, const std::vector<WhatIfDrop>& v) {
+  w.u64(v.size());
+  for (WhatIfDrop d : v) w.u8(static_cast<uint8_t>(d));
+}
+void get(Reader& r, std::vector<WhatIfDrop>* v) {
+  v->assign(r.count(1), WhatIfDrop::Sinks);
+  for (auto& d : *v) d = enum_of<WhatIfDrop>(r, static_cast<int>(WhatIfDrop::PackedBoundaries) + 1);
+}
+
 void put(Writer& w, const Verdict& v) {
   w.u8(v.supported);
   w.u64(v.reasons.size());
