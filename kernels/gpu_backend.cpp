@@ -82,4 +82,10 @@ bool GpuBackend::provides(const std::string& impl) const {
   return api_ && std::find(names_.begin(), names_.end(), impl) != names_.end();
 }
 
+GpuEnvironment GpuBackend::environment() const {
+  GpuEnvironment e;
+  if (api_ && api_->environment) api_->environment(&e);
+  return e;
+}
+
 }  // namespace attnscope

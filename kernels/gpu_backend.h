@@ -5,13 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "gpu_environment.h"
 #include "implementation.h"
 
 namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-constexpr int kGpuBackendAbi = 2;
+constexpr int kGpuBackendAbi = 3;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {
@@ -21,11 +22,14 @@ struct GpuBackendApi {
   // GPU implementation names this plugin provides ("eager", "sdpa", "flash2", "sink", "sdpa:...").
   std::vector<std::string> (*names)();
   Verdict (*check)(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev);
-  // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels,
-  // memory, peak_bytes, median_ms. Never throws; errors land in result->error.
+  // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels, NVTX
+  // ranges, memory, peak_bytes, median_ms and the untraced repeats. Never throws; errors land in
+  // result->error.
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
+  // The device, its clocks now and the library versions (call at the start of a session).
+  void (*environment)(GpuEnvironment* env);
 };
 
 extern "C" {
@@ -42,6 +46,8 @@ class GpuBackend {
   const DeviceInfo& device() const { return dev_; }
   const GpuBackendApi* api() const { return api_; }
   bool provides(const std::string& impl) const;
+  // The device, its clocks at this call and the library versions; empty without a GPU.
+  GpuEnvironment environment() const;
 
  private:
   GpuBackend();

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_environment.h"
 #include "kernels/cuda/device_state.h"
 #include "kernels/cuda/efficient_kernel.h"
 #include "kernels/cuda/flash_dispatch.h"
@@ -206,7 +207,15 @@ void api_close() {
   close_device(s);
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close};
+void api_environment(GpuEnvironment* env) {
+  DeviceState& s = device_state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  *env = GpuEnvironment{};
+  if (s.open && !s.context_lost) fill_environment(s, env);
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open,  &api_names,      &api_check,
+                            &api_run,       &api_close, &api_environment};
 
 }  // namespace
 

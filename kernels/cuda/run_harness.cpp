@@ -1,15 +1,15 @@
 #include "kernels/cuda/run_harness.h"
 
-#include <nvtx3/nvToolsExt.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cupti_trace.h"
 #include "kernels/cuda/device_inputs.h"
+#include "kernels/cuda/nvtx_ranges.h"
 #include "kernels/format.h"
 
 namespace attnscope::cuda {
@@ -18,11 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr const char* kSource = "attnscope GPU backend";
-
-struct NvtxRange {
-  explicit NvtxRange(const std::string& name) { nvtxRangePushA(name.c_str()); }
-  ~NvtxRange() { nvtxRangePop(); }
-};
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -42,18 +37,75 @@ struct Events {
 };
 
 // Where CUPTI delivered no external correlation ids, the repeat follows from launch order: one
-// stream, and every launch of the implementation issues the same number of kernels.
-void tag_repeats(std::vector<KernelRecord>& kernels, int warmup, int repeats) {
+// stream, and every launch of the implementation issues the same number of kernels. False when
+// that does not hold either (the records keep repeat -2).
+bool tag_repeats_by_order(std::vector<KernelRecord>& kernels, int warmup, int repeats) {
   const int launches = warmup + repeats;
   const size_t n = kernels.size();
-  bool untagged = false;
-  for (const auto& k : kernels) untagged |= k.repeat == -2;
-  if (!untagged || n % static_cast<size_t>(launches) != 0) return;
+  if (launches <= 0 || n % static_cast<size_t>(launches) != 0) return false;
   const size_t per = n / static_cast<size_t>(launches);
   for (size_t i = 0; i < n; ++i) {
     const int launch_idx = static_cast<int>(i / per);
     kernels[i].repeat = launch_idx < warmup ? -1 : launch_idx - warmup;
   }
+  return true;
+}
+
+// The trace's kernels and ranges into the result, with what went wrong on the way as warnings.
+// `kernels`: the kernel window was on (else only the NVTX ranges are kept).
+void keep_trace(AssembledTrace a, const TraceCounts& counts, bool kernels, int warmup, int repeats, RunResult* r) {
+  r->ranges = std::move(a.ranges);
+  if (kernels) r->kernels = std::move(a.kernels);
+  if (kernels && r->kernels.empty())
+    r->verdict.add(Severity::Warning, "gpu.cupti_empty",
+                   "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
+                       std::to_string(counts.overhead) + " overhead records)",
+                   kSource);
+  if (kernels && a.untagged > 0) {
+    const std::string why = std::to_string(a.untagged) + " of " + std::to_string(r->kernels.size()) +
+                            " kernel records came without an external correlation record (" +
+                            std::to_string(counts.api) + " launch API records, " + std::to_string(counts.external) +
+                            " external correlation records)";
+    if (tag_repeats_by_order(r->kernels, warmup, repeats))
+      r->verdict.add(Severity::Warning, "gpu.cupti_repeats_by_order", why + ": repeats assigned by launch order",
+                     kSource);
+    else
+      r->verdict.add(Severity::Warning, "gpu.cupti_repeats_unknown", why + ": their repeat is unknown (-2)", kSource);
+  }
+  if (counts.dropped > 0)
+    r->verdict.add(Severity::Warning, "gpu.cupti_dropped", std::to_string(counts.dropped) + " CUPTI records dropped",
+                   kSource);
+  if (nvtx_to_cupti() && r->ranges.empty())
+    r->verdict.add(Severity::Warning, "gpu.nvtx_empty",
+                   "no attnscope NVTX range arrived through CUPTI (" + std::to_string(counts.markers) +
+                       " marker records of any domain)",
+                   kSource);
+  if (a.unpaired_markers > 0)
+    r->verdict.add(Severity::Warning, "gpu.nvtx_unpaired",
+                   std::to_string(a.unpaired_markers) + " NVTX range starts or ends without their pair were dropped",
+                   kSource);
+}
+
+// The timed repeats once more with CUPTI recording nothing but NVTX markers: the events' median
+// against the traced one is CUPTI's overhead on this run (cupti_overhead_pct).
+void untraced_repeats(GpuImpl& family, int repeats, void* flush, size_t flush_bytes, cudaStream_t stream,
+                      RunResult* r) {
+  NvtxRange phase(NvtxLevel::Phase, "untraced repeats");
+  Events ev(2 * repeats);
+  for (int i = 0; i < repeats; ++i) {
+    NvtxRange launch(NvtxLevel::Launch, "untraced " + std::to_string(i));
+    if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
+    ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
+    family.launch(stream);
+    ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
+  }
+  ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  for (int i = 0; i < repeats; ++i) {
+    float ms = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
+    r->times_untraced_ms.push_back(ms);
+  }
+  r->median_untraced_ms = median(r->times_untraced_ms);
 }
 
 // The probe variant once, never timed; its output must equal the timed kernel's bit for bit.
@@ -69,7 +121,7 @@ void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, Devic
                    kSource);
     return;
   }
-  NvtxRange range(impl + "/probe");
+  NvtxRange range(NvtxLevel::Phase, "probe");
   const auto t_probe = Clock::now();
   const int prow = pr.row_end - pr.row_begin;
   const int tile = family.kv_tile();
@@ -141,6 +193,12 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
     return;
   }
 
+  // NVTX markers over the whole run (CUPTI records them from here), the implementation's range first.
+  CuptiTrace trace;
+  trace.open();
+  std::optional<NvtxRange> whole;
+  whole.emplace(NvtxLevel::Implementation, impl);
+
   DeviceArena arena(t0);
   struct Release {  // on every exit, before the arena frees: e.g. the cuBLAS workspace binding
     GpuImpl& f;
@@ -149,7 +207,7 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const auto t_up = Clock::now();
   DeviceInputs din;
   {
-    NvtxRange range(impl + "/upload");
+    NvtxRange range(NvtxLevel::Phase, "upload");
     din = upload_inputs(arena, s, in, stream);
   }
   span(impl + "/upload", t_up);
@@ -172,18 +230,20 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   poison(dout, dt, static_cast<size_t>(rows * Dv), stream);
   ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(dlse, 0xFF, rows * 4, stream));
 
-  CuptiTrace trace;
   bool traced = false;
   try {
-    trace.begin();
+    trace.begin_kernels();
     traced = true;
   } catch (const GpuFailure& ex) {
     r->verdict.add(Severity::Warning, "gpu.cupti_off", std::string("no CUPTI kernel records: ") + ex.what(), kSource);
   }
+  // The run's time axis starts at the first warm-up launch: runs line up on the Timeline.
+  const uint64_t zero_ns = CuptiTrace::timestamp();
   const auto t_run = Clock::now();
   {
-    NvtxRange range(impl + "/warmup");
+    NvtxRange range(NvtxLevel::Phase, "warm-up");
     for (int w = 0; w < opt.warmup; ++w) {
+      NvtxRange launch(NvtxLevel::Launch, "warm-up " + std::to_string(w));
       if (traced) trace.push_repeat(-1);
       family.launch(stream);
       if (traced) trace.pop_repeat();
@@ -192,32 +252,19 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const int repeats = std::max(1, opt.repeats);
   Events ev(2 * repeats);
   {
-    NvtxRange range(impl + "/repeats");
+    NvtxRange range(NvtxLevel::Phase, "timed repeats");
     for (int i = 0; i < repeats; ++i) {
       if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+      NvtxRange launch(NvtxLevel::Launch, "repeat " + std::to_string(i));
       if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
       if (traced) trace.push_repeat(i);
       ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
       family.launch(stream);
       ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
       if (traced) trace.pop_repeat();
-      if (opt.progress) opt.progress(0.9 * (i + 1) / repeats);
+      if (opt.progress) opt.progress(0.85 * (i + 1) / repeats);
     }
     ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  }
-  span(impl + "/run", t_run);
-  if (traced) {
-    TraceCounts counts;
-    r->kernels = trace.end(&counts);
-    tag_repeats(r->kernels, opt.warmup, repeats);
-    if (r->kernels.empty())
-      r->verdict.add(Severity::Warning, "gpu.cupti_empty",
-                     "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
-                         std::to_string(counts.overhead) + " overhead records)",
-                     kSource);
-    if (counts.dropped > 0)
-      r->verdict.add(Severity::Warning, "gpu.cupti_dropped", std::to_string(counts.dropped) + " CUPTI records dropped",
-                     kSource);
   }
   for (int i = 0; i < repeats; ++i) {
     float ms = 0;
@@ -225,10 +272,16 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
     r->times_ms.push_back(ms);
   }
   r->median_ms = median(r->times_ms);
+  if (traced) {
+    trace.pause_kernels();
+    untraced_repeats(family, repeats, flush, flush_bytes, stream, r);
+  }
+  span(impl + "/run", t_run);
+  if (opt.progress) opt.progress(0.95);
 
   const auto t_down = Clock::now();
   {
-    NvtxRange range(impl + "/download");
+    NvtxRange range(NvtxLevel::Phase, "download");
     r->out = download(dout, dt, {B, Hq, Nq, Dv}, stream);
     r->lse = download(dlse, DType::F32, {B, Hq, Nq}, stream);
     family.collect(r, opt, stream);
@@ -236,6 +289,13 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   span(impl + "/download", t_down);
 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
+
+  whole.reset();
+  if (CuptiTrace::available()) {
+    TraceCounts counts;
+    AssembledTrace a = trace.close(zero_ns, &counts);
+    keep_trace(std::move(a), counts, traced, opt.warmup, repeats, r);
+  }
 
   r->peak_bytes = arena.peak();
   const int64_t seen = static_cast<int64_t>(free_before) - static_cast<int64_t>(free_after);
