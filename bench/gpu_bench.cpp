@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
                << ",\"peak_mib\":" << r.peak_bytes / 1048576.0 << ",\"model_mib\":" << r.model_bytes / 1048576.0
                << ",\"rel_err\":" << rel << ",\"kernels\":" << r.kernels.size() << ",\"kernel_path\":\""
                << esc(r.kernel_path) << "\"";
+          if (const double pct = cupti_overhead_pct(r); std::isfinite(pct)) json << ",\"cupti_overhead_pct\":" << pct;
           if (r.kv_tile > 0) {
             const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
             json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);
