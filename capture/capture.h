@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gpu_environment.h"
 #include "kernels/implementation.h"
 
 namespace attnscope {
@@ -19,10 +20,13 @@ struct EnvInfo {
   std::string command_line;
   uint64_t seed = 0;
   std::string distribution;
+  GpuEnvironment gpu;         // GPU captures: the device, its clocks at the start, library versions
 };
 
 struct Capture {
-  static constexpr int kFormatVersion = 1;
+  // The version this attnscope writes, and the oldest it still reads (capture/store.h).
+  static constexpr int kFormatVersion = 2;
+  static constexpr int kOldestFormatVersion = 1;
   int format_version = kFormatVersion;
   LayerSpec spec;
   EnvInfo env;

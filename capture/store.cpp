@@ -1,19 +1,23 @@
-// Capture <-> HDF5 file. The layout (format_version 1):
+// Capture <-> HDF5 file. The layout (format_version 2; what version 1 lacks is marked [2]):
 //
 //   /                    attrs format_version (int), generator, spec (JSON, --spec format),
 //                        acceptance_baseline (double), inputs_stored (int)
 //   /env                 attrs attnscope_version, created, host, os, cpu, backend, device,
 //                        gpu_backend_status, command_line, seed (uint64), distribution
+//   /env/gpu         [2] GPU captures only: attrs name, cc_major, cc_minor, sm_count, memory_bytes,
+//                        sm_clock_mhz, memory_clock_mhz, sm_clock_max_mhz, memory_clock_max_mhz,
+//                        driver, cuda_driver, cuda_runtime, cublas, cudnn, cupti, nvtx
 //   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask
 //   /reference           a run group (below), label "reference"
 //   /runs/<label>        one group per run, '/' and '%' in labels escaped as %2F / %25;
 //                        attr index gives the run order
 //
 // A run group: attrs impl, label, backend, device, ran, error, sdpa_backend, what_if_dropped
-// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, tensors (comma list of
-// the tensor datasets written), intermediates ("whole" | "rows" | "none");
-// datasets verdict (compound severity/code/text/source), out, lse, times_ms, spans (compound),
-// kernels (compound), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
+// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, median_untraced_ms [2],
+// tensors (comma list of the tensor datasets written), intermediates ("whole" | "rows" | "none");
+// datasets verdict (compound severity/code/text/source), out, lse, times_ms, times_untraced_ms [2],
+// spans (compound), kernels (compound), ranges [2] (compound name/start_us/dur_us/depth: NVTX
+// ranges and profiler annotations), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
 // rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used}.
 // Tensors are stored in their dtype: fp32 native, fp16 IEEE half, bf16 as uint16 with attribute
 // dtype="bfloat16" (HDF5 1.10 has no bf16 type).
@@ -303,6 +307,22 @@ Table kernel_table(const std::vector<KernelRecord>& v) {
   return t;
 }
 
+Table range_table(const std::vector<RangeRecord>& v) {
+  Table t;
+  t.add("name", Kind::Str);
+  t.add("start_us", Kind::F64);
+  t.add("dur_us", Kind::F64);
+  t.add("depth", Kind::I32);
+  for (const RangeRecord& x : v) {
+    t.cols[0].s.push_back(x.name);
+    t.cols[1].f.push_back(x.start_us);
+    t.cols[2].f.push_back(x.dur_us);
+    t.cols[3].i.push_back(x.depth);
+  }
+  t.rows = v.size();
+  return t;
+}
+
 Table memory_table(const std::vector<MemoryEvent>& v) {
   Table t;
   t.add("t_us", Kind::F64);
@@ -391,6 +411,59 @@ Tensor gather_rows(const Tensor& m, const std::vector<int64_t>& rows) {
 
 bool has_tensor(const Tensor& t) { return !t.shape.empty() || !t.data.empty(); }
 
+// ---- the GPU environment (/env/gpu) ----
+
+struct GpuEnvFields {  // every attribute of /env/gpu, named once for the writer and the reader
+  std::vector<std::pair<const char*, std::string*>> strs;
+  std::vector<std::pair<const char*, int*>> ints;
+  int64_t* memory;
+};
+GpuEnvFields gpu_env_fields(GpuEnvironment* m) {
+  return {{{"name", &m->name},
+           {"driver", &m->driver},
+           {"cuda_driver", &m->cuda_driver},
+           {"cuda_runtime", &m->cuda_runtime},
+           {"cublas", &m->cublas},
+           {"cudnn", &m->cudnn},
+           {"cupti", &m->cupti},
+           {"nvtx", &m->nvtx}},
+          {{"cc_major", &m->cc_major},
+           {"cc_minor", &m->cc_minor},
+           {"sm_count", &m->sm_count},
+           {"sm_clock_mhz", &m->sm_clock_mhz},
+           {"memory_clock_mhz", &m->memory_clock_mhz},
+           {"sm_clock_max_mhz", &m->sm_clock_max_mhz},
+           {"memory_clock_max_mhz", &m->memory_clock_max_mhz}},
+          &m->memory_bytes};
+}
+
+std::string write_gpu_env(hid_t env, const GpuEnvironment& g) {
+  Id gg(H5Gcreate2(env, "gpu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  if (!gg.ok()) return "env/gpu: cannot create group";
+  GpuEnvironment copy = g;
+  GpuEnvFields f = gpu_env_fields(&copy);
+  bool ok = h5::write_attr_i64(gg, "memory_bytes", *f.memory);
+  for (auto [n, v] : f.strs) ok = ok && h5::write_attr_str(gg, n, *v);
+  for (auto [n, v] : f.ints) ok = ok && h5::write_attr_i64(gg, n, *v);
+  return ok ? "" : "env/gpu: cannot write attributes";
+}
+
+std::string read_gpu_env(hid_t env, GpuEnvironment* g) {
+  Id gg(H5Gopen2(env, "gpu", H5P_DEFAULT));
+  if (!gg.ok()) return "/env/gpu: not a group";
+  GpuEnvFields f = gpu_env_fields(g);
+  if (!h5::read_attr_i64(gg, "memory_bytes", f.memory)) return "/env/gpu: attribute memory_bytes missing or mistyped";
+  for (auto [n, v] : f.strs)
+    if (!h5::read_attr_str(gg, n, v)) return std::string("/env/gpu: attribute ") + n + " missing or not a string";
+  for (auto [n, v] : f.ints) {
+    int64_t x = 0;
+    if (!h5::read_attr_i64(gg, n, &x) || x < INT32_MIN || x > INT32_MAX)
+      return std::string("/env/gpu: attribute ") + n + " missing, mistyped or out of range";
+    *v = static_cast<int>(x);
+  }
+  return "";
+}
+
 // ---- writer ----
 
 struct Writer {
@@ -435,7 +508,8 @@ struct Writer {
               h5::write_attr_i64(g, "verdict_supported", r.verdict.supported ? 1 : 0) &&
               h5::write_attr_i64(g, "peak_bytes", r.peak_bytes) &&
               h5::write_attr_i64(g, "model_bytes", r.model_bytes) &&
-              h5::write_attr_f64(g, "median_ms", r.median_ms);
+              h5::write_attr_f64(g, "median_ms", r.median_ms) &&
+              h5::write_attr_f64(g, "median_untraced_ms", r.median_untraced_ms);
     if (!ok) return where + ": cannot write attributes";
 
     Table vt = reason_table(r.verdict.reasons);
@@ -446,6 +520,8 @@ struct Writer {
       if (has_tensor(*t))
         if (std::string e = tensor(g, where, n, *t, &written); !e.empty()) return e;
     if (std::string e = h5::write_f64_vec(g, "times_ms", r.times_ms); !e.empty()) return where + "/" + e;
+    if (std::string e = h5::write_f64_vec(g, "times_untraced_ms", r.times_untraced_ms); !e.empty())
+      return where + "/" + e;
 
     // Intermediates: whole within the budget share, else chosen rows + a max-pooled overview.
     std::string mode = "none";
@@ -531,6 +607,7 @@ struct Writer {
     // Timeline records.
     if (std::string e = write_table(g, "spans", span_table(r.spans)); !e.empty()) return where + "/" + e;
     if (std::string e = write_table(g, "kernels", kernel_table(r.kernels)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_table(g, "ranges", range_table(r.ranges)); !e.empty()) return where + "/" + e;
     if (std::string e = write_table(g, "memory", memory_table(r.memory)); !e.empty()) return where + "/" + e;
 
     std::string tl;
@@ -559,6 +636,8 @@ struct Writer {
          h5::write_attr_str(env, "command_line", e.command_line) && h5::write_attr_u64(env, "seed", e.seed) &&
          h5::write_attr_str(env, "distribution", e.distribution);
     if (!ok) return "env: cannot write attributes";
+    if (!e.gpu.empty())
+      if (std::string er = write_gpu_env(env, e.gpu); !er.empty()) return er;
 
     Id in(H5Gcreate2(f, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!in.ok() || !h5::write_attr_str(in, "origin", cap.inputs.origin)) return "inputs: cannot create group";
@@ -612,6 +691,7 @@ struct Writer {
 
 struct Reader {
   std::string path;
+  int64_t version = Capture::kFormatVersion;
   Shapes sh;
   LayerSpec spec;
 
@@ -686,6 +766,12 @@ struct Reader {
       return where + ": intermediates \"" + mode + "\" is not whole, rows or none";
     }
     if (e = h5::read_f64_vec(g, "times_ms", kMaxRecords, &r->times_ms); !e.empty()) return where + "/" + e;
+    if (version >= 2) {  // CUPTI's overhead: the repeats timed again without tracing
+      if (!h5::read_attr_f64(g, "median_untraced_ms", &r->median_untraced_ms))
+        return where + ": attribute median_untraced_ms missing or not a float";
+      if (e = h5::read_f64_vec(g, "times_untraced_ms", kMaxRecords, &r->times_untraced_ms); !e.empty())
+        return where + "/" + e;
+    }
 
     // Probe.
     if (!h5::link_exists(g, "probe")) return where + "/probe: missing";
@@ -736,6 +822,15 @@ struct Reader {
       x.repeat = static_cast<int>(ktab.col("repeat").i[i]);
       r->kernels.push_back(std::move(x));
     }
+    if (version >= 2) {
+      Table rt = range_table({});
+      if (e = read_table(g, "ranges", &rt); !e.empty()) return where + "/" + e;
+      for (size_t i = 0; i < rt.rows; ++i) {
+        const int64_t depth = rt.cols[3].i[i];
+        if (depth < 0 || depth > 64) return where + "/ranges: depth " + std::to_string(depth) + " out of range";
+        r->ranges.push_back({rt.cols[0].s[i], rt.cols[1].f[i], rt.cols[2].f[i], static_cast<int>(depth)});
+      }
+    }
     Table mt = memory_table({});
     if (e = read_table(g, "memory", &mt); !e.empty()) return where + "/" + e;
     for (size_t i = 0; i < mt.rows; ++i) r->memory.push_back({mt.cols[0].f[i], mt.cols[1].i[i], mt.cols[2].s[i]});
@@ -767,6 +862,8 @@ struct Reader {
               h5::read_attr_str(env, "command_line", &e.command_line) && h5::read_attr_u64(env, "seed", &e.seed) &&
               h5::read_attr_str(env, "distribution", &e.distribution);
     if (!ok) return "/env: missing or mistyped attribute";
+    if (h5::link_exists(env, "gpu"))
+      if (std::string er = read_gpu_env(env, &e.gpu); !er.empty()) return er;
 
     if (!h5::link_exists(f, "inputs")) return "/inputs: missing";
     Id in(H5Gopen2(f, "inputs", H5P_DEFAULT));
@@ -823,7 +920,7 @@ struct Reader {
 LoadStatus fail(LoadError c, std::string m) { return {c, std::move(m)}; }
 
 // Opens a capture file for reading with the version checked.
-LoadStatus open_capture(const std::string& path, Id* f) {
+LoadStatus open_capture(const std::string& path, Id* f, int64_t* version_out = nullptr) {
   h5::silence_errors();
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return fail(LoadError::NotFound, path + ": no such file");
@@ -837,10 +934,12 @@ LoadStatus open_capture(const std::string& path, Id* f) {
     return fail(LoadError::Malformed, path + ": not an attnscope capture (no format_version attribute)");
   if (!h5::read_attr_i64(*f, "format_version", &version))
     return fail(LoadError::Malformed, path + ": format_version is not an integer");
-  if (version != Capture::kFormatVersion)
+  if (version < Capture::kOldestFormatVersion || version > Capture::kFormatVersion)
     return fail(LoadError::UnsupportedVersion,
-                path + ": capture format_version " + std::to_string(version) + " is not supported (this attnscope reads version " +
-                    std::to_string(Capture::kFormatVersion) + (version > Capture::kFormatVersion ? "; the file is from a newer attnscope)" : ")"));
+                path + ": capture format_version " + std::to_string(version) + " is not supported (this attnscope reads versions " +
+                    std::to_string(Capture::kOldestFormatVersion) + " to " + std::to_string(Capture::kFormatVersion) +
+                    (version > Capture::kFormatVersion ? "; the file is from a newer attnscope)" : ")"));
+  if (version_out) *version_out = version;
   return {};
 }
 
@@ -889,10 +988,11 @@ std::string save_capture(const Capture& cap, const std::string& path, const Stor
 LoadStatus load_capture(const std::string& path, Capture* cap) {
   std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
   Id f;
-  LoadStatus st = open_capture(path, &f);
+  int64_t version = 0;
+  LoadStatus st = open_capture(path, &f, &version);
   if (!st.ok()) return st;
   Capture c;
-  Reader r{path, {}, {}};
+  Reader r{path, version, {}, {}};
   std::string e;
   try {
     e = r.all(f, &c);
@@ -900,7 +1000,7 @@ LoadStatus load_capture(const std::string& path, Capture* cap) {
     e = std::string("unexpected error: ") + ex.what();
   }
   if (!e.empty()) return fail(LoadError::Malformed, path + ": " + e);
-  c.format_version = Capture::kFormatVersion;
+  c.format_version = static_cast<int>(version);  // the file's: report shows what was read
   *cap = std::move(c);
   return {};
 }
