@@ -1,0 +1,185 @@
+// An outside run's cost through the CLI (issue 13), on the Llama + Triton sink kernel dump in
+// tests/fixtures/outside_llama_triton_sink (made with attnscope_dump.py's format; see the
+// fixture's "synthetic" metadata until the GPU recording replaces it): the report, its JSON, the
+// summary and export-trace show the function's time, kernels, phases and peak; the same layer
+// dumped without timing says "not timed" (null in JSON), never 0; a malformed timing record stops
+// the run with the file, the field and the problem.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "capture/outside_timing.h"
+#include "capture/tensor_io.h"
+
+namespace attnscope {
+namespace {
+
+using nlohmann::json;
+
+const std::string kBin = ATTNSCOPE_BINARY_DIR "/attnscope";
+const std::string kDump = ATTNSCOPE_SOURCE_DIR "/tests/fixtures/outside_llama_triton_sink/";
+
+struct Shell {
+  int code;
+  std::string out;
+};
+Shell sh(const std::string& cmd, bool merge = true) {
+  FILE* p = popen((cmd + (merge ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+std::string tmp(const std::string& name) { return std::string(::testing::TempDir()) + "/attnscope_cost_" + name; }
+
+// The layer replayed on the CPU with the dump imported as the run "triton_sink"; once per file.
+std::string capture_of(const std::string& tensors, const std::string& name) {
+  const std::string cap = tmp(name + ".h5");
+  Shell r = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " run --cpu --impl eager --spec " + kDump + "layer000.json --inputs " +
+               tensors + " --import-run triton_sink=" + tensors + ":out --quiet -o " + cap);
+  EXPECT_EQ(r.code, 0) << r.out;
+  return cap;
+}
+
+// The fixture's tensors with its timing record replaced (or removed when `timing` is empty).
+std::string dump_with_timing(const std::string& name, const std::string& timing) {
+  NamedTensors nt;
+  EXPECT_EQ(read_safetensors(kDump + "layer000.safetensors", &nt), "");
+  if (timing.empty()) nt.metadata.erase(kOutsideTimingKey);
+  else nt.metadata[kOutsideTimingKey] = timing;
+  const std::string path = tmp(name + ".safetensors");
+  EXPECT_EQ(write_safetensors(path, nt), "");
+  return path;
+}
+
+json fixture_timing() {
+  NamedTensors nt;
+  EXPECT_EQ(read_safetensors(kDump + "layer000.safetensors", &nt), "");
+  return json::parse(nt.metadata.at(kOutsideTimingKey));
+}
+
+std::map<std::string, json> runs_of(const json& report) {
+  std::map<std::string, json> m;
+  for (const auto& r : report["runs"]) m[r["label"]] = r;
+  return m;
+}
+
+TEST(OutsideCost, TheReportShowsTheFunctionsTimeKernelsAndPeak) {
+  const json t = fixture_timing();
+  const std::string cap = capture_of(kDump + "layer000.safetensors", "timed");
+  Shell rep = sh(kBin + " report " + cap + " --json", false);
+  ASSERT_EQ(rep.code, 0) << rep.out;
+  auto runs = runs_of(json::parse(rep.out));
+  ASSERT_TRUE(runs.count("triton_sink"));
+  const json& o = runs["triton_sink"];
+  EXPECT_EQ(o["backend"], "outside");
+  EXPECT_TRUE(o["timed"].get<bool>());
+  ASSERT_TRUE(o["median_ms"].is_number());
+  EXPECT_GT(o["median_ms"].get<double>(), 0.0);
+  EXPECT_EQ(o["kernels"], t["kernels"].size());
+  EXPECT_EQ(o["ranges"], t["ranges"].size());
+  EXPECT_EQ(o["peak_bytes"], t["peak_bytes"]);
+  EXPECT_TRUE(o["cupti_overhead_pct"].is_number()) << "profiled and plain times: the profiler's overhead";
+  // What the user came for: the zero-logit sink fails FA2's rule against fp64.
+  EXPECT_FALSE(o["acceptance"]["pass"].get<bool>());
+  EXPECT_GT(o["vs_reference"]["rel_fro"].get<double>(), 0.05);
+
+  Shell text = sh(kBin + " report " + cap);
+  ASSERT_EQ(text.code, 0) << text.out;
+  EXPECT_EQ(text.out.find("not timed"), std::string::npos) << text.out;
+  const size_t line = text.out.find("  triton_sink: median ");
+  ASSERT_NE(line, std::string::npos) << text.out;
+  const std::string timing = text.out.substr(line, text.out.find('\n', line) - line);
+  EXPECT_NE(timing.find("over " + std::to_string(t["repeats"].get<int>()) + " repeats"), std::string::npos) << timing;
+  EXPECT_NE(timing.find("without the profiler"), std::string::npos) << timing;
+  EXPECT_NE(timing.find(std::to_string(t["kernels"].size()) + " kernel records"), std::string::npos) << timing;
+}
+
+TEST(OutsideCost, ExportTraceCarriesTheOutsideKernelsAndTheirPhases) {
+  const std::string cap = capture_of(kDump + "layer000.safetensors", "timed");
+  const std::string out = tmp("trace.json");
+  Shell r = sh(kBin + " export-trace " + cap + " -o " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream f(out);
+  const json doc = json::parse(f);
+  int triton = 0, phases = 0;
+  std::map<int, std::string> threads;
+  for (const auto& e : doc["traceEvents"])
+    if (e["ph"] == "M" && e["name"] == "thread_name") threads[e["tid"].get<int>()] = e["args"]["name"];
+  for (const auto& e : doc["traceEvents"]) {
+    if (e.contains("ts")) {
+      EXPECT_GE(e["ts"].get<double>(), 0.0) << e.dump();
+    }
+    if (e["ph"] != "X") continue;
+    const std::string track = threads[e["tid"].get<int>()];
+    if (e["cat"] == "kernel" && e["name"] == "_sink_attn_fwd") {
+      ++triton;
+      EXPECT_EQ(track, "triton_sink [outside]");
+      EXPECT_EQ(e["args"]["grid"].size(), 3u);
+    }
+    if (e["cat"] == "nvtx") {
+      ++phases;
+      EXPECT_EQ(track, "triton_sink NVTX");
+    }
+  }
+  const json t = fixture_timing();
+  EXPECT_EQ(triton, t["repeats"].get<int>()) << "one per timed repeat (warm-up left out by default)";
+  EXPECT_EQ(phases, static_cast<int>(t["ranges"].size()));
+}
+
+TEST(OutsideCost, ALayerDumpedWithoutTimingSaysNotTimedNeverZero) {
+  const std::string cap = capture_of(dump_with_timing("untimed", ""), "untimed");
+  Shell text = sh(kBin + " report " + cap);
+  ASSERT_EQ(text.code, 0) << text.out;
+  const size_t row = text.out.find("\ntriton_sink ");
+  ASSERT_NE(row, std::string::npos) << text.out;
+  const std::string line = text.out.substr(row + 1, text.out.find('\n', row + 1) - row - 1);
+  EXPECT_NE(line.find("not timed"), std::string::npos) << line;
+  EXPECT_EQ(line.find("0.000"), std::string::npos) << line;
+  EXPECT_EQ(line.find(" 0 B"), std::string::npos) << line;
+  EXPECT_NE(text.out.find("  triton_sink: not timed"), std::string::npos) << text.out;
+
+  Shell rep = sh(kBin + " report " + cap + " --json", false);
+  auto o = runs_of(json::parse(rep.out))["triton_sink"];
+  EXPECT_FALSE(o["timed"].get<bool>());
+  EXPECT_TRUE(o["median_ms"].is_null());
+  EXPECT_TRUE(o["peak_bytes"].is_null());
+  EXPECT_TRUE(o["cupti_overhead_pct"].is_null());
+
+  const std::string csv = tmp("summary.csv");
+  ASSERT_EQ(sh(kBin + " export-trace " + cap + " -o " + tmp("untimed_trace.json") + " --summary-csv " + csv).code, 0);
+  std::ifstream f(csv);
+  std::string header, l;
+  std::getline(f, header);
+  bool found = false;
+  while (std::getline(f, l))
+    if (l.rfind("triton_sink,outside,outside,1,", 0) == 0) {
+      found = true;
+      // label,impl,backend,ran,supported,verdict,median_ms,...: median_ms empty
+      size_t c = 0;
+      for (int i = 0; i < 6; ++i) c = l.find(',', c) + 1;
+      EXPECT_EQ(l[c], ',') << l;
+    }
+  EXPECT_TRUE(found);
+}
+
+TEST(OutsideCost, AMalformedTimingRecordStopsTheRunNamingFileFieldAndProblem) {
+  json t = fixture_timing();
+  t["kernels"][2]["block"] = {128, 1};
+  const std::string bad = dump_with_timing("bad", t.dump());
+  Shell r = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " run --cpu --impl eager --spec " + kDump + "layer000.json --inputs " + bad +
+               " --import-run triton_sink=" + bad + ":out --quiet -o " + tmp("bad.h5"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(bad + ": attnscope_timing.kernels[2].block: expected [x, y, z]"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace attnscope
