@@ -264,21 +264,25 @@ Table reason_table(const std::vector<Reason>& v) {
   return t;
 }
 
-Table span_table(const std::vector<HostSpan>& v) {
+// Records of a name, a start, a duration and one integer: host spans (thread), ranges (depth).
+template <typename T>
+Table timed_table(const std::vector<T>& v, const char* int_name, int T::*int_field) {
   Table t;
   t.add("name", Kind::Str);
   t.add("start_us", Kind::F64);
   t.add("dur_us", Kind::F64);
-  t.add("thread", Kind::I32);
-  for (const HostSpan& x : v) {
+  t.add(int_name, Kind::I32);
+  for (const T& x : v) {
     t.cols[0].s.push_back(x.name);
     t.cols[1].f.push_back(x.start_us);
     t.cols[2].f.push_back(x.dur_us);
-    t.cols[3].i.push_back(x.thread);
+    t.cols[3].i.push_back(x.*int_field);
   }
   t.rows = v.size();
   return t;
 }
+Table span_table(const std::vector<HostSpan>& v) { return timed_table(v, "thread", &HostSpan::thread); }
+Table range_table(const std::vector<RangeRecord>& v) { return timed_table(v, "depth", &RangeRecord::depth); }
 
 Table kernel_table(const std::vector<KernelRecord>& v) {
   Table t;
@@ -302,22 +306,6 @@ Table kernel_table(const std::vector<KernelRecord>& v) {
     t.cols[8].i.push_back(k.stream);
     t.cols[9].i.push_back(static_cast<int64_t>(k.correlation));
     t.cols[10].i.push_back(k.repeat);
-  }
-  t.rows = v.size();
-  return t;
-}
-
-Table range_table(const std::vector<RangeRecord>& v) {
-  Table t;
-  t.add("name", Kind::Str);
-  t.add("start_us", Kind::F64);
-  t.add("dur_us", Kind::F64);
-  t.add("depth", Kind::I32);
-  for (const RangeRecord& x : v) {
-    t.cols[0].s.push_back(x.name);
-    t.cols[1].f.push_back(x.start_us);
-    t.cols[2].f.push_back(x.dur_us);
-    t.cols[3].i.push_back(x.depth);
   }
   t.rows = v.size();
   return t;

@@ -19,6 +19,13 @@ std::string kind_of(const std::string& name) {
 }
 }  // namespace
 
+std::string bar_json(bool first, float x0, float x1, float yc, double dur_us, ImU32 color, int k, float fs) {
+  char e[160];
+  std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d]", first ? "" : ",", x0 * fs, x1 * fs, yc * fs, dur_us,
+                color, k);
+  return e;
+}
+
 RangeRows range_rows(const RunResult& r) {
   RangeRows rows;
   for (const RangeRecord& g : r.ranges) rows.rows = std::max(rows.rows, std::min(g.depth, kMaxRows - 1) + 1);
@@ -53,10 +60,7 @@ std::string draw_range_rows(ImDrawList* dl, const RunResult& r, const RangeRows&
     }
     if (hovered && io.MousePos.x >= bx0 && io.MousePos.x < bx1 && io.MousePos.y >= by0 && io.MousePos.y < by1)
       *hovered = &g;
-    char e[160];
-    std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d]", first ? "" : ",", bx0 * fs, bx1 * fs,
-                  (by0 + by1) * 0.5f * fs, g.dur_us, c, g.depth);
-    js += e;
+    js += bar_json(first, bx0, bx1, (by0 + by1) * 0.5f, g.dur_us, c, g.depth, fs);
     first = false;
   }
   dl->PopClipRect();

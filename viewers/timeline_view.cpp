@@ -202,10 +202,7 @@ void TimelineView::draw(Model& m) {
         hover_bar = &b;
         hover_run = r.label;
       }
-      char e[160];
-      std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d]", first ? "" : ",", bx0 * fs, bx1 * fs,
-                    (by0 + by1) * 0.5f * fs, b.dur, c, b.lane);
-      js += e;
+      js += bar_json(first, bx0, bx1, (by0 + by1) * 0.5f, b.dur, c, b.lane, fs);
       first = false;
     }
     dl->PopClipRect();

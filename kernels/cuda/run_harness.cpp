@@ -86,26 +86,34 @@ void keep_trace(AssembledTrace a, const TraceCounts& counts, bool kernels, int w
                    kSource);
 }
 
-// The timed repeats once more with CUPTI recording nothing but NVTX markers: the events' median
-// against the traced one is CUPTI's overhead on this run (cupti_overhead_pct).
-void untraced_repeats(GpuImpl& family, int repeats, void* flush, size_t flush_bytes, cudaStream_t stream,
-                      RunResult* r) {
-  NvtxRange phase(NvtxLevel::Phase, "untraced repeats");
+// `repeats` launches between CUDA events, the L2 flushed before each (outside the events), each in
+// an NVTX range "<kind> i" inside a phase range; with a trace, each launch's kernels are tagged
+// with its repeat. Returns the events' times (ms). Cancel is checked before each launch; progress
+// goes from p0 to p1.
+std::vector<double> time_repeats(GpuImpl& family, int repeats, const char* phase, const char* kind, void* flush,
+                                 size_t flush_bytes, cudaStream_t stream, CuptiTrace* trace, const RunOptions& opt,
+                                 double p0, double p1) {
+  NvtxRange range(NvtxLevel::Phase, phase);
   Events ev(2 * repeats);
   for (int i = 0; i < repeats; ++i) {
-    NvtxRange launch(NvtxLevel::Launch, "untraced " + std::to_string(i));
+    if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+    NvtxRange launch(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(i));
     if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
+    if (trace) trace->push_repeat(i);
     ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
     family.launch(stream);
     ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
+    if (trace) trace->pop_repeat();
+    if (opt.progress) opt.progress(p0 + (p1 - p0) * (i + 1) / repeats);
   }
   ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<double> ms(repeats);
   for (int i = 0; i < repeats; ++i) {
-    float ms = 0;
-    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
-    r->times_untraced_ms.push_back(ms);
+    float t = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&t, ev.ev[2 * i], ev.ev[2 * i + 1]));
+    ms[i] = t;
   }
-  r->median_untraced_ms = median(r->times_untraced_ms);
+  return ms;
 }
 
 // The probe variant once, never timed; its output must equal the timed kernel's bit for bit.
@@ -250,31 +258,16 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
     }
   }
   const int repeats = std::max(1, opt.repeats);
-  Events ev(2 * repeats);
-  {
-    NvtxRange range(NvtxLevel::Phase, "timed repeats");
-    for (int i = 0; i < repeats; ++i) {
-      if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
-      NvtxRange launch(NvtxLevel::Launch, "repeat " + std::to_string(i));
-      if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
-      if (traced) trace.push_repeat(i);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
-      family.launch(stream);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
-      if (traced) trace.pop_repeat();
-      if (opt.progress) opt.progress(0.85 * (i + 1) / repeats);
-    }
-    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  }
-  for (int i = 0; i < repeats; ++i) {
-    float ms = 0;
-    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
-    r->times_ms.push_back(ms);
-  }
+  r->times_ms = time_repeats(family, repeats, "timed repeats", "repeat", flush, flush_bytes, stream,
+                             traced ? &trace : nullptr, opt, 0.0, 0.45);
   r->median_ms = median(r->times_ms);
   if (traced) {
+    // The same repeats with CUPTI recording nothing but NVTX markers: the events' median against
+    // the traced one is CUPTI's overhead on this run (cupti_overhead_pct).
     trace.pause_kernels();
-    untraced_repeats(family, repeats, flush, flush_bytes, stream, r);
+    r->times_untraced_ms = time_repeats(family, repeats, "untraced repeats", "untraced", flush, flush_bytes, stream,
+                                        nullptr, opt, 0.45, 0.9);
+    r->median_untraced_ms = median(r->times_untraced_ms);
   }
   span(impl + "/run", t_run);
   if (opt.progress) opt.progress(0.95);

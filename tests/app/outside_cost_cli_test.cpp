@@ -5,10 +5,7 @@
 // dumped without timing says "not timed" (null in JSON), never 0; a malformed timing record stops
 // the run with the file, the field and the problem.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,6 +13,7 @@
 
 #include "capture/outside_timing.h"
 #include "capture/tensor_io.h"
+#include "tests/app/shell_util.h"
 
 namespace attnscope {
 namespace {
@@ -25,19 +23,9 @@ using nlohmann::json;
 const std::string kBin = ATTNSCOPE_BINARY_DIR "/attnscope";
 const std::string kDump = ATTNSCOPE_SOURCE_DIR "/tests/fixtures/outside_llama_triton_sink/";
 
-struct Shell {
-  int code;
-  std::string out;
-};
-Shell sh(const std::string& cmd, bool merge = true) {
-  FILE* p = popen((cmd + (merge ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
+using app_test::Shell;
+using app_test::sh;
+
 std::string tmp(const std::string& name) { return std::string(::testing::TempDir()) + "/attnscope_cost_" + name; }
 
 // The layer replayed on the CPU with the dump imported as the run "triton_sink"; once per file.
