@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "app/cli_args.h"
-#include "capture/diagnose.h"
-#include "capture/diagnose_render.h"
+#include "capture/diagnose/diagnose.h"
+#include "capture/diagnose/render.h"
 
 namespace attnscope {
 

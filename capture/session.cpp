@@ -198,11 +198,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       r.backend = on_gpu ? "cuda" : "cpu";
       r.device = run_dev.describe();
       r.verdict = v;
-      for (const auto& reason : (v.supported ? v_here : v).reasons)
-        if (reason.severity == Severity::Error) {
-          r.error = "refused: " + reason.text;
-          break;
-        }
+      if (std::string why = (v.supported ? v_here : v).first_error(); !why.empty()) r.error = "refused: " + why;
       r.model_bytes = model_bytes(name, spec);
       cap->runs.push_back(std::move(r));
       ++stage;

@@ -57,6 +57,8 @@ Verdict check_sink(const LayerSpec& spec, const DeviceInfo& dev);
 // each one before it was skipped; `forced` = "" or a backend name.
 Verdict check_sdpa(const LayerSpec& spec, const DeviceInfo& dev, const std::string& forced,
                    std::string* chosen);
+// PyTorch's memory-efficient kernel refuses bf16 below sm80 (less_than_sm80_mem_efficient_dtypes): its text.
+std::string sdpa_efficient_bf16_text();
 
 // Extra bytes each implementation needs beyond its inputs (the analytic memory model).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);

@@ -6,6 +6,7 @@
 #include "kernels/flash_head_dims.h"
 #include "kernels/format.h"
 #include "kernels/implementation.h"
+#include "kernels/library_texts.h"
 
 namespace attnscope {
 
@@ -71,11 +72,11 @@ void memory_check(Verdict& v, const std::string& impl, const LayerSpec& s, const
 void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, bool sink_kernel) {
   const char* src = sink_kernel ? "attnscope sink kernel (FA2 rules)" : kFa2;
   if (dev.is_gpu() && dev.cc_major < 8)
-    v.add(Severity::Error, "fa2.arch", "FlashAttention only supports Ampere GPUs or newer.", src);
+    v.add(Severity::Error, "fa2.arch", library_text("fa2.arch"), src);
   if (s.dtype == DType::F32)
-    v.add(Severity::Error, "fa2.dtype", "FlashAttention only support fp16 and bf16 data type", src);
+    v.add(Severity::Error, "fa2.dtype", library_text("fa2.dtype"), src);
   if (s.head_dim > 256 || s.head_dim_v > 256)
-    v.add(Severity::Error, "fa2.head_dim", "FlashAttention forward only supports head dimension at most 256", src);
+    v.add(Severity::Error, "fa2.head_dim", library_text("fa2.head_dim"), src);
   else if (s.head_dim != s.head_dim_v)
     v.add(Severity::Error, "fa2.head_dim_v",
           "q, k and v must have the same head dimension (got " + std::to_string(s.head_dim) + " and " +
@@ -87,15 +88,14 @@ void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, boo
       v.add(Severity::Note, "fa2.head_dim_pad",
             "head dim " + std::to_string(s.head_dim) + " is zero-padded to " +
                 std::to_string((s.head_dim + 7) / 8 * 8) +
-                " as flash_attn's Python wrapper does (the kernel requires: \"query, key, value, and out_ must "
-                "have a head_size that is a multiple of 8\")",
+                " as flash_attn's Python wrapper does (the kernel requires: \"" + library_text("fa2.head_dim8") + "\")",
             src);
     if (rounded != s.head_dim)
       v.add(Severity::Note, "fa2.head_dim_kernel",
             "runs the kernel compiled for head dim " + std::to_string(rounded), src);
   }
   if (s.heads_kv <= 0 || s.heads_q % s.heads_kv != 0)
-    v.add(Severity::Error, "fa2.gqa", "Number of heads in key/value must divide number of heads in query", src);
+    v.add(Severity::Error, "fa2.gqa", library_text("fa2.gqa"), src);
   if (explicit_mask(s))
     v.add(Severity::Error, "fa2.mask",
           "FlashAttention takes no attention mask: only causal, a (left, right) window, and padding through "
@@ -114,6 +114,10 @@ void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, boo
 }
 
 }  // namespace
+
+std::string sdpa_efficient_bf16_text() {
+  return library_text("sdpa.dtype", {{"allowed", "{Half, Float}"}, {"dtype", "c10::BFloat16"}});
+}
 
 Verdict check_eager(const LayerSpec& s, const DeviceInfo& dev) {
   Verdict v;
@@ -192,57 +196,44 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
 
   // flash
   std::vector<std::pair<std::string, std::string>> flash_why, eff_why;
+  const std::string dq = std::to_string(s.head_dim), dv = std::to_string(s.head_dim_v);
   if (dev.is_gpu() && (dev.sm() < 80 || dev.sm() > 121))
-    flash_why.push_back({"sdpa.flash.arch", "Flash attention only supports gpu architectures in the range [sm80, sm121]. "
-                                            "Attempting to run on a sm " + std::to_string(dev.cc_major) + "." +
-                                            std::to_string(dev.cc_minor) + " gpu."});
-  if (attn_mask) flash_why.push_back({"sdpa.flash.attn_mask", "Flash Attention does not support non-null attn_mask."});
+    flash_why.push_back({"sdpa.flash.arch", library_text("sdpa.flash.arch", {{"major", std::to_string(dev.cc_major)},
+                                                                             {"minor", std::to_string(dev.cc_minor)}})});
+  if (attn_mask) flash_why.push_back({"sdpa.flash.attn_mask", library_text("sdpa.flash.attn_mask")});
   if (s.head_dim != s.head_dim_v || s.head_dim > 256)
-    flash_why.push_back({"sdpa.flash.head_dim",
-                         "Flash attention requires q,k,v to have the same last dimension and to be less than or "
-                         "equal to 256. Got Query.size(-1): " + std::to_string(s.head_dim) +
-                             ", Key.size(-1): " + std::to_string(s.head_dim) +
-                             ", Value.size(-1): " + std::to_string(s.head_dim_v) + " instead."});
+    flash_why.push_back({"sdpa.flash.head_dim", library_text("sdpa.flash.head_dim", {{"dq", dq}, {"dk", dq}, {"dv", dv}})});
   if (s.causal && s.seq_q != s.seq_k && s.align == CausalAlign::TopLeft)
     flash_why.push_back({"sdpa.flash.causal_nonsquare",
-                         "Flash attention does not support the is_causal flag when seqlen_q != seqlen_k. Got "
-                         "seqlen_q: " + std::to_string(s.seq_q) + " seqlen_k: " + std::to_string(s.seq_k) +
-                             ". If you would like to use causal attention with non-square masks, please see "
-                             "CausalAttnMask."});
+                         library_text("sdpa.flash.causal_nonsquare",
+                                      {{"nq", std::to_string(s.seq_q)}, {"nk", std::to_string(s.seq_k)}})});
   if (s.dtype == DType::F32)
-    flash_why.push_back({"sdpa.flash.dtype", "Expected query, key and value to all be of dtype: {Half, BFloat16}. Got "
-                                             "Query dtype: float, Key dtype: float, and Value dtype: float instead."});
+    flash_why.push_back({"sdpa.flash.dtype", library_text("sdpa.dtype", {{"allowed", "{Half, BFloat16}"}, {"dtype", "float"}})});
   // memory-efficient
-  if (dev.is_gpu() && dev.sm() < 50)
-    eff_why.push_back({"sdpa.efficient.arch", "Mem Efficient Attention only supports gpu architectures in the range "
-                                              "[sm50, sm121]."});
+  if (dev.is_gpu() && dev.sm() < 50) eff_why.push_back({"sdpa.efficient.arch", library_text("sdpa.efficient.arch")});
   if (dev.is_gpu() && dev.sm() >= 50 && dev.sm() < 80 && s.dtype == DType::BF16)
-    eff_why.push_back({"sdpa.efficient.dtype", "Expected query, key and value to all be of dtype: {Half, Float}. Got "
-                                               "Query dtype: c10::BFloat16, Key dtype: c10::BFloat16, and Value dtype: "
-                                               "c10::BFloat16 instead."});
+    eff_why.push_back({"sdpa.efficient.dtype", sdpa_efficient_bf16_text()});
   int align = s.dtype == DType::F32 ? 4 : 8;
   if (s.head_dim % align != 0 || s.head_dim_v % align != 0)
     eff_why.push_back({"sdpa.efficient.alignment",
-                       "Mem efficient attention requires last dimension of inputs to be divisible by " +
-                           std::to_string(align) + ". Got Query.size(-1): " + std::to_string(s.head_dim) +
-                           ", Key.size(-1): " + std::to_string(s.head_dim) +
-                           ", Value.size(-1): " + std::to_string(s.head_dim_v) + " instead."});
+                       library_text("sdpa.efficient.alignment",
+                                    {{"align", std::to_string(align)}, {"dq", dq}, {"dk", dq}, {"dv", dv}})});
   if (gqa)
     eff_why.push_back({"sdpa.efficient.gqa", "Memory efficient attention does not support grouped query attention "
                                              "(enable_gqa) for dense inputs; only flash and math do"});
   if (s.head_dim > 256 || s.head_dim_v > 256)
     eff_why.push_back({"sdpa.efficient.head_dim", "attnscope's memory-efficient kernel supports head dims up to 256"});
 
-  auto record = [&](const char* backend, const std::vector<std::pair<std::string, std::string>>& why,
+  // PyTorch prints each skipped backend's reasons after a line naming the backend it did not use.
+  auto record = [&](const char* not_used, const std::vector<std::pair<std::string, std::string>>& why,
                     Severity sev) {
-    for (const auto& [code, text] : why)
-      v.add(sev, code, std::string(backend) + " kernel not used because: " + text, kTorchSdpa);
+    for (const auto& [code, text] : why) v.add(sev, code, library_text(not_used) + " " + text, kTorchSdpa);
   };
   std::string pick;
   if (!forced.empty()) {
     pick = forced;
-    if (forced == "flash") record("Flash attention", flash_why, Severity::Error);
-    else if (forced == "efficient") record("Memory efficient", eff_why, Severity::Error);
+    if (forced == "flash") record("sdpa.flash_not_used", flash_why, Severity::Error);
+    else if (forced == "efficient") record("sdpa.efficient_not_used", eff_why, Severity::Error);
     else if (forced == "cudnn") {
       if (!dev.is_gpu() || dev.sm() < 90)
         v.add(Severity::Error, "sdpa.cudnn.arch", "cuDNN attention needs an sm90 or newer GPU and the GPU backend",
@@ -256,13 +247,12 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
     pick = "flash";
   } else if (eff_why.empty()) {
     pick = "efficient";
-    record("Flash attention", flash_why, Severity::Note);
+    record("sdpa.flash_not_used", flash_why, Severity::Note);
   } else {
     pick = "math";
-    record("Flash attention", flash_why, Severity::Warning);
-    record("Memory efficient", eff_why, Severity::Warning);
-    v.add(Severity::Warning, "sdpa.math",
-          "falls back to the math backend: S and P are materialised as in eager", kTorchSdpa);
+    record("sdpa.flash_not_used", flash_why, Severity::Warning);
+    record("sdpa.efficient_not_used", eff_why, Severity::Warning);
+    v.add(Severity::Warning, "sdpa.math", library_text("sdpa.math"), kTorchSdpa);
   }
   if (dev.is_gpu() && dev.sm() >= 90 && forced.empty())
     v.add(Severity::Note, "sdpa.cudnn_first",

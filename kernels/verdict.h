@@ -30,6 +30,22 @@ struct Verdict {
       if (r.code == code) return true;
     return false;
   }
+  bool has(const std::string& code, const std::string& text) const {
+    for (const auto& r : reasons)
+      if (r.code == code && r.text == text) return true;
+    return false;
+  }
+  bool has(Severity s) const {
+    for (const auto& r : reasons)
+      if (r.severity == s) return true;
+    return false;
+  }
+  // The text of the first error reason: why the implementation refuses; "" when none refuses.
+  std::string first_error() const {
+    for (const auto& r : reasons)
+      if (r.severity == Severity::Error) return r.text;
+    return "";
+  }
 };
 
 }  // namespace attnscope

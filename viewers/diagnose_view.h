@@ -1,4 +1,4 @@
-// Diagnose: the same data model as `attnscope diagnose` (capture/diagnose.h) for the layer being
+// Diagnose: the same data model as `attnscope diagnose` (capture/diagnose/diagnose.h) for the layer being
 // edited, against the local device or a named GPU: each implementation's verdict with every
 // reason, what transformers does with its attention names when a config.json is loaded, and
 // the features a what-if run would drop.
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/diagnose.h"
 #include "viewers/view.h"
 #include "viewers/widgets.h"
 

@@ -21,7 +21,7 @@
 
 #include "tests/gui/gui_test_util.h"
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/diagnose.h"
 #include "viewers/widgets.h"
 
 namespace attnscope {

@@ -1,5 +1,6 @@
 // Launch template of the sm90 flash2/sink kernel; included only by the generated instantiation files.
 #pragma once
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -57,8 +58,9 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
 
 }  // namespace sm90_detail
 
-// One block = 128 query rows of one (batch, query head): 384 threads (flash_traits_sm90.h), the
-// Q + 2 x 2 K/V tiles in dynamic shared memory (160 KiB at D = 128, 192 KiB at D = 256).
+// A persistent grid of one block per SM (at most one per work item of 128 query rows of one (batch,
+// query head)): 384 threads (flash_traits_sm90.h), the Q + 2 x 2 K/V tiles in dynamic shared memory
+// (160 KiB at D = 128, 192 KiB at D = 256).
 template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
   using Traits = FlashTraitsSm90<T, HeadDim>;
@@ -72,7 +74,15 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
             cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
         configured = true;
       }
-      const dim3 grid((p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM, p.heads_q, p.batch);
+      static int sms = 0;
+      if (sms == 0) {
+        int dev = 0;
+        ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&dev));
+        ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+      }
+      const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
+      const int grid = static_cast<int>(std::min<int64_t>(items, sms));
+      if (grid == 0) return;
       kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v);
       ATTNSCOPE_LAUNCH_CHECK();
     });

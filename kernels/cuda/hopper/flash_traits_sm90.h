@@ -24,10 +24,18 @@ struct FlashTraitsSm90 {
   static constexpr int kColBlocks = kHeadDim / 64;  // 64-element (128-byte) column blocks of a row
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kTileBytes = kBlockN * kHeadDim * 2;  // one K or one V tile
+  // Q double-buffered where it fits (D <= 192): the producer loads the next work item's Q while the
+  // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
+  static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;
   // + 1024: the dynamic shared memory base is aligned up to the 1024-byte swizzle atom.
-  static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes + 1024;
-  // Register split after setmaxnreg (the block starts at 65536 / 384 = 170 a thread): the producer
-  // needs few, each consumer thread holds O (D/2 fp32), S (kBlockN/2 fp32) and P (kBlockN/4 packed).
+  static constexpr int kSmemBytes = kQStages * kQBytes + 2 * kStages * kTileBytes + 1024;
+  // Register split after setmaxnreg. The block is launched with kLaunchRegs a thread (65536 / 384,
+  // rounded down to 8) and never gets more: setmaxnreg.inc only takes what the producer's .dec gave
+  // back, and waits for it otherwise - with 32 for the producer the consumers asked for 1024 registers
+  // more than existed and the kernel hung (H200, 2026-12-01). The producer keeps 24 (its work-item
+  // loop spills 4 bytes, a few loads per item); each consumer thread holds O (D/2 fp32), S (kBlockN/2
+  // fp32) and P (kBlockN/4 packed).
+  static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;
   static constexpr int kSAcc = kBlockN / 2;   // S accumulator registers a thread (m64nN: N/2)
@@ -37,7 +45,8 @@ struct FlashTraitsSm90 {
   static_assert(sizeof(Elem) == 2, "tensor-core path is fp16/bf16 only");
   static_assert(kHeadDim % 64 == 0 && kHeadDim >= 64 && kHeadDim <= 256, "64-element TMA column blocks");
   static_assert(kBlockN % 16 == 0 && kBlockN <= 256, "wgmma N and the TMA box rows");
-  static_assert(kProducerRegs * 128 + kConsumerRegs * 128 * kConsumerWarpgroups <= 65536, "register file");
+  static_assert((kLaunchRegs - kProducerRegs) * 128 >= (kConsumerRegs - kLaunchRegs) * 128 * kConsumerWarpgroups,
+                "the consumers' setmaxnreg.inc must be covered by what the producer's .dec returns (else: hang)");
   static_assert(kSmemBytes <= 227 * 1024, "exceeds the sm90 per-block shared memory (227 KiB)");
 };
 

@@ -1,4 +1,4 @@
-// The verb itself, through the built binary. tests/CMakeLists.txt makes attnscope_diagnose_tests depend on
+// The diagnose verb itself, through the built binary. tests/CMakeLists.txt makes attnscope_app_tests depend on
 // the attnscope target, so building these tests builds the binary: a missing binary is a failure, not a skip
 // (ctest would otherwise report the CLI tests as passed without running them).
 #include <array>
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {
@@ -36,7 +36,7 @@ bool have_binary() { return std::filesystem::exists(binary()); }
 #define REQUIRE_BINARY() \
   ASSERT_TRUE(have_binary()) << binary() << " is not built: build the attnscope target (ninja attnscope)"
 
-TEST(Cli, DoneCriterion) {
+TEST(CmdDiagnose, DoneCriterion) {
   REQUIRE_BINARY();
   Shell s = run("diagnose --gpu T4 --config " + hf_sample("llama-2-7b.json") +
                 " --dtype float32 --verl-config " + src("samples/verl/ppo_actor_override_only.yaml"));
@@ -50,7 +50,7 @@ TEST(Cli, DoneCriterion) {
     EXPECT_NE(s.out.find(want), std::string::npos) << want;
 }
 
-TEST(Cli, JsonAndOverridesAndErrors) {
+TEST(CmdDiagnose, JsonAndOverridesAndErrors) {
   REQUIRE_BINARY();
   Shell s = run("diagnose --json --gpu H100 --config " + hf_sample("gpt-oss-20b.json") + " --verl-config " +
                 src("samples/verl/ppo_actor_override_only.yaml") +
@@ -77,7 +77,7 @@ TEST(Cli, JsonAndOverridesAndErrors) {
 // The recorded H100 environment through the binary: the JSON carries the predicted load/forward outcome of
 // the requested name (GPT-OSS flash_attention_2 with transformers 5.17.0 and no kernels package: the kernel
 // import fails at load; a retry in the same process loads and fails at the first forward).
-TEST(Cli, PredictedOutcomeInJson) {
+TEST(CmdDiagnose, PredictedOutcomeInJson) {
   REQUIRE_BINARY();
   Shell s = run("diagnose --json --no-local-gpu --env " + src("tests/fixtures/device_h100/env.json") + " --config " +
                 src("samples/hf/gpt-oss-20b.json") + " --attn-implementation flash_attention_2");

@@ -23,7 +23,7 @@
 // hub kernel before importing it (lazy_import_flash_attention's _loaded_implementation), so a later case
 // that asks for a name already tried loads and fails at the forward instead. The test replays that state
 // in file order and takes the report's `retried` prediction for such a case; the report predicts both.
-// A second recording, tests/diagnose/fixtures/ground_truth_h100_isolated.json (same machine and
+// A second recording, tests/fixtures/diagnose/ground_truth_h100_isolated.json (same machine and
 // environment, `--isolate`: every case in a fresh process, fp32 and bf16), is what a user's single
 // from_pretrained sees: there every case is checked against the first-attempt prediction, and the
 // redirect warning is logged by every case that redirects.
@@ -35,7 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {
@@ -104,7 +104,7 @@ std::vector<GtCase> load_cases(const std::string& rel) {
   return out;
 }
 
-const char* kIsolated = "tests/diagnose/fixtures/ground_truth_h100_isolated.json";
+const char* kIsolated = "tests/fixtures/diagnose/ground_truth_h100_isolated.json";
 
 // The shared-process recording (tests/fixtures/device_h100) and the fresh-process one.
 const std::vector<GtCase>& cases() {
@@ -209,7 +209,7 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
     // The library range the reason names covers 5.17.
     if (r->source.rfind("transformers", 0) == 0) {
       EXPECT_NE(r->source.find("[installed 5.17.0]"), std::string::npos) << r->source;
-      EXPECT_FALSE(messages_for(o.code, "5.17.0").empty()) << o.code;
+      EXPECT_FALSE(texts_for(o.code, "5.17.0").empty()) << o.code;
     }
   }
   if (c.stage == "runs" || c.stage == "forward") EXPECT_EQ(o.resolved, c.resolved);

@@ -1,7 +1,7 @@
 // --env: scripts/attnscope-env.py's output is what parse_env_json reads.
 #include <cstdlib>
 
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {

@@ -1,54 +1,18 @@
-// The model side of diagnose: HF config -> ModelInfo, attnscope's kernel verdicts, and what
-// transformers does with each attention name (eager, sdpa, flash_attention_2/3, hub kernels).
+// What transformers does with each attention name (eager, sdpa, flash_attention_2/3, flex, paged|,
+// hub kernels, strings that are none of these), release by release.
+#include "capture/diagnose/hf_rules.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <regex>
 
-#include <nlohmann/json.hpp>
-
-#include "capture/diagnose.h"
-#include "capture/text_file.h"
-#include "capture/diagnose_messages.h"
+#include "capture/diagnose/messages.h"
 #include "kernels/implementation.h"
 
 namespace attnscope {
-
-using nlohmann::json;
-
-// ---- model flags --------------------------------------------------------------------------------
-
-HfModelFlags hf_model_flags(const std::string& model_type) {
-  HfModelFlags f;
-  // PreTrainedModel class flags in transformers (models/<type>/modeling_<type>.py). The common
-  // decoder LMs declare flash + sdpa + flex; GPT-OSS is the exception diagnose exists for.
-  static const char* kStandard[] = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe",
-                                    "gemma", "gemma2", "gemma3_text", "phi3", "olmo2", "granite", "starcoder2",
-                                    "deepseek_v3", "cohere", "stablelm", "falcon"};
-  for (const char* t : kStandard)
-    if (model_type == t) {
-      f.known = true;
-      f.since = "4.36";
-      if (model_type == "gemma2")
-        f.note = "Gemma 2 softcaps its logits: sdpa has no softcap (eager or flash_attention_2 >= flash-attn 2.6)";
-      return f;
-    }
-  if (model_type == "gpt_oss") {
-    f.known = true;
-    f.supports_flash = true;   // _supports_flash_attn = True, but see the sink eras
-    f.supports_sdpa = false;   // _supports_sdpa = False
-    f.supports_flex = true;
-    f.sinks = true;
-    f.since = "4.55";
-    f.note = "learned attention sinks (one logit per head) and alternating sliding/full layers";
-    return f;
-  }
-  f.known = false;
-  f.note = "model_type '" + model_type +
-           "' is not in attnscope's table: assumed to declare flash and sdpa support, as most decoder LMs do";
-  return f;
-}
 
 const std::vector<std::string>& hf_attention_names() {
   // ALL_ATTENTION_FUNCTIONS' registered keys plus "eager" (transformers 4.48+; paged| variants 4.54+).
@@ -64,23 +28,7 @@ const std::vector<std::string>& hf_attention_names() {
   return n;
 }
 
-// ---- model info -----------------------------------------------------------------------------------
-
 namespace {
-
-std::string camel(const std::string& s) {
-  std::string r;
-  bool up = true;
-  for (char c : s) {
-    if (c == '_' || c == '-') {
-      up = true;
-      continue;
-    }
-    r += up ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-    up = false;
-  }
-  return r;
-}
 
 std::string torch_dtype_name(DType d) {
   switch (d) {
@@ -92,151 +40,6 @@ std::string torch_dtype_name(DType d) {
 }
 
 }  // namespace
-
-std::string model_info_from_text(const std::string& text, const std::string& origin, const SpecOverrides& ov,
-                                 int layer, ModelInfo* info) {
-  json j, c;
-  if (std::string e = parse_hf_config_json(text, origin, &j, &c); !e.empty()) return e;
-  ModelInfo m;
-  m.present = true;
-  m.source = origin;
-  if (c.contains("model_type") && c["model_type"].is_string()) m.model_type = c["model_type"].get<std::string>();
-  else if (j.contains("model_type") && j["model_type"].is_string()) m.model_type = j["model_type"].get<std::string>();
-  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
-      j["architectures"][0].is_string())
-    m.architecture = j["architectures"][0].get<std::string>();
-  m.hf_class = !m.architecture.empty() ? m.architecture
-                                       : (m.model_type.empty() ? "the model" : camel(m.model_type) + "ForCausalLM");
-  auto num = [&](const char* k, double d) { return c.contains(k) && c[k].is_number() ? c[k].get<double>() : d; };
-  m.num_layers = static_cast<int>(num("num_hidden_layers", 0));
-  m.max_positions = static_cast<int>(num("max_position_embeddings", 0));
-  if (c.contains("torch_dtype") && c["torch_dtype"].is_string()) m.config_dtype = c["torch_dtype"].get<std::string>();
-  else if (c.contains("dtype") && c["dtype"].is_string()) m.config_dtype = c["dtype"].get<std::string>();
-  m.sliding_window = c.contains("sliding_window") && c["sliding_window"].is_number_integer()
-                         ? c["sliding_window"].get<int>()
-                         : 0;
-  m.softcap = static_cast<float>(num("attn_logit_softcapping", 0));
-  m.attention_dropout = num("attention_dropout", 0);
-  m.alibi = (c.contains("alibi") && c["alibi"].is_boolean() && c["alibi"].get<bool>()) ||
-            (c.contains("use_alibi") && c["use_alibi"].is_boolean() && c["use_alibi"].get<bool>());
-
-  // Layer types: from layer_types when present, else what spec_io decides per layer.
-  std::vector<std::string> per_layer;
-  if (c.contains("layer_types") && c["layer_types"].is_array())
-    for (const auto& x : c["layer_types"])
-      if (x.is_string()) per_layer.push_back(x.get<std::string>());
-  if (m.num_layers <= 0) m.num_layers = per_layer.empty() ? 1 : static_cast<int>(per_layer.size());
-
-  std::vector<int> first_index;  // first layer of each distinct type
-  if (layer >= 0) {
-    LayerSpec s;
-    std::vector<std::string> types;
-    if (std::string e = spec_from_hf_config_text(text, origin, layer, &s, &types); !e.empty()) return e;
-    std::string type = s.sliding_window > 0 ? "sliding_attention" : "full_attention";
-    if (std::string e = apply_overrides(ov, &s); !e.empty()) return origin + ": " + e;
-    m.layer_types = {type};
-    m.layer_counts = {1};
-    m.layers = {s};
-  } else {
-    int n = per_layer.empty() ? m.num_layers : static_cast<int>(per_layer.size());
-    // Without layer_types only Gemma 2 alternates; checking two layers covers it.
-    int probe = per_layer.empty() ? std::min(n, 2) : n;
-    for (int i = 0; i < probe; ++i) {
-      LayerSpec s;
-      if (std::string e = spec_from_hf_config_text(text, origin, i, &s, nullptr); !e.empty()) return e;
-      std::string type = s.sliding_window > 0 ? "sliding_attention" : "full_attention";
-      auto it = std::find(m.layer_types.begin(), m.layer_types.end(), type);
-      if (it == m.layer_types.end()) {
-        if (std::string e = apply_overrides(ov, &s); !e.empty()) return origin + ": " + e;
-        m.layer_types.push_back(type);
-        m.layer_counts.push_back(1);
-        m.layers.push_back(s);
-      } else {
-        m.layer_counts[it - m.layer_types.begin()]++;
-      }
-    }
-    if (per_layer.empty()) {  // extrapolate the probed pattern to every layer
-      if (m.layer_types.size() == 1) m.layer_counts[0] = n;
-      else {
-        m.layer_counts[0] = (n + 1) / 2;
-        m.layer_counts[1] = n / 2;
-      }
-    }
-  }
-  for (const auto& s : m.layers) m.sinks = m.sinks || s.sinks;
-  *info = std::move(m);
-  return "";
-}
-
-std::string load_model_info(const std::string& path, const SpecOverrides& ov, int layer, ModelInfo* info) {
-  std::string text;
-  if (std::string e = read_text_file(path, "--config", int64_t{64} << 20, &text); !e.empty()) return e;
-  return model_info_from_text(text, path, ov, layer, info);
-}
-
-// ---- kernel verdicts ------------------------------------------------------------------------------
-
-std::vector<ImplVerdict> kernel_verdicts(const LayerSpec& spec, const DeviceInfo& dev, const ModelInfo* model) {
-  std::vector<LayerSpec> specs;
-  std::vector<std::string> types;
-  if (model && model->present && !model->layers.empty()) {
-    specs = model->layers;
-    types = model->layer_types;
-  } else {
-    specs = {spec};
-    types = {""};
-  }
-  std::vector<ImplVerdict> out;
-  for (const std::string& impl : implementation_names()) {
-    ImplVerdict iv;
-    iv.name = impl;
-    iv.level = "kernel";
-    std::vector<Verdict> per;
-    std::string backend;
-    for (const auto& s : specs) {
-      std::string b;
-      if (impl == "eager") per.push_back(check_eager(s, dev));
-      else if (impl == "sdpa") per.push_back(check_sdpa(s, dev, "", &b));
-      else if (impl == "flash2") per.push_back(check_flash2(s, dev));
-      else if (impl == "sink") per.push_back(check_sink(s, dev));
-      else {
-        const Implementation* im = cpu_implementation(impl);
-        if (im) per.push_back(im->check(s, dev));
-      }
-      if (!b.empty() && backend.find(b) == std::string::npos) backend += (backend.empty() ? "" : "/") + b;
-    }
-    // Merge: a reason every layer type shares is said once; the others name their layer type.
-    Verdict merged;
-    for (size_t i = 0; i < per.size(); ++i)
-      for (const auto& r : per[i].reasons) {
-        bool everywhere = true;
-        for (size_t k = 0; k < per.size(); ++k) {
-          bool has = false;
-          for (const auto& q : per[k].reasons) has = has || (q.code == r.code && q.text == r.text);
-          everywhere = everywhere && has;
-        }
-        std::string text = r.text;
-        if (!everywhere && !types[i].empty()) text += " [" + types[i] + " layers]";
-        bool dup = false;
-        for (const auto& q : merged.reasons) dup = dup || (q.code == r.code && q.text == text);
-        if (!dup) merged.add(r.severity, r.code, text, r.source);
-      }
-    iv.verdict = merged;
-    iv.sdpa_backend = backend;
-    if (merged.supported) {
-      iv.outcome = impl == "sdpa" ? "runs (" + backend + " backend)" : "runs";
-      iv.runs_as = impl == "sdpa" ? "sdpa:" + backend : impl;
-    } else {
-      for (const auto& r : merged.reasons)
-        if (r.severity == Severity::Error) {
-          iv.outcome = "refused: " + r.text;
-          break;
-        }
-    }
-    out.push_back(std::move(iv));
-  }
-  return out;
-}
 
 // ---- transformers' names --------------------------------------------------------------------------
 
@@ -265,16 +68,6 @@ bool is_kernel_v5(const std::string& s) {
 }
 
 
-std::string first_error(const Verdict& v) {
-  for (const auto& r : v.reasons)
-    if (r.severity == Severity::Error) return r.text;
-  return "";
-}
-bool has_severity(const Verdict& v, Severity s) {
-  for (const auto& r : v.reasons)
-    if (r.severity == s) return true;
-  return false;
-}
 
 // The flash_attn package state from --env, in _flash_attn_2_can_dispatch's order. Returns true
 // when the package path is usable (or unknown).
@@ -547,7 +340,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
     if (!kernels_ok) {
       if (requested_original) {
         fa_dispatch();  // the kernel import failed: transformers raises the package error instead
-        iv.outcome = "fails at load: " + first_error(v);
+        iv.outcome = "fails at load: " + v.first_error();
         return iv;
       }
       add_message(&v, "hf.kernels.missing", tver,
@@ -614,7 +407,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
     }
     if (fa != 0) {
       if (!fa_dispatch()) {
-        iv.outcome = "fails at load: " + first_error(v);
+        iv.outcome = "fails at load: " + v.first_error();
         return iv;
       }
       out.lazy_kernel = applicable;  // lazy_import_flash_attention(applicable) imports the package now
@@ -628,7 +421,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
     } else if (base == "flex_attention") {
       if (!flags.supports_flex) {
         v.add(Severity::Error, "hf.flex.model_unsupported",
-              cls + " does not support an attention implementation through torch's flex_attention.",
+              library_text("hf.flex.model_unsupported", {{"cls", cls}}),
               "transformers modeling_utils.py _flex_attn_can_dispatch (the message goes on)");
         fail("load", "ValueError", "hf.flex.model_unsupported", true);
         return iv;
@@ -636,7 +429,7 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
       std::string torchv = env.version("torch");
       if (!torchv.empty() && compare_versions(torchv, "2.5") < 0) {
         v.add(Severity::Error, "hf.flex.torch",
-              "PyTorch Flex Attention requirements in Transformers are not met. Please install torch>=2.5.0.",
+              library_text("hf.flex.torch"),
               "transformers modeling_utils.py _flex_attn_can_dispatch [torch " + torchv + "]");
         fail("load", "ImportError", "hf.flex.torch");
         return iv;
@@ -674,11 +467,11 @@ ImplVerdict hf_verdict_v5(const std::string& name_in, const ModelInfo& model, co
   }
   if (iv.outcome.empty()) {
     if (out.stage == "runs")
-      iv.outcome = has_severity(v, Severity::Silent) ? "runs, but changes the result silently" : "runs";
+      iv.outcome = v.has(Severity::Silent) ? "runs, but changes the result silently" : "runs";
     else if (out.stage == "forward")
-      iv.outcome = "loads; the first forward fails: " + first_error(v);
+      iv.outcome = "loads; the first forward fails: " + v.first_error();
     else
-      iv.outcome = "fails at load: " + first_error(v);
+      iv.outcome = "fails at load: " + v.first_error();
   }
   return iv;
 }
@@ -714,7 +507,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
     if (sinks) add_message(&v, "hf.gptoss.eager", tver);
     iv.runs_as = "eager_attention_forward (matmul, softmax, matmul)";
     iv.outcome = v.supported ? (sinks ? "runs; sinks honoured" : "runs; S and P materialised")
-                             : "fails: " + first_error(v);
+                             : "fails: " + v.first_error();
     if (!tver.empty()) iv.predicted = outcome_from(v, "forward", "", "eager");
     return iv;
   }
@@ -775,19 +568,16 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
     if (backend == "efficient" && dev.is_gpu() && dev.sm() < 80 && spec.dtype == DType::BF16 &&
         !v.has("sdpa.efficient.dtype")) {
       v.add(Severity::Warning, "sdpa.efficient.dtype",
-            "Memory efficient kernel not used because: Expected query, key and value to all be of dtype: {Half, "
-            "Float}. Got Query dtype: c10::BFloat16, Key dtype: c10::BFloat16, and Value dtype: c10::BFloat16 "
-            "instead.",
+            library_text("sdpa.efficient_not_used") + " " + sdpa_efficient_bf16_text(),
             "PyTorch 2.x aten/src/ATen/native/transformers/cuda/sdp_utils.cpp (less_than_sm80_mem_efficient_dtypes)");
-      v.add(Severity::Warning, "sdpa.math", "falls back to the math backend: S and P are materialised as in eager",
-            "PyTorch 2.x sdp_utils.cpp");
+      v.add(Severity::Warning, "sdpa.math", library_text("sdpa.math"), "PyTorch 2.x sdp_utils.cpp");
       backend = "math";
     }
     v.add(Severity::Note, "sdpa.backend", "dispatches to the " + backend + " backend", "attnscope");
     iv.sdpa_backend = backend;
     iv.runs_as = "torch.nn.functional.scaled_dot_product_attention (" + backend + " backend)";
-    iv.outcome = !v.supported ? "fails: " + first_error(v)
-                 : has_severity(v, Severity::Silent) ? "runs (" + backend + " backend), but changes the result silently"
+    iv.outcome = !v.supported ? "fails: " + v.first_error()
+                 : v.has(Severity::Silent) ? "runs (" + backend + " backend), but changes the result silently"
                                                      : "runs; PyTorch picks the " + backend + " backend";
     if (!tver.empty()) iv.predicted = outcome_from(v, "forward", "RuntimeError", "sdpa");
     return iv;
@@ -861,9 +651,9 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
                 ">= 2.3; older builds silently attend to the whole causal prefix)",
             "transformers modeling_flash_attention_utils.py");
     if (iv.outcome.empty()) {
-      if (v.supported && has_severity(v, Severity::Silent)) iv.outcome = "runs, but changes the result silently";
+      if (v.supported && v.has(Severity::Silent)) iv.outcome = "runs, but changes the result silently";
       else if (v.supported) iv.outcome = "runs";
-      else iv.outcome = "fails: " + first_error(v);
+      else iv.outcome = "fails: " + v.first_error();
     }
     return iv;
   }
@@ -871,7 +661,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
   if (name == "flex_attention") {
     if (!flags.supports_flex) {
       v.add(Severity::Error, "hf.flex.model_unsupported",
-            cls + " does not support an attention implementation through torch's flex_attention.",
+            library_text("hf.flex.model_unsupported", {{"cls", cls}}),
             "transformers >=4.48 modeling_utils.py _flex_attn_can_dispatch");
       iv.outcome = "refused by " + cls;
       return iv;
@@ -879,7 +669,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
     std::string torchv = env.version("torch");
     if (!torchv.empty() && compare_versions(torchv, "2.5") < 0)
       v.add(Severity::Error, "hf.flex.torch",
-            "PyTorch Flex Attention requirements in Transformers are not met. Please install torch>=2.5.0.",
+            library_text("hf.flex.torch"),
             "transformers >=4.48 modeling_utils.py _flex_attn_can_dispatch [torch " + torchv + "]");
     v.add(Severity::Note, "hf.flex.compiled",
           "torch.nn.attention.flex_attention compiles a fused kernel for the mask (block mask) with torch.compile; "
@@ -888,7 +678,7 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
                                 : ""),
           "transformers integrations/flex_attention.py");
     iv.runs_as = "torch flex_attention (compiled)";
-    iv.outcome = v.supported ? "runs (compiled on first use)" : "fails: " + first_error(v);
+    iv.outcome = v.supported ? "runs (compiled on first use)" : "fails: " + v.first_error();
     return iv;
   }
 
@@ -912,8 +702,8 @@ ImplVerdict hf_verdict(const std::string& name_in, const ModelInfo& model, const
             "with attnscope run --import-run",
             "attnscope");
     }
-    iv.outcome = v.supported ? (has_severity(v, Severity::Silent) ? "runs, but changes the result silently" : "runs")
-                             : "fails: " + first_error(v);
+    iv.outcome = v.supported ? (v.has(Severity::Silent) ? "runs, but changes the result silently" : "runs")
+                             : "fails: " + v.first_error();
     return iv;
   }
 

@@ -2,8 +2,8 @@
 // HF name), --env, --attn-implementation strings, and the JSON rendering.
 #include <nlohmann/json.hpp>
 
-#include "capture/diagnose_render.h"
-#include "tests/diagnose/diagnose_fixture.h"
+#include "capture/diagnose/render.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {

@@ -1,5 +1,5 @@
 // Malformed or unreadable inputs give one clear error that names the file (or the option).
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {

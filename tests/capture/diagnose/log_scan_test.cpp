@@ -1,6 +1,6 @@
 // --log: real messages from verl/transformers/flash-attn/vLLM/PyTorch logs are recognised, each with
 // its line number, cause, fix and source; unrelated lines are not.
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {
@@ -73,6 +73,22 @@ TEST(Log, EmptyAndUnrelatedTextFindsNothing) {
   EXPECT_TRUE(scan_log_text("loss 0.1\nloss 0.09\nall good\n").empty());
   // "undefined symbol" from an unrelated library is not an attention finding.
   EXPECT_TRUE(scan_log_text("ImportError: libfoo.so: undefined symbol: bar\n").empty());
+}
+
+// Every message the catalogue scans for is explained by its own entry when a log line quotes it: the scan
+// order (first matching pattern wins) puts no entry behind another that would take its lines.
+TEST(Log, EveryCatalogueQuoteIsExplainedByItsOwnEntry) {
+  int scanned = 0;
+  for (const auto& t : library_texts()) {
+    if (!t.log.pattern) continue;
+    ++scanned;
+    std::string line = "[rank0]: " + log_quote(t);
+    auto found = scan_log_text(line + "\n");
+    ASSERT_EQ(found.size(), 1u) << t.code << ": " << line;
+    EXPECT_EQ(found[0].code, t.code) << line;
+    EXPECT_EQ(found[0].severity, t.severity) << t.code;
+  }
+  EXPECT_GE(scanned, 40);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/env.h"
 #include "capture/text_file.h"
 
 namespace attnscope {

@@ -2,7 +2,7 @@
 #pragma once
 #include <string>
 
-#include "capture/diagnose.h"
+#include "capture/diagnose/diagnose.h"
 
 namespace attnscope {
 

@@ -8,13 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "capture/diagnose.h"
-#include "capture/diagnose_messages.h"
+#include "capture/diagnose/diagnose.h"
+#include "capture/diagnose/messages.h"
 
 namespace attnscope::test {
 
 inline std::string src(const std::string& rel) { return std::string(ATTNSCOPE_SOURCE_DIR) + "/" + rel; }
-inline std::string fixture(const std::string& name) { return src("tests/diagnose/fixtures/" + name); }
+inline std::string fixture(const std::string& name) { return src("tests/fixtures/diagnose/" + name); }
 
 // A sample from samples/hf when the tree has it, else the copy under fixtures/.
 inline std::string hf_sample(const std::string& name) {

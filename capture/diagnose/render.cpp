@@ -1,4 +1,4 @@
-#include "capture/diagnose_render.h"
+#include "capture/diagnose/render.h"
 
 #include <cstdio>
 #include <sstream>

@@ -1,5 +1,5 @@
 // verl configs: what each role really asks transformers for, in which dtype, and the fix lines.
-#include "tests/diagnose/diagnose_fixture.h"
+#include "tests/capture/diagnose/diagnose_fixture.h"
 
 namespace attnscope::test {
 namespace {
