@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call for issue 13 ("profile your own kernel"). From the repo root:
 #   OUT=$OUT bash tests/device/profile_own_kernel.sh
-# Stages (STAGES="build tests bench nsys llama"):
+# Stages, in this order (STAGES="build tests llama nsys bench"; about 6-8 minutes in all):
 #   build  attnscope + the plugin + GPU tests + bench (Release, sm90, CI's reduced instantiations)
 #   tests  tests/gpu/gpu_profiling_test.cpp: repeats by external correlation, NVTX ranges through
 #          CUPTI, untraced repeats, the environment
@@ -15,7 +15,7 @@
 set -u
 OUT=${OUT:-/tmp/attnscope-out}
 mkdir -p "$OUT"
-STAGES=${STAGES:-"build tests bench nsys llama"}
+STAGES=${STAGES:-"build tests llama nsys bench"}
 JOBS=${JOBS:-16}
 LOG="$OUT/profile.log"
 BUILD=${BUILD_DIR:-build-prof}
@@ -45,8 +45,27 @@ if has tests; then
   note "gpu profiling tests: rc=$rc $(grep -E '^\[  (PASSED|FAILED) ' /tmp/profile_tests.log | tr '\n' ' ')"
 fi
 
+if has llama; then
+  PYTHONUNBUFFERED=1 timeout 400 python3 tests/device/outside_llama.py --attnscope "./$BUILD/attnscope" --out "$OUT" \
+    >> "$LOG" 2>&1
+  note "llama + Triton sink kernel: rc=$? $(grep -c '^FAIL' "$LOG") failed checks"
+fi
+if has nsys; then
+  NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
+  if [ -n "$NSYS" ]; then
+    rm -f /tmp/attnscope_nsys.nsys-rep /tmp/attnscope_nsys.sqlite
+    timeout 120 "$NSYS" profile -t cuda,nvtx -o /tmp/attnscope_nsys -f true \
+      "./$BUILD/attnscope" run --seq 512 --impl eager,sink --quiet -o /tmp/nsys_cap.h5 >> /tmp/profile_nsys.log 2>&1
+    timeout 60 "$NSYS" stats --report nvtx_sum --format csv /tmp/attnscope_nsys.nsys-rep > "$OUT/nsys_nvtx.txt" 2>&1
+    "./$BUILD/attnscope" report /tmp/nsys_cap.h5 | grep -E "nvtx|NVTX|CUPTI" >> "$OUT/nsys_nvtx.txt" 2>&1
+    note "nsys: $(grep -c -E 'attnscope|upload|repeat' "$OUT/nsys_nvtx.txt") NVTX lines naming attnscope's ranges"
+  else
+    note "nsys: not installed here (skipped)"
+  fi
+fi
+
 if has bench; then
-  timeout 200 "./$BUILD/attnscope_gpu_bench" --json "$OUT/ours.jsonl" > /tmp/profile_bench.txt 2>&1
+  timeout ${BENCH_TIMEOUT:-150} "./$BUILD/attnscope_gpu_bench" --json "$OUT/ours.jsonl" > /tmp/profile_bench.txt 2>&1
   rc=$?
   cat /tmp/profile_bench.txt >> "$LOG"
   python3 - "$OUT/ours.jsonl" >> "$LOG" 2>&1 <<'EOF'
@@ -61,23 +80,4 @@ EOF
   note "bench: rc=$rc, $(grep -c cupti_overhead_pct "$OUT/ours.jsonl" 2>/dev/null) rows with cupti_overhead_pct"
 fi
 
-if has nsys; then
-  NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
-  if [ -n "$NSYS" ]; then
-    rm -f /tmp/attnscope_nsys.nsys-rep /tmp/attnscope_nsys.sqlite
-    timeout 180 "$NSYS" profile -t cuda,nvtx -o /tmp/attnscope_nsys -f true \
-      "./$BUILD/attnscope" run --seq 512 --impl eager,sink --quiet -o /tmp/nsys_cap.h5 >> /tmp/profile_nsys.log 2>&1
-    timeout 120 "$NSYS" stats --report nvtx_sum --format csv /tmp/attnscope_nsys.nsys-rep > "$OUT/nsys_nvtx.txt" 2>&1
-    "./$BUILD/attnscope" report /tmp/nsys_cap.h5 | grep -E "nvtx|NVTX|CUPTI" >> "$OUT/nsys_nvtx.txt" 2>&1
-    note "nsys: $(grep -c -E 'attnscope|upload|repeat' "$OUT/nsys_nvtx.txt") NVTX lines naming attnscope's ranges"
-  else
-    note "nsys: not installed here (skipped)"
-  fi
-fi
-
-if has llama; then
-  PYTHONUNBUFFERED=1 timeout 400 python3 tests/device/outside_llama.py --attnscope "./$BUILD/attnscope" --out "$OUT" \
-    >> "$LOG" 2>&1
-  note "llama + Triton sink kernel: rc=$? $(grep -c '^FAIL' "$LOG") failed checks"
-fi
 grep "^== " "$LOG"
