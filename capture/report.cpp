@@ -63,10 +63,12 @@ std::string report_text(const Capture& cap, const std::string& path) {
   if (cap.env.backend == "cpu" && !cap.env.gpu_backend_status.empty() && cap.env.gpu_backend_status != "loaded")
     o << "  [" << cap.env.gpu_backend_status << "]";
   o << "\n";
+  if (cap.env.backend == "cuda" && cap.env.gpu.empty())
+    o << "         (no GPU environment recorded: format " << cap.format_version << " captures have none)\n";
   if (!cap.env.gpu.empty())
     for (const auto& [label, value] : environment_lines(cap.env.gpu)) {
       char row[320];
-      std::snprintf(row, sizeof row, "  %-22s %s\n", label.c_str(), value.c_str());
+      std::snprintf(row, sizeof row, "         %-22s %s\n", label.c_str(), value.c_str());
       o << row;
     }
   if (cap.acceptance_baseline >= 0 && s.dtype != DType::F32)

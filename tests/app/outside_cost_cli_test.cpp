@@ -12,6 +12,7 @@
 #include <string>
 
 #include "capture/outside_timing.h"
+#include "capture/store.h"
 #include "capture/tensor_io.h"
 #include "tests/app/shell_util.h"
 
@@ -167,6 +168,50 @@ TEST(OutsideCost, AMalformedTimingRecordStopsTheRunNamingFileFieldAndProblem) {
                " --import-run triton_sink=" + bad + ":out --quiet -o " + tmp("bad.h5"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find(bad + ": attnscope_timing.kernels[2].block: expected [x, y, z]"), std::string::npos) << r.out;
+}
+
+// A GPU capture lists the environment it was measured in, and CUPTI's overhead per run.
+TEST(OutsideCost, TheReportListsTheGpuEnvironmentAndCuptisOverhead) {
+  Capture cap;
+  ASSERT_TRUE(load_capture(capture_of(kDump + "layer000.safetensors", "timed"), &cap).ok());
+  cap.env.backend = "cuda";
+  GpuEnvironment& g = cap.env.gpu;
+  g.name = "NVIDIA H200";
+  g.cc_major = 9;
+  g.sm_count = 132;
+  g.memory_bytes = int64_t{150031106048};
+  g.sm_clock_mhz = 345;
+  g.sm_clock_max_mhz = 1980;
+  g.memory_clock_mhz = 3201;
+  g.memory_clock_max_mhz = 3201;
+  g.driver = "580.95.05";
+  g.cuda_driver = "13.0";
+  g.cuda_runtime = "13.0";
+  g.cublas = "13.1.0";
+  g.cupti = "API 130001";
+  g.nvtx = "CUPTI (libcupti.so.13) into the capture";
+  for (RunResult& r : cap.runs)
+    if (r.label == "eager") {
+      r.times_untraced_ms = {r.median_ms / 1.025};
+      r.median_untraced_ms = r.median_ms / 1.025;
+    }
+  const std::string path = tmp("env.h5");
+  ASSERT_EQ(save_capture(cap, path), "");
+  Shell text = sh(kBin + " report " + path);
+  ASSERT_EQ(text.code, 0) << text.out;
+  for (const char* line : {"GPU                    NVIDIA H200, sm90, 132 SMs, 139.73 GiB",
+                           "SM clock at start      345 MHz (max 1980)", "memory clock at start  3201 MHz (max 3201)",
+                           "driver                 580.95.05 (CUDA 13.0)", "CUDA runtime           13.0",
+                           "cuBLAS                 13.1.0", "cuDNN                  not loaded",
+                           "CUPTI                  API 130001", "NVTX ranges            CUPTI (libcupti.so.13)"})
+    EXPECT_NE(text.out.find(line), std::string::npos) << line << "\n" << text.out;
+  EXPECT_NE(text.out.find("CUPTI off"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("(overhead +2.5%)"), std::string::npos) << text.out;
+  auto j = json::parse(sh(kBin + " report " + path + " --json", false).out);
+  EXPECT_EQ(j["env"]["gpu"]["name"], "NVIDIA H200");
+  EXPECT_EQ(j["env"]["gpu"]["compute_capability"], "9.0");
+  EXPECT_TRUE(j["env"]["gpu"]["cudnn"].is_null());
+  EXPECT_NEAR(runs_of(j)["eager"]["cupti_overhead_pct"].get<double>(), 2.5, 1e-9);
 }
 
 }  // namespace
