@@ -29,6 +29,8 @@ inputs:
 implementations:
   --impl LIST            eager,sdpa,flash2,sink (default all); sdpa:flash|efficient|math|cudnn forces
   --what-if              also run refused ones with the unsupported feature dropped
+  --backward             also the backward pass: dQ, dK, dV (dSinks) from dO (`do` in --inputs, else
+                         seeded), judged per gradient tensor; its costs recorded apart from the forward's
   --import-run NAME=FILE[:tensor]   add an output computed elsewhere (repeatable)
   --probe b=0,h=3,rows=128:192      record the fused kernels' tiles for these rows
   --gpu NAME             judge verdicts against a named GPU (T4, A100, H100, sm75, ...)
@@ -118,6 +120,8 @@ static int run_with(const Args& a, const std::string& default_out) {
   if (std::string e = inputs_from_args(a, spec, &in, &seed, &dist); !e.empty()) return fail(e);
 
   SessionOptions so;
+  so.backward = a.has("--backward");
+  if (so.backward) dout_for_backward(spec, seed, &in);
   if (a.has("--impl")) {
     std::stringstream ss(a.get("--impl"));
     std::string name;
@@ -191,7 +195,7 @@ int cmd_run(const ArgList& args) {
       std::fputs(kRunHelp, stdout);
       return 0;
     }
-  Args a(args, run_flags(), {"--what-if", "--cpu", "--no-inputs", "--quiet", "--json"}, {"--import-run"});
+  Args a(args, run_flags(), {"--what-if", "--cpu", "--no-inputs", "--quiet", "--json", "--backward"}, {"--import-run"});
   if (!a.error().empty()) return fail("run: " + a.error());
   if (!a.positional().empty()) return fail("run: unexpected argument '" + a.positional()[0] + "'");
   return run_with(a, "capture.h5");
@@ -210,7 +214,7 @@ int cmd_default_job(const ArgList& args) {
   bool has_what_if = false;
   for (const auto& s : args) has_what_if |= s == "--what-if";
   if (!has_what_if) with.push_back("--what-if");
-  Args a(with, run_flags(), {"--what-if", "--cpu", "--no-inputs", "--quiet", "--json"}, {"--import-run"});
+  Args a(with, run_flags(), {"--what-if", "--cpu", "--no-inputs", "--quiet", "--json", "--backward"}, {"--import-run"});
   if (!a.error().empty()) return fail(a.error());
   const GpuBackend& g = GpuBackend::instance();
   std::fprintf(stderr, "attnscope: no display - capturing the default sample on the %s\n",

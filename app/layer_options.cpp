@@ -1,5 +1,6 @@
 #include "app/layer_options.h"
 
+#include "capture/analysis.h"
 #include "capture/spec_io.h"
 #include "capture/tensor_io.h"
 
@@ -70,6 +71,15 @@ std::string inputs_from_args(const Args& a, const LayerSpec& spec, Inputs* in, u
     in->origin += ", mask from " + spec.mask_file;
   }
   return "";
+}
+
+void dout_for_backward(const LayerSpec& spec, uint64_t seed, Inputs* in) {
+  if (!in->dout.empty()) {
+    in->origin += ", dO from the file";
+    return;
+  }
+  in->dout = random_dout(spec, seed, attended_rows(spec, *in));
+  in->origin += ", dO seeded (seed=" + std::to_string(seed) + ")";
 }
 
 }  // namespace attnscope

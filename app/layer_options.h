@@ -19,5 +19,8 @@ std::string layer_from_args(const Args& a, LayerSpec* spec);
 std::string inputs_from_args(const Args& a, const LayerSpec& spec, Inputs* in, uint64_t* seed,
                              std::string* dist);
 std::string layout_from_args(const Args& a, Layout* layout);
+// --backward: dO from the inputs file (`do`), else seeded from --seed (zero on rows that see no
+// key, as random_dout says); the inputs' origin says which.
+void dout_for_backward(const LayerSpec& spec, uint64_t seed, Inputs* in);
 
 }  // namespace attnscope

@@ -135,6 +135,7 @@ std::string esc(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::string json_path, only, only_impls, suffix;
+  bool backward = false;
   int repeats = 20, warmup = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -144,8 +145,9 @@ int main(int argc, char** argv) {
     else if (a == "--cases" && i + 1 < argc) only = argv[++i];
     else if (a == "--impls" && i + 1 < argc) only_impls = argv[++i];
     else if (a == "--suffix" && i + 1 < argc) suffix = argv[++i];  // "@sm80": tag the impl names in the JSON
+    else if (a == "--backward") backward = true;  // also time each implementation's backward (random dO)
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S] [--backward]\n", argv[0]);
       return 2;
     }
   }
@@ -162,7 +164,8 @@ int main(int argc, char** argv) {
   for (const Case& c : cases()) {
     if (!only.empty() && ("," + only + ",").find("," + c.name + ",") == std::string::npos) continue;
     const LayerSpec s = spec_of(c);
-    const Inputs in = random_inputs(s, 1, Distribution::Normal);
+    Inputs in = random_inputs(s, 1, Distribution::Normal);
+    if (backward) in.dout = random_dout(s, 2, {});
     const Slice sl = make_slice(s, in);
     const double flops = 4.0 * visible_pairs(s) * s.head_dim;
     for (const std::string& impl : c.impls) {
@@ -181,6 +184,7 @@ int main(int argc, char** argv) {
         o.warmup = warmup;
         o.repeats = repeats;
         o.keep_intermediates = false;
+        o.backward = backward;
         api->run(impl, s, in, o, &r);
         if (!r.ran) err = r.error;
       }
@@ -198,6 +202,11 @@ int main(int argc, char** argv) {
                << ",\"rel_err\":" << rel << ",\"kernels\":" << r.kernels.size() << ",\"kernel_path\":\""
                << esc(r.kernel_path) << "\"";
           if (const double pct = cupti_overhead_pct(r); std::isfinite(pct)) json << ",\"cupti_overhead_pct\":" << pct;
+          if (backward && r.grad.ran)
+            json << ",\"bwd_ms\":" << r.grad.median_ms << ",\"bwd_peak_mib\":" << r.grad.peak_bytes / 1048576.0
+                 << ",\"bwd_model_mib\":" << r.grad.model_bytes / 1048576.0;
+          else if (backward)
+            json << ",\"bwd_error\":\"" << esc(r.grad.error) << "\"";
           if (r.kv_tile > 0) {
             const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
             json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);

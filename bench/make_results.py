@@ -83,6 +83,19 @@ def generate(run_dir):
            "How the run was made and what each kernel version changed: bench/README.md.", ""]
     if env:
         out += ["```"] + env + ["```", ""]
+    # The two numbers per case (METHOD.md): FLOPs over the dense bf16 rate and bytes (Q, K, V read once,
+    # O written once) over the copy bandwidth, both measured on the card; the larger is the floor.
+    sys.path.insert(0, HERE)
+    from peers import CASES, visible_pairs  # noqa: E402
+    out += ["## Floors (forward, bf16)", "",
+            "| case | GFLOP | MiB moved | compute floor ms (790 TFLOP/s) | memory floor ms (4.3 TB/s) |",
+            "|---|---|---|---|---|"]
+    for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
+        flops = 4.0 * B * Hq * visible_pairs(N, causal, window) * D
+        moved = 2 * (2 * B * Hq * N * D + 2 * B * Hkv * N * D)
+        out.append(f"| {name} | {flops / 1e9:.1f} | {moved / 2**20:.0f} | {flops / 790e12 * 1e3:.3f} | "
+                   f"{moved / 4.3e12 * 1e3:.4f} |")
+    out += [""]
     out += ["## All measurements", "",
             "| case | impl | source | ms | TFLOP/s | peak MiB | model MiB | rel err vs fp64 | kernel | note |",
             "|---|---|---|---|---|---|---|---|---|---|"]
@@ -119,6 +132,19 @@ def generate(run_dir):
             summary["met" if v == "met" else "missed"] += 1
             out.append(f"| {what} | {c} | {fmt(a['peak_mib'], 1)} MiB | {fmt(b['peak_mib'], 1)} MiB | {ratio:.3f} | "
                        f"±{bound:.2f} | {v} |")
+    # Backward (issue 12): our flash2/sink backward vs torch SDPA flash's backward, same case.
+    bwd_peers = load(os.path.join(run_dir, "peers_bwd.jsonl"))
+    pb = {(r["case"], r["impl"]): r for r in bwd_peers}
+    for ours_impl in ("flash2", "sink"):
+        for c in cases:
+            a, b = o.get((c, ours_impl)), pb.get((c, "sdpa_flash_bwd"))
+            if not a or not b or "bwd_ms" not in a or "ms" not in b:
+                continue
+            ratio = a["bwd_ms"] / b["ms"]
+            v = verdict("le", ratio, 1.5)
+            summary["met" if v == "met" else "missed"] += 1
+            out.append(f"| {ours_impl} backward vs torch SDPA flash backward | {c} | {fmt(a['bwd_ms'])} | "
+                       f"{fmt(b['ms'])} | {ratio:.2f} | <= 1.50 | {v} |")
     # Memory model vs the real library's measured peak.
     for (c, impl), r in sorted(o.items()):
         if "model_mib" not in r or "peak_mib" not in r or not r["peak_mib"]:

@@ -1,5 +1,7 @@
 #include "capture/analysis.h"
 
+#include "kernels/acceptance.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,14 +35,14 @@ std::vector<uint8_t> attended_rows(const LayerSpec& s, const Inputs& in) {
 
 namespace {
 
-Location first_nonfinite(const Tensor& t) {
+Location first_nonfinite(const Tensor& t, const std::vector<int64_t>& view) {
   Location loc;
   for (int64_t idx = 0; idx < t.numel(); ++idx) {
     float x = t.data[idx];
     if (std::isfinite(x)) continue;
     loc.found = true;
     loc.nan = std::isnan(x);
-    int64_t D = t.dim(3), N = t.dim(2), H = t.dim(1);
+    int64_t D = view[3], N = view[2], H = view[1];
     loc.col = idx % D;
     loc.row = (idx / D) % N;
     loc.h = static_cast<int>((idx / D / N) % H);
@@ -83,30 +85,16 @@ void reference_p_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t
   for (auto& x : *p) x /= sum;
 }
 
-}  // namespace
-
-Divergence compare(const Capture& cap, const RunResult& a, const RunResult& b) {
-  Divergence dv;
-  dv.a = a.label;
-  dv.b = b.label;
-  const LayerSpec& s = cap.spec;
-  if (a.out.empty() || b.out.empty()) {
-    dv.why_not = (a.out.empty() ? a.label : b.label) + " has no output" +
-                 (a.out.empty() ? (a.error.empty() ? "" : " (" + a.error + ")")
-                                : (b.error.empty() ? "" : " (" + b.error + ")"));
-    return dv;
-  }
-  if (a.out.shape != b.out.shape) {
-    dv.why_not = "shapes differ: " + a.label + " " + shape_str(a.out.shape) + ", " + b.label + " " +
-                 shape_str(b.out.shape);
-    return dv;
-  }
+// The measures every tensor comparison shares, over a [B, H, N, D] view of two tensors of one
+// shape; rows (B*H*N entries) with a 0 in `rows` are left out and counted as unattended.
+void compare_tensors(const Tensor& ta, const Tensor& tb, const std::vector<int64_t>& view,
+                     const std::vector<uint8_t>* rows, Divergence* out) {
+  Divergence& dv = *out;
   dv.comparable = true;
-  dv.first_nan_a = first_nonfinite(a.out);
-  dv.first_nan_b = first_nonfinite(b.out);
-  const std::vector<uint8_t> rows = attended_rows(s, cap.inputs);
-  const int64_t Dv = a.out.dim(3), Nq = a.out.dim(2), H = a.out.dim(1), B = a.out.dim(0);
-  const DType ud = coarser(a.out.dtype, b.out.dtype);
+  const int64_t B = view[0], H = view[1], Nq = view[2], Dv = view[3];
+  dv.first_nan_a = first_nonfinite(ta, view);
+  dv.first_nan_b = first_nonfinite(tb, view);
+  const DType ud = coarser(ta.dtype, tb.dtype);
   dv.ulp_hist.assign(34, 0);
   dv.abs_hist.assign(24, 0);
   dv.per_row_max.assign(static_cast<size_t>(B * H * Nq), 0.0f);
@@ -121,7 +109,7 @@ Divergence compare(const Capture& cap, const RunResult& a, const RunResult& b) {
       int64_t h_n = 0;
       for (int64_t i = 0; i < Nq; ++i) {
         const int64_t row = (bi * H + h) * Nq + i;
-        if (static_cast<size_t>(row) < rows.size() && !rows[row]) {
+        if (rows && static_cast<size_t>(row) < rows->size() && !(*rows)[row]) {
           ++dv.rows_unattended;
           continue;
         }
@@ -129,7 +117,7 @@ Divergence compare(const Capture& cap, const RunResult& a, const RunResult& b) {
         float rmax = 0;
         for (int64_t d = 0; d < Dv; ++d) {
           const int64_t idx = row * Dv + d;
-          const double x = a.out.data[idx], y = b.out.data[idx];
+          const double x = ta.data[idx], y = tb.data[idx];
           double diff = std::abs(x - y);
           if (std::isnan(diff)) diff = std::numeric_limits<double>::infinity();
           if (diff > dv.max_abs || (n == 0 && d == 0)) {
@@ -179,6 +167,29 @@ Divergence compare(const Capture& cap, const RunResult& a, const RunResult& b) {
     dv.worst_rows.push_back({static_cast<int>(row / Nq / H), static_cast<int>((row / Nq) % H), row % Nq,
                              dv.per_row_max[row]});
   }
+}
+
+}  // namespace
+
+Divergence compare(const Capture& cap, const RunResult& a, const RunResult& b) {
+  Divergence dv;
+  dv.a = a.label;
+  dv.b = b.label;
+  const LayerSpec& s = cap.spec;
+  if (a.out.empty() || b.out.empty()) {
+    dv.why_not = (a.out.empty() ? a.label : b.label) + " has no output" +
+                 (a.out.empty() ? (a.error.empty() ? "" : " (" + a.error + ")")
+                                : (b.error.empty() ? "" : " (" + b.error + ")"));
+    return dv;
+  }
+  if (a.out.shape != b.out.shape) {
+    dv.why_not = "shapes differ: " + a.label + " " + shape_str(a.out.shape) + ", " + b.label + " " +
+                 shape_str(b.out.shape);
+    return dv;
+  }
+  const std::vector<uint8_t> rows = attended_rows(s, cap.inputs);
+  const int64_t Nq = a.out.dim(2), H = a.out.dim(1), B = a.out.dim(0);
+  compare_tensors(a.out, b.out, {B, H, Nq, a.out.dim(3)}, &rows, &dv);
   // LSE.
   if (!a.lse.empty() && !b.lse.empty() && a.lse.shape == b.lse.shape) {
     dv.lse_compared = true;
@@ -277,6 +288,111 @@ Acceptance acceptance(const Capture& cap, const RunResult& r, const Divergence& 
   a.text = buf;
   if (nonfinite) a.text += " (non-finite output)";
   return a;
+}
+
+Divergence compare_gradient(const Capture& cap, const RunResult& a, const RunResult& b, const std::string& tensor) {
+  Divergence dv;
+  dv.a = a.label;
+  dv.b = b.label;
+  const Tensor* ta = gradient(a.grad, tensor);
+  const Tensor* tb = gradient(b.grad, tensor);
+  if (!ta || !tb) {
+    dv.why_not = "no gradient tensor named '" + tensor + "' (dq, dk, dv, dsinks)";
+    return dv;
+  }
+  for (const RunResult* r : {&a, &b})
+    if ((r == &a ? ta : tb)->empty()) {
+      dv.why_not = r->label + " has no " + tensor +
+                   (r->grad.error.empty() ? (r->grad.ran ? "" : " (no backward ran)") : " (" + r->grad.error + ")");
+      return dv;
+    }
+  if (ta->shape != tb->shape) {
+    dv.why_not = tensor + " shapes differ: " + a.label + " " + shape_str(ta->shape) + ", " + b.label + " " +
+                 shape_str(tb->shape);
+    return dv;
+  }
+  std::vector<int64_t> view = ta->shape;
+  if (view.size() == 1) view = {1, view[0], 1, 1};  // dsinks [Hq]: one "row" per head
+  if (view.size() != 4) {
+    dv.why_not = tensor + ": unexpected shape " + shape_str(ta->shape);
+    return dv;
+  }
+  if (tensor == "dq") {
+    const std::vector<uint8_t> rows = attended_rows(cap.spec, cap.inputs);
+    compare_tensors(*ta, *tb, view, &rows, &dv);
+  } else {
+    compare_tensors(*ta, *tb, view, nullptr, &dv);
+  }
+  return dv;
+}
+
+Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std::string& tensor,
+                               const Divergence& d) {
+  Acceptance a;
+  const Tensor* t = gradient(r.grad, tensor);
+  const Tensor* ref = gradient(cap.reference.grad, tensor);
+  if (r.label == "reference" || !t || t->empty()) {
+    a.text = r.label == "reference" ? "the reference itself" : "no " + tensor;
+    return a;
+  }
+  if (!d.comparable) {
+    a.text = d.why_not;
+    return a;
+  }
+  auto base = cap.gradient_baseline.find(tensor);
+  char buf[256];
+  const bool nonfinite = d.first_nan_a.found;
+  if (t->dtype != cap.spec.dtype) {
+    a.text = "ran in another dtype than the layer (what-if): no same-dtype baseline";
+    return a;
+  }
+  if (base == cap.gradient_baseline.end() || base->second < 0) {
+    a.text = "no gradient baseline recorded in this capture";
+    return a;
+  }
+  a.applicable = true;
+  a.baseline = base->second;
+  if (t->dtype == DType::F32) {
+    a.err = d.rel_fro;
+    a.bound = gradient_bound_fp32(a.baseline);
+    a.rule = "fp32 gradients: relative Frobenius error vs fp64 <= max(1e-5, 2 x that of eager)";
+    a.pass = !nonfinite && a.err <= a.bound;
+    std::snprintf(buf, sizeof buf, "%s: rel. Frobenius %.3g %s %.3g", a.pass ? "passes" : "FAILS", a.err,
+                  a.pass ? "<=" : ">", a.bound);
+  } else {
+    double biggest = 0;
+    if (ref)
+      for (float x : ref->data) biggest = std::max(biggest, static_cast<double>(std::abs(x)));
+    a.err = d.max_abs;
+    a.bound = gradient_bound(a.baseline, t->dtype, biggest);
+    a.rule = "FA2 (backward): max |g - fp64| <= 2 x that of eager with fp32 softmax in the same dtype + 1e-5, "
+             "at least 2 ulps of the largest |g_fp64|";
+    a.pass = !nonfinite && a.err <= a.bound;
+    if (a.bound > fa2_bound(a.baseline))
+      std::snprintf(buf, sizeof buf, "%s: max abs %.3g %s %.3g (2 ulps of the largest |%s| %.3g in %s; 2 x %.3g + 1e-5 is less)",
+                    a.pass ? "passes" : "FAILS", a.err, a.pass ? "<=" : ">", a.bound, tensor.c_str(), biggest,
+                    dtype_name(t->dtype), a.baseline);
+    else
+      std::snprintf(buf, sizeof buf, "%s: max abs %.3g %s 2 x %.3g + 1e-5", a.pass ? "passes" : "FAILS", a.err,
+                    a.pass ? "<=" : ">", a.baseline);
+  }
+  a.text = buf;
+  if (nonfinite) a.text += " (non-finite gradient)";
+  return a;
+}
+
+double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Tensor& reference) {
+  if (eager.empty() || reference.empty() || eager.shape != reference.shape) return -1;
+  double worst = 0, num = 0, den = 0;
+  for (int64_t k = 0; k < eager.numel(); ++k) {
+    const double d = static_cast<double>(eager.data[k]) - reference.data[k];
+    if (std::isnan(d)) return std::numeric_limits<double>::infinity();
+    worst = std::max(worst, std::abs(d));
+    num += d * d;
+    den += static_cast<double>(reference.data[k]) * reference.data[k];
+  }
+  if (spec.dtype == DType::F32) return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  return worst;
 }
 
 }  // namespace attnscope

@@ -67,6 +67,17 @@ Acceptance acceptance(const Capture& cap, const RunResult& r);
 // The same from r's divergence against the reference when the caller has it already.
 Acceptance acceptance(const Capture& cap, const RunResult& r, const Divergence& vs_reference);
 
+// Gradients (--backward), one tensor at a time: "dq", "dk", "dv", "dsinks" (kGradientTensors).
+// dq leaves out the rows with no visible key, as the output does; dk/dv compare every key row
+// (their per-row tables are per key); dsinks [Hq] is viewed as [1, Hq, 1, 1], one row per head.
+Divergence compare_gradient(const Capture& cap, const RunResult& a, const RunResult& b, const std::string& tensor);
+// FA2's rule per gradient tensor (kernels/acceptance.h) against cap.gradient_baseline.
+Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std::string& tensor,
+                               const Divergence& vs_reference);
+// The baseline for one gradient tensor: eager's (fp32 softmax, spec dtype) max abs error against
+// the reference's, or its relative Frobenius error for fp32 layers; -1 when either is missing.
+double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Tensor& reference);
+
 // Row mask: 1 when row (b, h, i) has at least one visible key (spec + explicit mask).
 std::vector<uint8_t> attended_rows(const LayerSpec& spec, const Inputs& in);
 

@@ -1,5 +1,6 @@
 // A capture: one layer, one set of inputs, every implementation's result, the reference.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,12 @@ struct EnvInfo {
 };
 
 struct Capture {
-  // The version this attnscope writes, and the oldest it still reads (capture/store.h).
-  static constexpr int kFormatVersion = 2;
-  static constexpr int kOldestFormatVersion = 1;
-  int format_version = kFormatVersion;
+  // 2: gradients (--backward): dq/dk/dv/dsinks per run and the reference, /inputs/do, each run's
+  //    backward costs, gradient baselines. Version 1 files (no gradients) still load.
+  // 3: /env/gpu (the GPU environment), per run the NVTX ranges and the untraced repeat times.
+  static constexpr int kFormatVersion = 3;
+  static constexpr int kOldestReadable = 1;
+  int format_version = kFormatVersion;  // the version of the file it was loaded from
   LayerSpec spec;
   EnvInfo env;
   Inputs inputs;
@@ -36,6 +39,10 @@ struct Capture {
   // max |eager(fp32 softmax, spec dtype) - fp64| over attended rows: the acceptance rule's
   // baseline (fp32 specs: 0, the rule is relative Frobenius <= 1e-5). < 0 when not computed.
   double acceptance_baseline = -1;
+  // The same per gradient tensor ("dq", "dk", "dv", "dsinks") when the session ran the backward:
+  // eager (fp32 softmax, spec dtype) against the reference's gradients, max abs (fp32 specs:
+  // relative Frobenius). Absent: not computed.
+  std::map<std::string, double> gradient_baseline;
 
   const RunResult* find(const std::string& label) const;
 };

@@ -28,13 +28,27 @@ json sort_index(int pid, int tid, int index) {
 // JSON has no NaN/Inf: non-finite times (a broken record) become 0 so the file still loads.
 double finite(double x) { return std::isfinite(x) ? x : 0.0; }
 
+// One phase of a run: the forward's records, or the backward's (kept apart in RunResult::grad).
+struct Phase {
+  const char* name;  // "forward" | "backward"
+  const std::vector<KernelRecord>& kernels;
+  const std::vector<HostSpan>& spans;
+  const std::vector<MemoryEvent>& memory;
+};
+
 void add_run(json& ev, int pid, int* next_tid, const RunResult& r, const TraceOptions& opt) {
-  const bool has_kernels = opt.kernels && !r.kernels.empty();
-  const bool has_spans = opt.spans && !r.spans.empty();
-  const bool has_memory = opt.memory && !r.memory.empty();
+  const Phase phases[] = {{"forward", r.kernels, r.spans, r.memory},
+                          {"backward", r.grad.kernels, r.grad.spans, r.grad.memory}};
+  bool has_kernels = false, has_spans = false, has_memory = false;
+  for (const Phase& p : phases) {
+    has_kernels |= opt.kernels && !p.kernels.empty();
+    has_spans |= opt.spans && !p.spans.empty();
+    has_memory |= opt.memory && !p.memory.empty();
+  }
   const bool has_ranges = opt.ranges && !r.ranges.empty();
   if (!has_kernels && !has_spans && !has_memory && !has_ranges) return;
-  // NVTX phases above the kernels: a track of their own, nested as they were pushed.
+  // NVTX phases above the kernels (the backward's too: one axis): a track of their own, nested
+  // as they were pushed.
   if (has_ranges) {
     const int range_tid = (*next_tid)++;
     ev.push_back(meta("thread_name", pid, range_tid, r.label + " NVTX"));
@@ -48,41 +62,46 @@ void add_run(json& ev, int pid, int* next_tid, const RunResult& r, const TraceOp
   std::string track = r.label + " [" + (r.backend.empty() ? "?" : r.backend) + "]";
   ev.push_back(meta("thread_name", pid, tid, track));
   ev.push_back(sort_index(pid, tid, tid));
-  if (has_kernels) {
-    for (const KernelRecord& k : r.kernels) {
-      if (k.repeat == -1 && !opt.warmup) continue;
-      json args = {{"grid", {k.grid[0], k.grid[1], k.grid[2]}},
-                   {"block", {k.block[0], k.block[1], k.block[2]}},
-                   {"registers per thread", k.registers},
-                   {"shared memory", static_cast<int64_t>(k.shared_static) + k.shared_dynamic},
-                   {"static shared memory", k.shared_static},
-                   {"dynamic shared memory", k.shared_dynamic},
-                   {"stream", k.stream},
-                   {"correlation", k.correlation},
-                   {"repeat", k.repeat},
-                   {"run", r.label}};
-      ev.push_back({{"name", k.name}, {"cat", "kernel"}, {"ph", "X"}, {"pid", pid}, {"tid", tid},
-                    {"ts", finite(k.start_us)}, {"dur", std::max(0.0, finite(k.dur_us))}, {"args", args}});
-    }
+  int span_tid = tid;
+  if (has_spans && has_kernels) {  // host spans overlap asynchronous kernels: they get their own track
+    span_tid = (*next_tid)++;
+    ev.push_back(meta("thread_name", pid, span_tid, r.label + " (host)"));
+    ev.push_back(sort_index(pid, span_tid, span_tid));
   }
-  if (has_spans) {
-    int span_tid = tid;
-    if (has_kernels) {  // host spans overlap asynchronous kernels: they get their own track
-      span_tid = (*next_tid)++;
-      ev.push_back(meta("thread_name", pid, span_tid, r.label + " (host)"));
-      ev.push_back(sort_index(pid, span_tid, span_tid));
-    }
-    for (const HostSpan& s : r.spans)
-      ev.push_back({{"name", s.name}, {"cat", "host"}, {"ph", "X"}, {"pid", pid}, {"tid", span_tid},
-                    {"ts", finite(s.start_us)}, {"dur", std::max(0.0, finite(s.dur_us))},
-                    {"args", {{"run", r.label}, {"thread", s.thread}}}});
-  }
-  if (has_memory) {
-    int64_t in_use = 0;
-    for (const MemoryEvent& m : r.memory) {
-      in_use += m.bytes;
-      ev.push_back({{"name", r.label + " memory"}, {"cat", "memory"}, {"ph", "C"}, {"pid", pid}, {"tid", tid},
-                    {"ts", finite(m.t_us)}, {"args", {{"bytes in use", in_use}}}});
+  for (const Phase& p : phases) {
+    const std::string pass = p.name;
+    if (opt.kernels)
+      for (const KernelRecord& k : p.kernels) {
+        if (k.repeat == -1 && !opt.warmup) continue;  // warm-up (an unattributed -2 is kept)
+        json args = {{"grid", {k.grid[0], k.grid[1], k.grid[2]}},
+                     {"block", {k.block[0], k.block[1], k.block[2]}},
+                     {"registers per thread", k.registers},
+                     {"shared memory", static_cast<int64_t>(k.shared_static) + k.shared_dynamic},
+                     {"static shared memory", k.shared_static},
+                     {"dynamic shared memory", k.shared_dynamic},
+                     {"stream", k.stream},
+                     {"correlation", k.correlation},
+                     {"repeat", k.repeat},
+                     {"run", r.label},
+                     {"pass", pass}};
+        ev.push_back({{"name", k.name}, {"cat", pass == "forward" ? "kernel" : "kernel,backward"}, {"ph", "X"},
+                      {"pid", pid}, {"tid", tid}, {"ts", finite(k.start_us)}, {"dur", std::max(0.0, finite(k.dur_us))},
+                      {"args", args}});
+      }
+    if (opt.spans)
+      for (const HostSpan& s : p.spans)
+        ev.push_back({{"name", s.name}, {"cat", pass == "forward" ? "host" : "host,backward"}, {"ph", "X"},
+                      {"pid", pid}, {"tid", span_tid}, {"ts", finite(s.start_us)},
+                      {"dur", std::max(0.0, finite(s.dur_us))},
+                      {"args", {{"run", r.label}, {"thread", s.thread}, {"pass", pass}}}});
+    if (opt.memory) {
+      int64_t in_use = 0;
+      const std::string counter = r.label + (pass == "forward" ? " memory" : " backward memory");
+      for (const MemoryEvent& m : p.memory) {
+        in_use += m.bytes;
+        ev.push_back({{"name", counter}, {"cat", "memory"}, {"ph", "C"}, {"pid", pid}, {"tid", tid},
+                      {"ts", finite(m.t_us)}, {"args", {{"bytes in use", in_use}}}});
+      }
     }
   }
 }
@@ -211,6 +230,19 @@ std::string summary_json(const Capture& cap) {
       j["not_compared"] = row.why_not;
     }
     j["acceptance"] = {{"applicable", row.acc.applicable}, {"pass", row.acc.pass}, {"text", row.acc.text}};
+    if (r.grad.ran || !r.grad.error.empty()) {
+      json grads = json::object();
+      for (const auto& gt : kGradientTensors) {
+        if ((r.grad.*gt.member).empty() || cap.reference.grad.empty()) continue;
+        Divergence d = compare_gradient(cap, r, cap.reference, gt.name);
+        Acceptance a = gradient_acceptance(cap, r, gt.name, d);
+        grads[gt.name] = {{"max_abs_err", d.comparable && std::isfinite(d.max_abs) ? json(d.max_abs) : json(nullptr)},
+                          {"acceptance", {{"applicable", a.applicable}, {"pass", a.pass}, {"text", a.text}}}};
+      }
+      j["backward"] = {{"ran", r.grad.ran}, {"error", r.grad.error}, {"median_ms", r.grad.median_ms},
+                       {"times_ms", r.grad.times_ms}, {"peak_bytes", r.grad.peak_bytes},
+                       {"model_bytes", r.grad.model_bytes}, {"gradients", grads}};
+    }
     runs.push_back(std::move(j));
   }
   json doc = {{"format", "attnscope-summary"},

@@ -16,6 +16,9 @@ namespace attnscope {
 // "M" events name processes and threads; a run's NVTX ranges (or an outside run's profiler
 // annotations) are "X" events with cat "nvtx" on a track "<label> NVTX" above its kernels.
 // ts/dur in microseconds on the runs' own axes, the capture shifted so that nothing is negative.
+// A run's backward pass (--backward) shares its tracks: its kernels and spans carry args.pass =
+// "backward" and cat "kernel,backward" / "host,backward"; its allocations are the counter
+// "<label> backward memory".
 struct TraceOptions {
   bool spans = true;      // host-timed phases
   bool kernels = true;    // CUPTI kernel records

@@ -50,6 +50,65 @@ std::string status_of(const RunResult& r) {
   return r.error.empty() ? "not run" : "failed";
 }
 
+bool any_backward(const Capture& cap) {
+  if (!cap.reference.grad.empty()) return true;
+  for (const auto& r : cap.runs)
+    if (r.grad.ran || !r.grad.error.empty()) return true;
+  return false;
+}
+
+// The backward section: per run its cost (apart from the forward's) and, per gradient tensor,
+// the max abs error against fp64 with FA2's verdict; failing verdicts spelled out below.
+std::string backward_text(const Capture& cap) {
+  if (!any_backward(cap)) return "";
+  std::ostringstream o;
+  const LayerSpec& s = cap.spec;
+  o << "\nbackward (dO: " << (cap.inputs.dout.empty() ? "not stored" : "stored as /inputs/do")
+    << "; gradients vs fp64, FA2's rule per tensor)\n";
+  if (!cap.gradient_baseline.empty()) {
+    o << "baseline eager (fp32 softmax, " << dtype_name(s.dtype) << ") vs fp64:";
+    for (const auto& g : kGradientTensors) {
+      auto it = cap.gradient_baseline.find(g.name);
+      if (it != cap.gradient_baseline.end())
+        o << " " << g.name << " " << fmt("%.3g", it->second);
+    }
+    o << (s.dtype == DType::F32 ? " (relative Frobenius)\n" : " (max abs)\n");
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-22s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", "run", "status", "bwd ms",
+                "bwd peak", "dq", "dk", "dv", "dsinks");
+  o << line;
+  std::vector<std::string> failures;
+  for (const RunResult& r : cap.runs) {
+    const Gradients& g = r.grad;
+    std::string cells[4];
+    int k = 0;
+    for (const auto& gt : kGradientTensors) {
+      std::string& c = cells[k++];
+      if ((g.*gt.member).empty()) {
+        c = "-";
+        continue;
+      }
+      Divergence d = compare_gradient(cap, r, cap.reference, gt.name);
+      Acceptance a = gradient_acceptance(cap, r, gt.name, d);
+      c = d.comparable ? fmt("%.3g", d.max_abs) : "?";
+      if (a.applicable) {
+        c += a.pass ? " pass" : " FAIL";
+        if (!a.pass) failures.push_back(r.label + " " + gt.name + ": " + a.text);
+      }
+    }
+    const std::string status = g.ran ? "ran" : (g.error.empty() ? "-" : "no");
+    std::snprintf(line, sizeof line, "%-22s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", r.label.c_str(),
+                  status.c_str(), g.ran ? fmt("%.3f", g.median_ms).c_str() : "-",
+                  g.ran ? format_bytes(g.peak_bytes).c_str() : "-", cells[0].c_str(), cells[1].c_str(),
+                  cells[2].c_str(), cells[3].c_str());
+    o << line;
+    if (!g.ran && !g.error.empty() && r.ran) o << "    no gradients: " << g.error << "\n";
+  }
+  for (const auto& f : failures) o << "  " << f << "\n";
+  return o.str();
+}
+
 }  // namespace
 
 std::string report_text(const Capture& cap, const std::string& path) {
@@ -98,6 +157,7 @@ std::string report_text(const Capture& cap, const std::string& path) {
   o << "\ntiming\n";
   for (const RunResult& r : cap.runs)
     if (r.ran) o << "  " << r.label << ": " << timing_line(r) << "\n";
+  o << backward_text(cap);
   o << "\nverdicts\n";
   for (size_t k = 0; k < cap.runs.size(); ++k) {
     const RunResult& r = cap.runs[k];
@@ -160,6 +220,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
   }
   j["inputs"] = cap.inputs.origin;
   j["acceptance_baseline"] = cap.acceptance_baseline;
+  if (!cap.gradient_baseline.empty()) j["gradient_baseline"] = cap.gradient_baseline;
   json runs = json::array();
   for (const auto& r : cap.runs) {
     json jr;
@@ -203,6 +264,30 @@ std::string report_json(const Capture& cap, const std::string& path) {
     Acceptance a = acceptance(cap, r, d);
     jr["acceptance"] = {{"applicable", a.applicable}, {"pass", a.pass}, {"err", a.err},
                         {"baseline", a.baseline}, {"bound", a.bound}, {"text", a.text}};
+    if (r.grad.ran || !r.grad.error.empty()) {
+      const Gradients& g = r.grad;
+      json grads = json::object();
+      for (const auto& gt : kGradientTensors) {
+        if ((g.*gt.member).empty()) continue;
+        Divergence gd = compare_gradient(cap, r, cap.reference, gt.name);
+        Acceptance ga = gradient_acceptance(cap, r, gt.name, gd);
+        json jg = {{"shape", (g.*gt.member).shape}};
+        if (gd.comparable)
+          jg["vs_reference"] = {{"max_abs", gd.max_abs}, {"mean_abs", gd.mean_abs}, {"rel_fro", gd.rel_fro},
+                                {"cosine", gd.cosine}, {"ulp_within_1", gd.ulp_within_1},
+                                {"worst", {{"b", gd.worst.b}, {"h", gd.worst.h}, {"row", gd.worst.row},
+                                           {"col", gd.worst.col}}},
+                                {"nonfinite", gd.first_nan_a.found}};
+        else
+          jg["not_compared"] = gd.why_not;
+        jg["acceptance"] = {{"applicable", ga.applicable}, {"pass", ga.pass}, {"err", ga.err},
+                            {"baseline", ga.baseline}, {"bound", ga.bound}, {"text", ga.text}};
+        grads[gt.name] = jg;
+      }
+      jr["backward"] = {{"ran", g.ran},           {"error", g.error},         {"median_ms", g.median_ms},
+                        {"peak_bytes", g.peak_bytes}, {"model_bytes", g.model_bytes}, {"kernels", g.kernels.size()},
+                        {"spans", g.spans.size()}, {"gradients", grads}};
+    }
     runs.push_back(jr);
   }
   j["runs"] = runs;

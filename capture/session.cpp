@@ -40,8 +40,8 @@ std::string iso_now() {
 // Inputs for a what-if spec: the same tensors, rounded to its dtype, without what it dropped.
 Inputs adapt_inputs(const Inputs& in, const LayerSpec& to) {
   Inputs r = in;
-  for (Tensor* t : {&r.q, &r.k, &r.v})
-    if (t->dtype != to.dtype) {
+  for (Tensor* t : {&r.q, &r.k, &r.v, &r.dout})
+    if (!t->empty() && t->dtype != to.dtype) {
       t->dtype = to.dtype;
       t->round_in_place();
     }
@@ -76,6 +76,8 @@ EnvInfo current_env() {
 std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptions& opt, Capture* cap) {
   if (std::string e = spec.validate(); !e.empty()) return "layer spec: " + e;
   if (std::string e = inputs.check_against(spec); !e.empty()) return "inputs (" + inputs.origin + "): " + e;
+  if (opt.backward && inputs.dout.empty())
+    return "--backward: no dO (a `do` tensor in the inputs file, or one seeded by the caller)";
   std::vector<std::string> impls = opt.impls.empty() ? implementation_names() : opt.impls;
   for (const auto& name : impls)
     if (!cpu_implementation(name))
@@ -106,6 +108,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     ro.cancel = opt.cancel;
     ro.warmup = opt.warmup >= 0 ? opt.warmup : (use_gpu ? 2 : 0);
     ro.repeats = opt.repeats > 0 ? opt.repeats : (use_gpu ? 10 : 1);
+    ro.backward = opt.backward;
     if (opt.progress) {
       double base = stage;
       ro.progress = [&opt, base, stages, label](double f) { opt.progress(label, (base + f) / stages); };
@@ -115,6 +118,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   auto cancelled = [&] { return opt.cancel && opt.cancel->load(); };
   auto shift_spans = [](RunResult& r, double start) {
     for (auto& s : r.spans) s.start_us += start;
+    for (auto& s : r.grad.spans) s.start_us += start;
   };
 
   // 1. The fp64 reference.
@@ -126,26 +130,34 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     ++stage;
     if (cancelled()) return "cancelled";
   }
-  // 2. The acceptance rule's baseline: eager with an fp32 softmax in the layer's dtype.
-  if (spec.dtype == DType::F32) {
-    cap->acceptance_baseline = 0;
-  } else {
+  // 2. The acceptance rule's baselines: eager with an fp32 softmax in the layer's dtype, its
+  // output (fp32 layers: the rule is relative Frobenius <= 1e-5, no baseline) and, with the
+  // backward, each of its gradients.
+  if (spec.dtype == DType::F32) cap->acceptance_baseline = 0;
+  if (spec.dtype != DType::F32 || opt.backward) {
     LayerSpec base = spec;
     base.softmax_dtype = DType::F32;
     RunOptions ro = options_for("acceptance baseline");
     ro.keep_intermediates = false;
     RunResult e = cpu_implementation("eager")->run(base, in, ro);
-    std::vector<uint8_t> rows = attended_rows(spec, in);
-    double worst = 0;
-    const int64_t Dv = spec.head_dim_v;
-    for (size_t r = 0; r < rows.size(); ++r) {
-      if (!rows[r]) continue;
-      for (int64_t d = 0; d < Dv; ++d) {
-        size_t idx = r * Dv + d;
-        worst = std::max(worst, std::abs(static_cast<double>(e.out.data[idx]) - cap->reference.out.data[idx]));
+    if (spec.dtype != DType::F32) {
+      std::vector<uint8_t> rows = attended_rows(spec, in);
+      double worst = 0;
+      const int64_t Dv = spec.head_dim_v;
+      for (size_t r = 0; r < rows.size(); ++r) {
+        if (!rows[r]) continue;
+        for (int64_t d = 0; d < Dv; ++d) {
+          size_t idx = r * Dv + d;
+          worst = std::max(worst, std::abs(static_cast<double>(e.out.data[idx]) - cap->reference.out.data[idx]));
+        }
       }
+      cap->acceptance_baseline = worst;
     }
-    cap->acceptance_baseline = worst;
+    if (opt.backward)
+      for (const auto& g : kGradientTensors) {
+        const double b = gradient_baseline_of(spec, e.grad.*g.member, cap->reference.grad.*g.member);
+        if (b >= 0) cap->gradient_baseline[g.name] = b;
+      }
     ++stage;
     if (cancelled()) return "cancelled";
   }
@@ -172,6 +184,8 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
         gpu.api()->run(name, s, inp, ro, &r);
         r.backend = "cuda";
         r.device = run_dev.describe();
+        if (ro.backward && r.ran && r.grad.empty() && r.grad.error.empty())
+          r.grad.error = "the GPU backend ran no backward for " + name;
       } else {
         r = cpu_impl->run(s, inp, ro);
       }
@@ -208,6 +222,14 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
         if (what_if_spec(name, spec, run_dev, &ws, &dropped)) {
           RunResult w = run_one(ws, adapt_inputs(in, ws), name + " (what-if)");
           w.what_if_dropped = dropped;
+          // Dropped sinks are sinks that never learn: the gradient such an implementation gives
+          // them is 0 (autograd's None), judged like any other against the reference's dsinks.
+          if (w.grad.ran && spec.sinks && !ws.sinks) {
+            w.grad.dsinks = Tensor(ws.dtype, {spec.heads_q}, 0.0f);
+            w.verdict.add(Severity::Note, "what_if.dsinks",
+                          "dsinks = 0: with the sinks dropped they get no gradient (they would never train)",
+                          "attnscope");
+          }
           Verdict wv = on_gpu ? gpu.api()->check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
           for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
           w.verdict = wv;

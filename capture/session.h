@@ -20,6 +20,7 @@ struct SessionOptions {
   int repeats = 0;                 // 0: 1 on CPU, 10 on GPU
   int warmup = -1;                 // -1: 0 on CPU, 2 on GPU
   int threads = 0;
+  bool backward = false;           // also the backward pass with Inputs::dout (which must be set)
   std::vector<std::pair<std::string, std::string>> import_runs;  // NAME, FILE[:tensor]
   Layout import_layout = Layout::BHND;
   std::function<void(const std::string& stage, double fraction)> progress;

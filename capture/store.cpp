@@ -1,24 +1,30 @@
-// Capture <-> HDF5 file. The layout (format_version 2; what version 1 lacks is marked [2]):
+// Capture <-> HDF5 file. The layout (format_version 3; what a version lacks is marked with the
+// version that added it: [2] gradients, [3] the GPU environment, NVTX ranges, untraced times):
 //
 //   /                    attrs format_version (int), generator, spec (JSON, --spec format),
-//                        acceptance_baseline (double), inputs_stored (int)
+//                        acceptance_baseline (double), inputs_stored (int),
+//                        acceptance_baseline_{dq,dk,dv,dsinks} [2] (double; with a backward)
 //   /env                 attrs attnscope_version, created, host, os, cpu, backend, device,
 //                        gpu_backend_status, command_line, seed (uint64), distribution
-//   /env/gpu         [2] GPU captures only: attrs name, cc_major, cc_minor, sm_count, memory_bytes,
+//   /env/gpu         [3] GPU captures only: attrs name, cc_major, cc_minor, sm_count, memory_bytes,
 //                        sm_clock_mhz, memory_clock_mhz, sm_clock_max_mhz, memory_clock_max_mhz,
 //                        driver, cuda_driver, cuda_runtime, cublas, cudnn, cupti, nvtx
-//   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask
+//   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask,
+//                        do [2] [B,Hq,Nq,Dv] (the backward's dO)
 //   /reference           a run group (below), label "reference"
 //   /runs/<label>        one group per run, '/' and '%' in labels escaped as %2F / %25;
 //                        attr index gives the run order
 //
 // A run group: attrs impl, label, backend, device, ran, error, sdpa_backend, what_if_dropped
-// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, median_untraced_ms [2],
+// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, median_untraced_ms [3],
 // tensors (comma list of the tensor datasets written), intermediates ("whole" | "rows" | "none");
-// datasets verdict (compound severity/code/text/source), out, lse, times_ms, times_untraced_ms [2],
-// spans (compound), kernels (compound), ranges [2] (compound name/start_us/dur_us/depth: NVTX
+// datasets verdict (compound severity/code/text/source), out, lse, times_ms, times_untraced_ms [3],
+// spans (compound), kernels (compound), ranges [3] (compound name/start_us/dur_us/depth: NVTX
 // ranges and profiler annotations), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
-// rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used}.
+// rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used};
+// with a backward [2]: dq [B,Hq,Nq,D], dk [B,Hkv,Nk,D], dv [B,Hkv,Nk,Dv], dsinks [Hq] beside out (listed
+// in `tensors`), and a group backward (attrs ran, error, peak_bytes, model_bytes, median_ms;
+// datasets times_ms, spans, kernels, memory: the backward's costs, apart from the forward's).
 // Tensors are stored in their dtype: fp32 native, fp16 IEEE half, bf16 as uint16 with attribute
 // dtype="bfloat16" (HDF5 1.10 has no bf16 type).
 #include "capture/store.h"
@@ -329,6 +335,10 @@ Table memory_table(const std::vector<MemoryEvent>& v) {
 
 struct Shapes {
   std::vector<int64_t> q, k, v, out, lse, map, sinks;
+  // The gradient tensor named `n` has the shape of the input it is the gradient of.
+  const std::vector<int64_t>* of_input(const std::string& n) const {
+    return n == "q" ? &q : n == "k" ? &k : n == "v" ? &v : n == "sinks" ? &sinks : nullptr;
+  }
 };
 Shapes shapes_of(const LayerSpec& s) {
   Shapes r;
@@ -483,6 +493,8 @@ struct Writer {
       std::string e = expect(where + "/" + n, *t, *s);
       if (!e.empty()) return e;
     }
+    for (const auto& gt : kGradientTensors)
+      if (std::string e = expect(where + "/" + gt.name, r.grad.*gt.member, *sh.of_input(gt.of)); !e.empty()) return e;
     if (std::string e = check_probe(spec, r.probe); !e.empty()) return where + "/" + e;
 
     Id g(H5Gcreate2(parent, gname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -507,6 +519,9 @@ struct Writer {
     for (auto [n, t] : {std::pair{"out", &r.out}, {"lse", &r.lse}})
       if (has_tensor(*t))
         if (std::string e = tensor(g, where, n, *t, &written); !e.empty()) return e;
+    for (const auto& gt : kGradientTensors)
+      if (has_tensor(r.grad.*gt.member))
+        if (std::string e = tensor(g, where, gt.name, r.grad.*gt.member, &written); !e.empty()) return e;
     if (std::string e = h5::write_f64_vec(g, "times_ms", r.times_ms); !e.empty()) return where + "/" + e;
     if (std::string e = h5::write_f64_vec(g, "times_untraced_ms", r.times_untraced_ms); !e.empty())
       return where + "/" + e;
@@ -593,15 +608,37 @@ struct Writer {
     if (!h5::write_attr_str(pg, "tensors", pl)) return where + "/probe: cannot write tensors";
 
     // Timeline records.
-    if (std::string e = write_table(g, "spans", span_table(r.spans)); !e.empty()) return where + "/" + e;
-    if (std::string e = write_table(g, "kernels", kernel_table(r.kernels)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_timeline(g, where, r.spans, r.kernels, r.memory); !e.empty()) return e;
     if (std::string e = write_table(g, "ranges", range_table(r.ranges)); !e.empty()) return where + "/" + e;
-    if (std::string e = write_table(g, "memory", memory_table(r.memory)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_backward(g, where, r.grad); !e.empty()) return e;
 
     std::string tl;
     for (const auto& s : written) tl += (tl.empty() ? "" : ",") + s;
     if (!h5::write_attr_str(g, "tensors", tl)) return where + ": cannot write tensors";
     return "";
+  }
+
+  std::string write_timeline(hid_t g, const std::string& where, const std::vector<HostSpan>& spans,
+                             const std::vector<KernelRecord>& kernels, const std::vector<MemoryEvent>& memory) {
+    if (std::string e = write_table(g, "spans", span_table(spans)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_table(g, "kernels", kernel_table(kernels)); !e.empty()) return where + "/" + e;
+    if (std::string e = write_table(g, "memory", memory_table(memory)); !e.empty()) return where + "/" + e;
+    return "";
+  }
+
+  // The backward's costs, apart from the forward's: a group `backward` in the run's group when
+  // a backward ran or was asked for (its gradient tensors sit beside `out`).
+  std::string write_backward(hid_t g, const std::string& where, const Gradients& b) {
+    if (!b.ran && b.error.empty() && b.empty() && b.spans.empty() && b.kernels.empty()) return "";
+    const std::string w = where + "/backward";
+    Id bg(H5Gcreate2(g, "backward", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    if (!bg.ok()) return w + ": cannot create group";
+    if (!h5::write_attr_i64(bg, "ran", b.ran ? 1 : 0) || !h5::write_attr_str(bg, "error", b.error) ||
+        !h5::write_attr_i64(bg, "peak_bytes", b.peak_bytes) || !h5::write_attr_i64(bg, "model_bytes", b.model_bytes) ||
+        !h5::write_attr_f64(bg, "median_ms", b.median_ms))
+      return w + ": cannot write attributes";
+    if (std::string e = h5::write_f64_vec(bg, "times_ms", b.times_ms); !e.empty()) return w + "/" + e;
+    return write_timeline(bg, w, b.spans, b.kernels, b.memory);
   }
 
   std::string all(hid_t f) {
@@ -613,6 +650,9 @@ struct Writer {
               h5::write_attr_f64(f, "acceptance_baseline", cap.acceptance_baseline) &&
               h5::write_attr_i64(f, "inputs_stored", opt.store_inputs ? 1 : 0);
     if (!ok) return "root: cannot write attributes";
+    for (const auto& [name, value] : cap.gradient_baseline)
+      if (!h5::write_attr_f64(f, ("acceptance_baseline_" + name).c_str(), value))
+        return "root: cannot write acceptance_baseline_" + name;
 
     Id env(H5Gcreate2(f, "env", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!env.ok()) return "env: cannot create group";
@@ -648,6 +688,10 @@ struct Writer {
         if (std::string er = check_mask_shape(spec, x.mask.shape); !er.empty()) return "inputs/mask: " + er;
         if (std::string er = tensor(in, "inputs", "mask", x.mask, &written); !er.empty()) return er;
       }
+      if (has_tensor(x.dout)) {
+        if (std::string er = expect("inputs/do", x.dout, sh.out); !er.empty()) return er;
+        if (std::string er = tensor(in, "inputs", "do", x.dout, &written); !er.empty()) return er;
+      }
     }
     std::string tl;
     for (const auto& s : written) tl += (tl.empty() ? "" : ",") + s;
@@ -679,7 +723,7 @@ struct Writer {
 
 struct Reader {
   std::string path;
-  int64_t version = Capture::kFormatVersion;
+  int version = Capture::kFormatVersion;  // the file's: what it lacks stays empty
   Shapes sh;
   LayerSpec spec;
 
@@ -747,6 +791,9 @@ struct Reader {
     std::vector<std::string> tensors = list(tl);
     if (contains(tensors, "out")) if (e = tensor(g, where, "out", &sh.out, &r->out); !e.empty()) return e;
     if (contains(tensors, "lse")) if (e = tensor(g, where, "lse", &sh.lse, &r->lse); !e.empty()) return e;
+    for (const auto& gt : kGradientTensors)
+      if (contains(tensors, gt.name))
+        if (e = tensor(g, where, gt.name, sh.of_input(gt.of), &(r->grad.*gt.member)); !e.empty()) return e;
     if (mode == "whole") {
       if (contains(tensors, "scores")) if (e = tensor(g, where, "scores", &sh.map, &r->scores); !e.empty()) return e;
       if (contains(tensors, "probs")) if (e = tensor(g, where, "probs", &sh.map, &r->probs); !e.empty()) return e;
@@ -754,7 +801,7 @@ struct Reader {
       return where + ": intermediates \"" + mode + "\" is not whole, rows or none";
     }
     if (e = h5::read_f64_vec(g, "times_ms", kMaxRecords, &r->times_ms); !e.empty()) return where + "/" + e;
-    if (version >= 2) {  // CUPTI's overhead: the repeats timed again without tracing
+    if (version >= 3) {  // CUPTI's overhead: the repeats timed again without tracing
       if (!h5::read_attr_f64(g, "median_untraced_ms", &r->median_untraced_ms))
         return where + ": attribute median_untraced_ms missing or not a float";
       if (e = h5::read_f64_vec(g, "times_untraced_ms", kMaxRecords, &r->times_untraced_ms); !e.empty())
@@ -787,10 +834,45 @@ struct Reader {
       if (e = h5::read_u8_vec(pg, "tile_used", kMaxRecords, &p.tile_used); !e.empty()) return where + "/probe/" + e;
     if (e = check_probe(spec, p); !e.empty()) return where + "/" + e;
 
+    if (e = read_timeline(g, where, &r->spans, &r->kernels, &r->memory); !e.empty()) return e;
+    if (e = read_ranges(g, where, &r->ranges); !e.empty()) return e;
+    return read_backward(g, where, &r->grad);
+  }
+
+  std::string read_ranges(hid_t g, const std::string& where, std::vector<RangeRecord>* ranges) {
+    if (version < 3) return "";  // NVTX ranges came with version 3
+    Table rt = range_table({});
+    if (std::string e = read_table(g, "ranges", &rt); !e.empty()) return where + "/" + e;
+    for (size_t i = 0; i < rt.rows; ++i) {
+      const int64_t depth = rt.cols[3].i[i];
+      if (depth < 0 || depth > 64) return where + "/ranges: depth " + std::to_string(depth) + " out of range";
+      ranges->push_back({rt.cols[0].s[i], rt.cols[1].f[i], rt.cols[2].f[i], static_cast<int>(depth)});
+    }
+    return "";
+  }
+
+  std::string read_backward(hid_t g, const std::string& where, Gradients* b) {
+    if (!h5::link_exists(g, "backward")) return "";  // no backward (and every version 1 file)
+    const std::string w = where + "/backward";
+    Id bg(H5Gopen2(g, "backward", H5P_DEFAULT));
+    if (!bg.ok()) return w + ": not a group";
+    int64_t ran = 0;
+    if (!h5::read_attr_i64(bg, "ran", &ran) || !h5::read_attr_str(bg, "error", &b->error) ||
+        !h5::read_attr_i64(bg, "peak_bytes", &b->peak_bytes) || !h5::read_attr_i64(bg, "model_bytes", &b->model_bytes) ||
+        !h5::read_attr_f64(bg, "median_ms", &b->median_ms))
+      return w + ": missing or mistyped attribute (ran, error, peak_bytes, model_bytes or median_ms)";
+    b->ran = ran != 0;
+    if (std::string e = h5::read_f64_vec(bg, "times_ms", kMaxRecords, &b->times_ms); !e.empty()) return w + "/" + e;
+    return read_timeline(bg, w, &b->spans, &b->kernels, &b->memory);
+  }
+
+  std::string read_timeline(hid_t g, const std::string& where, std::vector<HostSpan>* spans,
+                            std::vector<KernelRecord>* kernels, std::vector<MemoryEvent>* memory) {
+    std::string e;
     Table st = span_table({});
     if (e = read_table(g, "spans", &st); !e.empty()) return where + "/" + e;
     for (size_t i = 0; i < st.rows; ++i)
-      r->spans.push_back({st.cols[0].s[i], st.cols[1].f[i], st.cols[2].f[i], static_cast<int>(st.cols[3].i[i])});
+      spans->push_back({st.cols[0].s[i], st.cols[1].f[i], st.cols[2].f[i], static_cast<int>(st.cols[3].i[i])});
     Table ktab = kernel_table({});
     if (e = read_table(g, "kernels", &ktab); !e.empty()) return where + "/" + e;
     for (size_t i = 0; i < ktab.rows; ++i) {
@@ -808,20 +890,11 @@ struct Reader {
       x.stream = static_cast<int>(ktab.col("stream").i[i]);
       x.correlation = static_cast<uint64_t>(ktab.col("correlation").i[i]);
       x.repeat = static_cast<int>(ktab.col("repeat").i[i]);
-      r->kernels.push_back(std::move(x));
-    }
-    if (version >= 2) {
-      Table rt = range_table({});
-      if (e = read_table(g, "ranges", &rt); !e.empty()) return where + "/" + e;
-      for (size_t i = 0; i < rt.rows; ++i) {
-        const int64_t depth = rt.cols[3].i[i];
-        if (depth < 0 || depth > 64) return where + "/ranges: depth " + std::to_string(depth) + " out of range";
-        r->ranges.push_back({rt.cols[0].s[i], rt.cols[1].f[i], rt.cols[2].f[i], static_cast<int>(depth)});
-      }
+      kernels->push_back(std::move(x));
     }
     Table mt = memory_table({});
     if (e = read_table(g, "memory", &mt); !e.empty()) return where + "/" + e;
-    for (size_t i = 0; i < mt.rows; ++i) r->memory.push_back({mt.cols[0].f[i], mt.cols[1].i[i], mt.cols[2].s[i]});
+    for (size_t i = 0; i < mt.rows; ++i) memory->push_back({mt.cols[0].f[i], mt.cols[1].i[i], mt.cols[2].s[i]});
     return "";
   }
 
@@ -838,6 +911,13 @@ struct Reader {
       return "/: attribute acceptance_baseline missing or not a float";
     int64_t stored = 0;
     if (!h5::read_attr_i64(f, "inputs_stored", &stored)) return "/: attribute inputs_stored missing";
+    for (const auto& gt : kGradientTensors) {
+      const std::string attr = std::string("acceptance_baseline_") + gt.name;
+      if (!h5::has_attr(f, attr.c_str())) continue;
+      double v = 0;
+      if (!h5::read_attr_f64(f, attr.c_str(), &v)) return "/: attribute " + attr + " is not a float";
+      cap->gradient_baseline[gt.name] = v;
+    }
 
     if (!h5::link_exists(f, "env")) return "/env: missing";
     Id env(H5Gopen2(f, "env", H5P_DEFAULT));
@@ -871,6 +951,8 @@ struct Reader {
       if (std::string er = tensor(in, "/inputs", "sinks", &sh.sinks, &s); !er.empty()) return er;
       x.sinks = std::move(s.data);
     }
+    if (contains(tensors, "do"))
+      if (std::string er = tensor(in, "/inputs", "do", &sh.out, &x.dout); !er.empty()) return er;
     if (contains(tensors, "mask")) {
       if (std::string er = tensor(in, "/inputs", "mask", nullptr, &x.mask); !er.empty()) return er;
       if (std::string er = check_mask_shape(spec, x.mask.shape); !er.empty()) return "/inputs/mask: " + er;
@@ -908,7 +990,7 @@ struct Reader {
 LoadStatus fail(LoadError c, std::string m) { return {c, std::move(m)}; }
 
 // Opens a capture file for reading with the version checked.
-LoadStatus open_capture(const std::string& path, Id* f, int64_t* version_out = nullptr) {
+LoadStatus open_capture(const std::string& path, Id* f, int* version_out = nullptr) {
   h5::silence_errors();
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return fail(LoadError::NotFound, path + ": no such file");
@@ -922,12 +1004,12 @@ LoadStatus open_capture(const std::string& path, Id* f, int64_t* version_out = n
     return fail(LoadError::Malformed, path + ": not an attnscope capture (no format_version attribute)");
   if (!h5::read_attr_i64(*f, "format_version", &version))
     return fail(LoadError::Malformed, path + ": format_version is not an integer");
-  if (version < Capture::kOldestFormatVersion || version > Capture::kFormatVersion)
+  if (version < Capture::kOldestReadable || version > Capture::kFormatVersion)
     return fail(LoadError::UnsupportedVersion,
                 path + ": capture format_version " + std::to_string(version) + " is not supported (this attnscope reads versions " +
-                    std::to_string(Capture::kOldestFormatVersion) + " to " + std::to_string(Capture::kFormatVersion) +
+                    std::to_string(Capture::kOldestReadable) + " to " + std::to_string(Capture::kFormatVersion) +
                     (version > Capture::kFormatVersion ? "; the file is from a newer attnscope)" : ")"));
-  if (version_out) *version_out = version;
+  if (version_out) *version_out = static_cast<int>(version);
   return {};
 }
 
@@ -976,7 +1058,7 @@ std::string save_capture(const Capture& cap, const std::string& path, const Stor
 LoadStatus load_capture(const std::string& path, Capture* cap) {
   std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
   Id f;
-  int64_t version = 0;
+  int version = 0;
   LoadStatus st = open_capture(path, &f, &version);
   if (!st.ok()) return st;
   Capture c;
@@ -988,7 +1070,7 @@ LoadStatus load_capture(const std::string& path, Capture* cap) {
     e = std::string("unexpected error: ") + ex.what();
   }
   if (!e.empty()) return fail(LoadError::Malformed, path + ": " + e);
-  c.format_version = static_cast<int>(version);  // the file's: report shows what was read
+  c.format_version = version;  // the file's: 1 predates gradients, 2 the GPU environment and NVTX ranges
   *cap = std::move(c);
   return {};
 }

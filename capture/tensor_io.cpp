@@ -584,6 +584,9 @@ std::string load_inputs(const std::string& path, Layout layout, const LayerSpec&
   if (std::string e = take("k", {s.batch, s.heads_kv, s.seq_k, s.head_dim}, &r.k); !e.empty()) return e;
   if (std::string e = take("v", {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, &r.v); !e.empty()) return e;
   std::vector<std::string> notes;
+  // The backward's dO, when the file has one (the dump's `do`, or a capture's /inputs/do).
+  if (nt.tensors.count("do"))
+    if (std::string e = take("do", {s.batch, s.heads_q, s.seq_q, s.head_dim_v}, &r.dout); !e.empty()) return e;
   auto sk = nt.tensors.find("sinks");
   if (s.sinks) {
     if (sk == nt.tensors.end()) return path + ": the layer has sinks but the file has no tensor named 'sinks'";

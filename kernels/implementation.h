@@ -22,6 +22,7 @@ struct RunOptions {
   int repeats = 1;                 // timed runs (median reported)
   int kv_tile = 0;                 // CPU fused versions: keys per KV tile (0 = 64, the sm80 kernel's);
                                    // 128 reproduces the sm90 kernel's rounding at head dims <= 128
+  bool backward = false;           // also run the backward pass with Inputs::dout into RunResult::grad
   std::function<void(double)> progress;        // fraction done, from any thread
   const std::atomic<bool>* cancel = nullptr;   // set -> stop early with error "cancelled"
 };
@@ -33,6 +34,7 @@ class Implementation {
   // Can this layer run here, and every reason that bears on it.
   virtual Verdict check(const LayerSpec& spec, const DeviceInfo& dev) const = 0;
   // Runs regardless of the verdict's supported flag (what-if specs are prepared by the caller).
+  // With opt.backward it runs the backward pass after the forward one and fills result.grad.
   virtual RunResult run(const LayerSpec& spec, const Inputs& in, const RunOptions& opt) const = 0;
 };
 
@@ -41,7 +43,8 @@ const std::vector<std::string>& implementation_names();
 // "eager", "sdpa", "sdpa:flash|efficient|math|cudnn", "flash2", "sink" -> CPU implementation.
 const Implementation* cpu_implementation(const std::string& name);
 
-// The fp64 reference (defines "right"): output and LSE rounded to fp32 at the very end.
+// The fp64 reference (defines "right"): output and LSE rounded to fp32 at the very end; with
+// opt.backward its gradients too (fp64 throughout, rounded to fp32 once).
 RunResult run_reference(const LayerSpec& spec, const Inputs& in, const RunOptions& opt);
 
 // --what-if: the spec with the features `impl` cannot represent dropped, and their names.
@@ -62,5 +65,8 @@ std::string sdpa_efficient_bf16_text();
 
 // Extra bytes each implementation needs beyond its inputs (the analytic memory model).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);
+// The same for its backward pass: bytes held at the backward's peak beyond the inputs, dO and the
+// forward's out/LSE (what autograd saved from the forward counts: eager's P).
+int64_t model_bytes_backward(const std::string& impl, const LayerSpec& spec);
 
 }  // namespace attnscope

@@ -1,5 +1,6 @@
 #include "kernels/inputs.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -19,6 +20,8 @@ std::string Inputs::check_against(const LayerSpec& s) const {
   if (!(e = want("q", q, {s.batch, s.heads_q, s.seq_q, s.head_dim})).empty()) return e;
   if (!(e = want("k", k, {s.batch, s.heads_kv, s.seq_k, s.head_dim})).empty()) return e;
   if (!(e = want("v", v, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v})).empty()) return e;
+  if (!dout.empty())
+    if (!(e = want("do", dout, {s.batch, s.heads_q, s.seq_q, s.head_dim_v})).empty()) return e;
   if (s.sinks && static_cast<int>(sinks.size()) != s.heads_q)
     return "sinks: " + std::to_string(sinks.size()) + " values, the layer has " + std::to_string(s.heads_q) +
            " query heads";
@@ -37,6 +40,11 @@ float Inputs::mask_at(int b, int h, int64_t i, int64_t j) const {
   int64_t B = mask.shape[0] == 1 ? 0 : b, H = mask.shape[1] == 1 ? 0 : h;
   return mask.data[((B * mask.shape[1] + H) * mask.shape[2] + i) * mask.shape[3] + j];
 }
+
+namespace {
+// Generator salts: one per tensor, so each stays the same when another changes size.
+constexpr uint64_t kSinkSalt = 4, kDoutSalt = 5;
+}  // namespace
 
 Inputs random_inputs(const LayerSpec& s, uint64_t seed, Distribution dist) {
   Inputs in;
@@ -60,7 +68,7 @@ Inputs random_inputs(const LayerSpec& s, uint64_t seed, Distribution dist) {
   fill(in.k, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, 2, true);
   fill(in.v, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, 3, false);
   if (s.sinks) {
-    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + 4);
+    std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + kSinkSalt);
     std::normal_distribution<float> n(0.0f, 1.0f);
     in.sinks.resize(s.heads_q);
     // GPT-OSS's learned sinks sit around the typical row max of the scores (a few units), so the
@@ -68,6 +76,19 @@ Inputs random_inputs(const LayerSpec& s, uint64_t seed, Distribution dist) {
     for (float& x : in.sinks) x = round_to(s.dtype, 2.0f + n(rng));
   }
   return in;
+}
+
+Tensor random_dout(const LayerSpec& s, uint64_t seed, const std::vector<uint8_t>& attended) {
+  Tensor t(s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim_v});
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + kDoutSalt);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  for (float& x : t.data) x = n(rng);
+  t.round_in_place();
+  const int64_t Dv = s.head_dim_v;
+  if (static_cast<int64_t>(attended.size()) * Dv == t.numel())
+    for (size_t r = 0; r < attended.size(); ++r)
+      if (!attended[r]) std::fill_n(t.data.begin() + static_cast<int64_t>(r) * Dv, Dv, 0.0f);
+  return t;
 }
 
 }  // namespace attnscope

@@ -19,6 +19,7 @@ struct Inputs {
   Tensor v;                  // [B, Hkv, Nk, Dv]
   std::vector<float> sinks;  // [Hq] sink logits (spec.sinks)
   Tensor mask;               // explicit mask [B|1, H|1, Nq, Nk] (1/0 for bool, else additive); else empty
+  Tensor dout;               // dO [B, Hq, Nq, Dv] for the backward pass (`do` in files); else empty
   std::string origin;        // "random normal seed=1", "inputs.safetensors", ...
 
   // "" when the shapes agree with the spec, else what differs (names both shapes).
@@ -35,5 +36,12 @@ const char* distribution_name(Distribution d);
 
 // Deterministic for a given (spec shape, seed, distribution) on every machine.
 Inputs random_inputs(const LayerSpec& spec, uint64_t seed, Distribution dist);
+
+// dO for the backward pass from the same seed machinery (its own generator, so q, k, v do not
+// change): N(0, 1) rounded to the spec dtype. Rows where `attended` [B*Hq*Nq] is 0 (no visible
+// key) get dO = 0, as a training loss gives padded positions no gradient: their outputs follow
+// conventions that differ between libraries, and would otherwise leak into dK/dV through HF
+// eager's uniform fallback. An empty `attended` keeps every row.
+Tensor random_dout(const LayerSpec& spec, uint64_t seed, const std::vector<uint8_t>& attended);
 
 }  // namespace attnscope

@@ -74,6 +74,45 @@ struct MemoryEvent {   // allocation timeline: bytes > 0 allocated, < 0 freed
   std::string what;
 };
 
+// The backward pass of one run (--backward): gradients of L = sum(out ∘ dO) with dO = Inputs::dout,
+// and what the backward cost, kept apart from the forward's (its own spans, kernels, memory, peak).
+// Every implementation fills it in this layout, CPU and GPU alike:
+//   dq      [B, Hq,  Nq, D]   in the spec dtype (the fp64 reference: fp32 holding fp64 results rounded once)
+//   dk      [B, Hkv, Nk, D]   summed over each GQA group (HF repeat_kv's backward, FA2's dk_expanded sum)
+//   dv      [B, Hkv, Nk, Dv]  likewise
+//   dsinks  [Hq]              layers with sinks only: summed over batch and query rows; spec dtype
+// Rounding points of each implementation are documented beside its CPU version (kernels/cpu/*_backward.cpp).
+struct Gradients {
+  bool ran = false;
+  std::string error;           // why there are no gradients (no backward, refused, cancelled, outside run's exception)
+  Tensor dq, dk, dv, dsinks;
+  std::vector<HostSpan> spans;        // host-timed backward phases ("flash2/bwd/preprocess", ...)
+  std::vector<KernelRecord> kernels;  // the backward's GPU kernels (CUPTI)
+  std::vector<MemoryEvent> memory;    // the backward's allocation timeline
+  int64_t peak_bytes = 0;      // extra memory at the backward's peak beyond inputs, dO and the forward's outputs
+  int64_t model_bytes = 0;     // analytic model of the same
+  double median_ms = 0;        // median over the timed repeats of the backward alone
+  std::vector<double> times_ms;
+  bool empty() const { return dq.empty() && dk.empty() && dv.empty(); }
+};
+
+// The gradient tensors by name, in report order; the capture file uses the same names.
+struct GradientTensor {
+  const char* name;             // "dq", "dk", "dv", "dsinks"
+  Tensor Gradients::*member;
+  const char* of;               // "q", "k", "v", "sinks": the input it is the gradient of
+};
+inline constexpr GradientTensor kGradientTensors[] = {
+    {"dq", &Gradients::dq, "q"}, {"dk", &Gradients::dk, "k"}, {"dv", &Gradients::dv, "v"},
+    {"dsinks", &Gradients::dsinks, "sinks"}};
+
+// The named gradient tensor of g, or nullptr for a name not in kGradientTensors.
+inline const Tensor* gradient(const Gradients& g, const std::string& name) {
+  for (const auto& t : kGradientTensors)
+    if (name == t.name) return &(g.*t.member);
+  return nullptr;
+}
+
 struct RunResult {
   std::string impl;          // registry name that ran: "eager", "sdpa", "sdpa:math", "flash2", "sink"
   std::string label;         // name shown and stored; differs for what-if ("flash2 (what-if)") and outside runs
@@ -105,6 +144,8 @@ struct RunResult {
   // (GPU runs), or without torch.profiler (outside runs). Empty where not measured.
   std::vector<double> times_untraced_ms;
   double median_untraced_ms = 0;
+
+  Gradients grad;            // the backward pass, when the session ran one (--backward)
 };
 
 // A run carries a measured cost (times, and on the GPU or outside its peak) only when timed:

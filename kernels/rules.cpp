@@ -282,6 +282,31 @@ int64_t model_bytes(const std::string& impl, const LayerSpec& s) {
   return out + lse;
 }
 
+int64_t model_bytes_backward(const std::string& impl, const LayerSpec& s) {
+  const int64_t e = elem_size(s.dtype);
+  const int64_t rows = int64_t{s.batch} * s.heads_q * s.seq_q;
+  // The gradients themselves: dQ, dK, dV (dsinks is Hq values).
+  const int64_t grads = rows * s.head_dim * e + int64_t{s.batch} * s.heads_kv * s.seq_k * (s.head_dim + s.head_dim_v) * e;
+  // GQA: per query head dK/dV before the group sum (repeat_kv's backward, FA2's dk_expanded).
+  const int64_t expanded =
+      s.heads_q != s.heads_kv ? int64_t{s.batch} * s.heads_q * s.seq_k * (s.head_dim + s.head_dim_v) * e : 0;
+  const std::string base = impl.substr(0, impl.find(':'));
+  if (base == "eager" || impl == "sdpa:math" || impl == "reference") {
+    // Autograd through HF eager at the softmax backward: the saved softmax output (fp32 for
+    // Llama's softmax, the model dtype for GPT-OSS's) and P in the model dtype (a view of it for
+    // GPT-OSS), dP = dO·Vᵀ in the model dtype, and the softmax's input gradient (fp32 before
+    // the cast back, or the model dtype); the repeat_kv copies of K and V saved for the GEMMs.
+    const int64_t scores = rows * (s.seq_k + (s.sinks ? 1 : 0));
+    const bool fp32_softmax = impl == "sdpa:math" || s.softmax_dtype == DType::F32;
+    const int64_t y = fp32_softmax ? 4 : e, p = fp32_softmax ? e : 0;
+    const int64_t rep =
+        s.heads_q != s.heads_kv ? int64_t{s.batch} * s.heads_q * s.seq_k * (s.head_dim + s.head_dim_v) * e : 0;
+    return scores * (y + p + e + y) + rep + grads + expanded;
+  }
+  // FA2's backward: dq_accum in fp32 [B, Hq, Nq, D], softmax_d = rowsum(dO ∘ O) in fp32.
+  return rows * s.head_dim * 4 + rows * 4 + grads + expanded;
+}
+
 bool what_if_spec(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev, LayerSpec* out,
                   std::vector<std::string>* dropped) {
   *out = spec;

@@ -1,5 +1,6 @@
 // Shared pieces of the CPU implementations: the (batch, head) thread pool and spans.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -56,6 +57,18 @@ inline bool key_visible(const LayerSpec& s, const Inputs& in, int b, int h, int6
   if (!s.visible(b, i, j)) return false;
   if (s.mask == MaskKind::ExplicitBool) return in.mask_at(b, h, i, j) != 0.0f;
   return true;
+}
+
+// The keys row i can see at all, [*lo, *hi] (the window's bounds; masks inside are checked per key).
+// The fused kernels skip KV tiles wholly outside it.
+inline void key_range(const LayerSpec& s, int64_t i, int64_t* lo, int64_t* hi) {
+  int wl, wr;
+  s.effective_window(&wl, &wr);
+  const int64_t off = s.diag_offset();
+  *lo = 0;
+  *hi = s.seq_k - 1;
+  if (wl >= 0) *lo = std::max<int64_t>(0, i + off - wl);
+  if (wr >= 0) *hi = std::min<int64_t>(s.seq_k - 1, i + off + wr);
 }
 
 // Kernel-side rows and columns: one RunResult with out/lse allocated and NaN-poisoned.

@@ -13,10 +13,6 @@
 
 namespace attnscope::cpu {
 
-// Keys per tile: the GPU kernel's KV tile (64 for the sm80 kernel, the default; RunOptions::kv_tile
-// asks for the sm90 kernel's 128), so the rounding points and the probe's tiles line up.
-constexpr int kDefaultKvTile = 64;
-
 RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                     FusedFlags flags) {
   RunResult r = start_result(impl, s);
@@ -28,9 +24,6 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   const int kv_tile = opt.kv_tile > 0 ? opt.kv_tile : kDefaultKvTile;
   const int n_tiles = static_cast<int>((Nk + kv_tile - 1) / kv_tile);
   const float ninf = -std::numeric_limits<float>::infinity();
-  int wl, wr;
-  s.effective_window(&wl, &wr);
-  const int64_t off = s.diag_offset();
 
   const ProbeSpec& pr = opt.probe;
   const bool probing = pr.enabled && pr.batch < s.batch && pr.head < s.heads_q && pr.row_begin < pr.row_end &&
@@ -53,9 +46,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
     for (int64_t i = 0; i < Nq; ++i) {
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       // Keys this row can see at all: tiles outside [lo, hi] are skipped.
-      int64_t lo = 0, hi = Nk - 1;
-      if (wl >= 0) lo = std::max<int64_t>(0, i + off - wl);
-      if (wr >= 0) hi = std::min<int64_t>(Nk - 1, i + off + wr);
+      int64_t lo, hi;
+      key_range(s, i, &lo, &hi);
       const float sink = flags.sinks ? in.sinks[h] : 0.0f;
       float m = flags.sinks ? sink : ninf;
       float l = 0;
@@ -74,12 +66,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
         float tile_max = ninf;
         for (int64_t j = j0; j < j1; ++j) {
           float x = ninf;
-          if (j >= lo && j <= hi && key_visible(s, in, b, h, i, j)) {
-            const float* k = &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)];
-            x = dot<float>(q, k, D) * scale;
-            if (s.softcap > 0) x = s.softcap * std::tanh(x / s.softcap);
-            if (flags.explicit_mask && s.mask == MaskKind::ExplicitAdditive) x += in.mask_at(b, h, i, j);
-          }
+          if (j >= lo && j <= hi && key_visible(s, in, b, h, i, j))
+            x = fused_score(s, in, flags, q, &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)], b, h, i, j, scale);
           sc[j - j0] = x;
           tile_max = std::max(tile_max, x);
         }
@@ -123,6 +111,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
   r.peak_bytes = r.model_bytes;
   r.ran = ok;
   if (!ok) r.error = "cancelled";
+  if (ok && opt.backward) r.grad = fused_backward(s, in, r, opt, impl, flags, us_since(t0));
   return r;
 }
 

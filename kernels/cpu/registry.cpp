@@ -69,6 +69,7 @@ class SdpaCpu final : public Implementation {
     }
     r.sdpa_backend = chosen;
     r.model_bytes = model_bytes(chosen == "math" ? "sdpa:math" : "sdpa", s);
+    if (!r.grad.empty()) r.grad.model_bytes = r.grad.peak_bytes = model_bytes_backward("sdpa:" + chosen, s);
     return r;
   }
 

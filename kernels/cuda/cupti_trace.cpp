@@ -145,6 +145,25 @@ void CuptiTrace::pause_kernels() {
   disable_kernel_window();
 }
 
+AssembledTrace CuptiTrace::end_kernels(uint64_t t0_ns, TraceCounts* counts) {
+  if (!g_ok) return {};
+  pause_kernels();
+  ATTNSCOPE_CUPTI_CHECK(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED));
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  // The window's kernel-side records leave the store; the markers (and their count) stay.
+  RawTrace window;
+  window.kernels = std::move(s.raw.kernels);
+  window.external = std::move(s.raw.external);
+  window.counts = s.raw.counts;
+  s.raw.kernels.clear();
+  s.raw.external.clear();
+  s.raw.counts = TraceCounts{};
+  s.raw.counts.markers = window.counts.markers;
+  if (counts) *counts = window.counts;
+  return assemble(window, t0_ns, kNvtxDomain);
+}
+
 AssembledTrace CuptiTrace::close(uint64_t t0_ns, TraceCounts* counts) {
   if (!g_ok) return {};
   pause_kernels();
@@ -157,7 +176,9 @@ AssembledTrace CuptiTrace::close(uint64_t t0_ns, TraceCounts* counts) {
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
   if (counts) *counts = s.raw.counts;
-  AssembledTrace a = assemble(s.raw, t0_ns, kNvtxDomain);
+  RawTrace markers;
+  markers.markers = std::move(s.raw.markers);
+  AssembledTrace a = assemble(markers, t0_ns, kNvtxDomain);
   s.raw.clear();
   return a;
 }

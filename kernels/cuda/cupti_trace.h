@@ -5,7 +5,9 @@
 //    to pause_kernels(). Each kernel record is tagged with its repeat through an external
 //    correlation id (CUPTI emits an external correlation record only beside an API activity record,
 //    so the launch APIs are enabled one by one: cuptiActivityEnableRuntimeApi/DriverApi).
-// The records are decoded in cupti_records.cpp. Failures degrade to "no records" with the reason.
+// A run may open several kernel windows (the forward's, the backward's): end_kernels() takes each
+// window's kernels, close() the ranges. The records are decoded in cupti_records.cpp. Failures
+// degrade to "no records" with the reason.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,7 +35,10 @@ class CuptiTrace {
   void pop_repeat();
   // Synchronises the device and stops recording kernels (NVTX markers go on).
   void pause_kernels();
-  // Flushes, disables, and puts every record on the axis whose zero is t0_ns.
+  // pause_kernels(), then flushes and takes the window's kernels (attributed to their repeats) on
+  // the axis whose zero is t0_ns; the NVTX markers stay for close().
+  AssembledTrace end_kernels(uint64_t t0_ns, TraceCounts* counts);
+  // Flushes, stops the markers and pairs them into the run's ranges on the same axis.
   AssembledTrace close(uint64_t t0_ns, TraceCounts* counts);
   bool kernels_on() const { return kernels_; }
 

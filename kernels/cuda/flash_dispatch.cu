@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "kernels/cuda/flash_bwd_params.h"
 #include "kernels/cuda/flash_launch.h"
 #include "kernels/cuda/flash_traits.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
@@ -24,13 +25,29 @@ bool dispatch(FlashPath path, DType dtype, int hd, const FlashParams& p, bool si
     if (!dry) launch_flash_##PATH<ELEM, HD>(p, sinks, probe, s);                               \
     return true;                                                                               \
   }
+#define ATTNSCOPE_FLASH_BWD_INSTANCE(DT, ELEM, HD)
 #define launch_flash_Sm80 launch_flash_sm80
 #define launch_flash_Sm90 launch_flash_sm90
 #include "flash_instances.inc"
 #undef launch_flash_Sm80
 #undef launch_flash_Sm90
 #undef ATTNSCOPE_FLASH_INSTANCE
+#undef ATTNSCOPE_FLASH_BWD_INSTANCE
   (void)p, (void)sinks, (void)probe, (void)s, (void)dry;
+  return false;
+}
+
+bool dispatch_bwd(DType dtype, int hd, const FlashBwdParams* p, bool sinks, cudaStream_t s) {
+#define ATTNSCOPE_FLASH_INSTANCE(PATH, DT, ELEM, HD)
+#define ATTNSCOPE_FLASH_BWD_INSTANCE(DT, ELEM, HD)        \
+  if (dtype == DType::DT && hd == HD) {                  \
+    if (p) launch_flash_bwd<ELEM, HD>(*p, sinks, s);     \
+    return true;                                         \
+  }
+#include "flash_instances.inc"
+#undef ATTNSCOPE_FLASH_INSTANCE
+#undef ATTNSCOPE_FLASH_BWD_INSTANCE
+  (void)p, (void)sinks, (void)s;
   return false;
 }
 
@@ -64,6 +81,19 @@ FlashPath choose_flash_path(int cc_major, DType dtype, int d, int dv, std::strin
 
 int flash_kv_tile(FlashPath path, int compiled_head_dim) {
   return path == FlashPath::Sm90 ? sm90_block_n(compiled_head_dim) : FlashTraits<uint16_t, 64>::kBlockN;
+}
+
+bool flash_bwd_instantiated(DType dtype, int compiled_head_dim) {
+  return dispatch_bwd(dtype, compiled_head_dim, nullptr, false, nullptr);
+}
+
+void run_flash_bwd(DType dtype, const FlashBwdParams& p, bool sinks, cudaStream_t stream) {
+  const int d = std::max(p.fwd.d, p.fwd.dv);
+  const int hd = flash_compiled_head_dim(FlashPath::Sm80, d);
+  if (hd == 0) throw std::runtime_error("head dim " + std::to_string(d) + " exceeds 256");
+  if (!dispatch_bwd(dtype, hd, &p, sinks, stream))
+    throw std::runtime_error(std::string(sinks ? "sink" : "flash2") + " backward: " + dtype_name(dtype) +
+                             " x head dim " + std::to_string(hd) + " is not compiled in this build (ATTNSCOPE_CI_REDUCED)");
 }
 
 void run_flash(FlashPath path, DType dtype, const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {

@@ -30,4 +30,10 @@ int flash_kv_tile(FlashPath path, int compiled_head_dim);
 // Throws std::runtime_error for a combination this build does not carry.
 void run_flash(FlashPath path, DType dtype, const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);
 
+struct FlashBwdParams;
+// The backward (FA2's algorithm, mma.sync; every sm80+ GPU) for a compiled (dtype, head dim).
+bool flash_bwd_instantiated(DType dtype, int compiled_head_dim);
+// Launches preprocess, the main kernel and convert; throws for a combination not compiled.
+void run_flash_bwd(DType dtype, const FlashBwdParams& p, bool sinks, cudaStream_t stream);
+
 }  // namespace attnscope::cuda

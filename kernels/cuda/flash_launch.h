@@ -14,3 +14,12 @@ template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);
 
 }  // namespace attnscope::cuda
+
+namespace attnscope::cuda {
+
+struct FlashBwdParams;
+// The flash2/sink backward (FA2's algorithm) on mma.sync, sm80 and newer.
+template <class T, int HeadDim>
+void launch_flash_bwd(const FlashBwdParams& p, bool sinks, cudaStream_t stream);
+
+}  // namespace attnscope::cuda

@@ -34,6 +34,12 @@ FlashParams set_params_fprop(const LayerSpec& s, const DeviceInputs& in, void* o
   // Measurement switch: ATTNSCOPE_SM90_PINGPONG=0 lets the sm90 consumer warpgroups issue GEMMs freely.
   const char* pp = std::getenv("ATTNSCOPE_SM90_PINGPONG");
   p.sm90_pingpong = !(pp && std::string(pp) == "0");
+  // The persistent grid pays off where work items are short - a sliding window of a few tiles, whose
+  // per-block prologue was most of an item (H200: window 128 0.111 -> 0.097 ms) - and cost 5-13% on
+  // long causal and full rows (bench/results/2026-12-01-h200-sm90v3). ATTNSCOPE_SM90_PERSISTENT=0|1
+  // overrides for measurements.
+  p.sm90_persistent = p.window_left >= 0 && p.window_left < 512;
+  if (const char* e = std::getenv("ATTNSCOPE_SM90_PERSISTENT"); e && *e) p.sm90_persistent = std::string(e) != "0";
   return p;
 }
 

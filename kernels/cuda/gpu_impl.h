@@ -35,6 +35,20 @@ class GpuImpl {
   virtual std::string path() const = 0;
   // Before the arena frees the run's memory (unbind the cuBLAS workspace, ...).
   virtual void release() {}
+
+  // The backward pass (RunOptions::backward), after the forward's results are downloaded and while its
+  // out/LSE are still on the device. Empty when the family has none on the GPU (the reason).
+  virtual std::string no_backward() const { return "the GPU backend has no backward for this implementation"; }
+  // Bytes the backward allocates (gradients, workspace), known before anything is allocated.
+  virtual int64_t backward_bytes() const { return 0; }
+  // Gradients and workspace (counted in the backward's own arena), given dO on the device.
+  virtual void prepare_backward(DeviceArena& arena, const void* dout, cudaStream_t stream) {
+    (void)arena, (void)dout, (void)stream;
+  }
+  // One backward pass on `stream`: what the backward's warm-up and timed repeats launch.
+  virtual void launch_backward(cudaStream_t stream) { (void)stream; }
+  // dq, dk, dv (dsinks) downloaded into g.
+  virtual void collect_backward(Gradients* g, cudaStream_t stream) { (void)g, (void)stream; }
 };
 
 }  // namespace attnscope::cuda

@@ -6,6 +6,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/efficient_kernel.h"
+#include "kernels/cuda/flash_bwd_params.h"
 #include "kernels/cuda/flash_dispatch.h"
 
 namespace attnscope::cuda {
@@ -36,6 +37,7 @@ class FlashImpl final : public GpuImpl {
   void prepare(DeviceArena& arena, const DeviceInputs& in, void* out, float* lse) override {
     // The sink kernel on a layer without sinks is plain attention: the Sinks=false instantiation.
     const FusedInputsUse use{sink_family_ && spec_.sinks, false};
+    src_ = in, out_ = out, lse_ = lse;
     if (!padded_) {
       p_ = set_params_fprop(spec_, in, out, lse, use);
       return;
@@ -43,7 +45,6 @@ class FlashImpl final : public GpuImpl {
     const LayerSpec& s = spec_;
     q_rows_ = int64_t{s.batch} * s.heads_q * s.seq_q;
     kv_rows_ = int64_t{s.batch} * s.heads_kv * s.seq_k;
-    src_ = in, out_ = out;
     DeviceInputs padded = in;
     padded.q = alloc_zeroed(arena, q_rows_, "q (head dim padded)");
     padded.k = alloc_zeroed(arena, kv_rows_, "k (head dim padded)");
@@ -74,10 +75,77 @@ class FlashImpl final : public GpuImpl {
     return path_ == FlashPath::Sm90 ? "sm90 wgmma+TMA, warp-specialised" : "sm80 mma.sync";
   }
 
+  // The backward: FA2's algorithm on mma.sync for both forward paths (its buffers are FA2's: dq_accum
+  // in fp32, dK/dV per query head where a group shares a KV head).
+  std::string no_backward() const override {
+    if (spec_.dtype == DType::F32) return "the flash backward is fp16/bf16 only";
+    const int hd = flash_compiled_head_dim(FlashPath::Sm80, std::max(spec_.head_dim, spec_.head_dim_v));
+    if (hd == 0 || !flash_bwd_instantiated(spec_.dtype, hd))
+      return std::string(dtype_name(spec_.dtype)) + " x head dim " + std::to_string(hd) +
+             " of the flash backward is not compiled in this build (ATTNSCOPE_CI_REDUCED)";
+    return "";
+  }
+  int64_t backward_bytes() const override {
+    const LayerSpec& s = spec_;
+    const int64_t e = 2, rows = int64_t{s.batch} * s.heads_q * s.seq_q;
+    const int64_t kv_q = int64_t{s.batch} * s.heads_q * s.seq_k, kv = int64_t{s.batch} * s.heads_kv * s.seq_k;
+    int64_t b = rows * 4 + rows * s.head_dim * (4 + e) + kv * (s.head_dim + s.head_dim_v) * e;
+    if (s.kv_group() > 1) b += kv_q * (s.head_dim + s.head_dim_v) * e;
+    return b + int64_t{s.heads_q} * 8;
+  }
+  void prepare_backward(DeviceArena& arena, const void* dout, cudaStream_t st) override {
+    const LayerSpec& s = spec_;
+    const DType dt = s.dtype;
+    const int64_t rows = int64_t{s.batch} * s.heads_q * s.seq_q;
+    const int64_t kv_q = int64_t{s.batch} * s.heads_q * s.seq_k, kv = int64_t{s.batch} * s.heads_kv * s.seq_k;
+    FlashBwdParams& bp = bwd_;
+    bp.fwd = set_params_fprop(s, src_, out_, lse_, {sink_family_ && s.sinks, false});
+    bp.dout = dout;
+    bp.dsum = arena.alloc_as<float>(static_cast<size_t>(rows), "bwd: D = rowsum(dO*O)", true);
+    bp.dq_accum = arena.alloc_as<float>(static_cast<size_t>(rows * s.head_dim), "bwd: dq_accum (fp32)", true);
+    bp.dq = arena.alloc(static_cast<size_t>(rows * s.head_dim * 2), "dq", true);
+    bp.dk = arena.alloc(static_cast<size_t>(kv * s.head_dim * 2), "dk", true);
+    bp.dv = arena.alloc(static_cast<size_t>(kv * s.head_dim_v * 2), "dv", true);
+    if (s.kv_group() > 1) {
+      bp.dk_head = arena.alloc(static_cast<size_t>(kv_q * s.head_dim * 2), "bwd: dk per query head", true);
+      bp.dv_head = arena.alloc(static_cast<size_t>(kv_q * s.head_dim_v * 2), "bwd: dv per query head", true);
+    } else {
+      bp.dk_head = bp.dk, bp.dv_head = bp.dv;
+    }
+    if (bp.fwd.sinks) {
+      bp.dsink_accum = arena.alloc_as<float>(static_cast<size_t>(s.heads_q), "bwd: dsinks (fp32)", true);
+      bp.dsinks = arena.alloc_as<float>(static_cast<size_t>(s.heads_q), "dsinks", true);
+    }
+    poison(bp.dq, dt, static_cast<size_t>(rows * s.head_dim), st);
+    poison(bp.dk, dt, static_cast<size_t>(kv * s.head_dim), st);
+    poison(bp.dv, dt, static_cast<size_t>(kv * s.head_dim_v), st);
+  }
+  void launch_backward(cudaStream_t st) override {
+    if (bwd_.dsink_accum) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(bwd_.dsink_accum, 0, spec_.heads_q * 4, st));
+    run_flash_bwd(spec_.dtype, bwd_, bwd_.fwd.sinks != nullptr, st);
+  }
+  void collect_backward(Gradients* g, cudaStream_t st) override {
+    const LayerSpec& s = spec_;
+    g->dq = download(bwd_.dq, s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim}, st);
+    g->dk = download(bwd_.dk, s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, st);
+    g->dv = download(bwd_.dv, s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, st);
+    if (s.sinks) {
+      if (bwd_.dsinks) {
+        g->dsinks = download(bwd_.dsinks, DType::F32, {s.heads_q}, st);
+      } else {  // the flash2 family ignores the sinks: their gradient is 0 (as the CPU version says)
+        g->dsinks = Tensor(DType::F32, {s.heads_q}, 0.0f);
+      }
+      g->dsinks.dtype = s.dtype;  // stored rounded to the model dtype
+    }
+  }
+
  private:
   void* alloc_zeroed(DeviceArena& arena, int64_t rows, const char* what) {
     void* d = arena.alloc(static_cast<size_t>(rows * d_pad_ * 2), what, true);
+    // The padding columns stay zero for every launch; the legacy stream's memset is finished before
+    // the run's (non-blocking) stream touches the buffer.
     ATTNSCOPE_CUDA_CHECK(cudaMemset(d, 0, static_cast<size_t>(rows * d_pad_ * 2)));
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(nullptr));
     return d;
   }
   void pad_in(cudaStream_t s) {
@@ -100,7 +168,9 @@ class FlashImpl final : public GpuImpl {
   int64_t q_rows_ = 0, kv_rows_ = 0;
   DeviceInputs src_;
   void* out_ = nullptr;
+  float* lse_ = nullptr;
   void* out_pad_ = nullptr;
+  FlashBwdParams bwd_;
 };
 
 // PyTorch's memory-efficient backend semantics (an explicit boolean or additive attn_mask, no sinks):

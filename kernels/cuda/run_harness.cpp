@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -51,30 +52,34 @@ bool tag_repeats_by_order(std::vector<KernelRecord>& kernels, int warmup, int re
   return true;
 }
 
-// The trace's kernels and ranges into the result, with what went wrong on the way as warnings.
-// `kernels`: the kernel window was on (else only the NVTX ranges are kept).
-void keep_trace(AssembledTrace a, const TraceCounts& counts, bool kernels, int warmup, int repeats, RunResult* r) {
-  r->ranges = std::move(a.ranges);
-  if (kernels) r->kernels = std::move(a.kernels);
-  if (kernels && r->kernels.empty())
-    r->verdict.add(Severity::Warning, "gpu.cupti_empty",
-                   "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
-                       std::to_string(counts.overhead) + " overhead records)",
-                   kSource);
-  if (kernels && a.untagged > 0) {
-    const std::string why = std::to_string(a.untagged) + " of " + std::to_string(r->kernels.size()) +
+// A kernel window's records into `kernels`, with what went wrong on the way as warnings
+// (`pass`: "" for the forward, "backward: " for the backward).
+void keep_kernels(AssembledTrace a, const TraceCounts& counts, int warmup, int repeats, const std::string& pass,
+                  std::vector<KernelRecord>* kernels, Verdict* v) {
+  *kernels = std::move(a.kernels);
+  if (kernels->empty())
+    v->add(Severity::Warning, "gpu.cupti_empty",
+           pass + "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
+               std::to_string(counts.overhead) + " overhead records)",
+           kSource);
+  if (a.untagged > 0) {
+    const std::string why = pass + std::to_string(a.untagged) + " of " + std::to_string(kernels->size()) +
                             " kernel records came without an external correlation record (" +
                             std::to_string(counts.api) + " launch API records, " + std::to_string(counts.external) +
                             " external correlation records)";
-    if (tag_repeats_by_order(r->kernels, warmup, repeats))
-      r->verdict.add(Severity::Warning, "gpu.cupti_repeats_by_order", why + ": repeats assigned by launch order",
-                     kSource);
+    if (tag_repeats_by_order(*kernels, warmup, repeats))
+      v->add(Severity::Warning, "gpu.cupti_repeats_by_order", why + ": repeats assigned by launch order", kSource);
     else
-      r->verdict.add(Severity::Warning, "gpu.cupti_repeats_unknown", why + ": their repeat is unknown (-2)", kSource);
+      v->add(Severity::Warning, "gpu.cupti_repeats_unknown", why + ": their repeat is unknown (-2)", kSource);
   }
   if (counts.dropped > 0)
-    r->verdict.add(Severity::Warning, "gpu.cupti_dropped", std::to_string(counts.dropped) + " CUPTI records dropped",
-                   kSource);
+    v->add(Severity::Warning, "gpu.cupti_dropped", pass + std::to_string(counts.dropped) + " CUPTI records dropped",
+           kSource);
+}
+
+// The run's NVTX ranges into the result.
+void keep_ranges(AssembledTrace a, const TraceCounts& counts, RunResult* r) {
+  r->ranges = std::move(a.ranges);
   if (nvtx_to_cupti() && r->ranges.empty())
     r->verdict.add(Severity::Warning, "gpu.nvtx_empty",
                    "no attnscope NVTX range arrived through CUPTI (" + std::to_string(counts.markers) +
@@ -86,22 +91,35 @@ void keep_trace(AssembledTrace a, const TraceCounts& counts, bool kernels, int w
                    kSource);
 }
 
+using Launch = std::function<void(cudaStream_t)>;
+
+// `n` untimed launches in a phase range, each tagged repeat -1 when traced.
+void warm_up(const Launch& launch, int n, const char* phase, const char* kind, cudaStream_t stream, CuptiTrace* trace) {
+  NvtxRange range(NvtxLevel::Phase, phase);
+  for (int w = 0; w < n; ++w) {
+    NvtxRange one(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(w));
+    if (trace) trace->push_repeat(-1);
+    launch(stream);
+    if (trace) trace->pop_repeat();
+  }
+}
+
 // `repeats` launches between CUDA events, the L2 flushed before each (outside the events), each in
 // an NVTX range "<kind> i" inside a phase range; with a trace, each launch's kernels are tagged
 // with its repeat. Returns the events' times (ms). Cancel is checked before each launch; progress
 // goes from p0 to p1.
-std::vector<double> time_repeats(GpuImpl& family, int repeats, const char* phase, const char* kind, void* flush,
+std::vector<double> time_repeats(const Launch& launch, int repeats, const char* phase, const char* kind, void* flush,
                                  size_t flush_bytes, cudaStream_t stream, CuptiTrace* trace, const RunOptions& opt,
                                  double p0, double p1) {
   NvtxRange range(NvtxLevel::Phase, phase);
   Events ev(2 * repeats);
   for (int i = 0; i < repeats; ++i) {
     if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
-    NvtxRange launch(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(i));
+    NvtxRange one(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(i));
     if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
     if (trace) trace->push_repeat(i);
     ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
-    family.launch(stream);
+    launch(stream);
     ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
     if (trace) trace->pop_repeat();
     if (opt.progress) opt.progress(p0 + (p1 - p0) * (i + 1) / repeats);
@@ -171,6 +189,66 @@ void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, Devic
                    kSource);
   r->spans.push_back({impl + "/probe", std::chrono::duration<double, std::micro>(t_probe - t0).count(),
                       std::chrono::duration<double, std::micro>(Clock::now() - t_probe).count(), 0});
+}
+
+// The backward after the forward, timed and traced the same way, its memory in an arena of its own
+// (its peak is beyond the inputs, dO and the forward's outputs, which stay allocated).
+void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, const Inputs& in,
+                  const RunOptions& opt, DeviceState& st, DeviceArena& fwd_arena, Clock::time_point t0,
+                  CuptiTrace& trace, uint64_t zero_ns, RunResult* r) {
+  Gradients& g = r->grad;
+  if (const std::string why = family.no_backward(); !why.empty()) {
+    g.error = why;
+    return;
+  }
+  if (in.dout.empty()) {
+    g.error = "no dO for the backward";
+    return;
+  }
+  cudaStream_t stream = st.stream;
+  size_t free_b = 0, total_b = 0;
+  ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  const int64_t need = family.backward_bytes() + int64_t(in.dout.numel()) * 2;
+  if (need > static_cast<int64_t>(free_b)) {
+    g.error = "backward skipped: needs an estimated " + format_bytes(need) + ", the GPU has " +
+              format_bytes(static_cast<int64_t>(free_b)) + " free";
+    return;
+  }
+  auto span = [&](const std::string& name, Clock::time_point a) {
+    g.spans.push_back({name, std::chrono::duration<double, std::micro>(a - t0).count(),
+                       std::chrono::duration<double, std::micro>(Clock::now() - a).count(), 0});
+  };
+  const void* ddout = upload(fwd_arena, in.dout, s.dtype, "dO", stream);
+  DeviceArena arena(t0);
+  family.prepare_backward(arena, ddout, stream);
+  // Traced in a kernel window of its own, on the forward's time axis (after its phases).
+  bool traced = false;
+  try {
+    trace.begin_kernels();
+    traced = true;
+  } catch (const GpuFailure&) {
+  }
+  const auto t_run = Clock::now();
+  const Launch launch = [&family](cudaStream_t stream) { family.launch_backward(stream); };
+  warm_up(launch, opt.warmup, "backward warm-up", "backward warm-up", stream, traced ? &trace : nullptr);
+  const int repeats = std::max(1, opt.repeats);
+  g.times_ms = time_repeats(launch, repeats, "backward repeats", "backward repeat", nullptr, 0, stream,
+                            traced ? &trace : nullptr, opt, 0.95, 0.99);
+  span(impl + "/bwd/run", t_run);
+  if (traced) {
+    TraceCounts counts;
+    keep_kernels(trace.end_kernels(zero_ns, &counts), counts, opt.warmup, repeats, "backward: ", &g.kernels,
+                 &r->verdict);
+  }
+  g.median_ms = median(g.times_ms);
+  const auto t_down = Clock::now();
+  family.collect_backward(&g, stream);
+  span(impl + "/bwd/download", t_down);
+  g.peak_bytes = arena.peak();
+  g.model_bytes = model_bytes_backward(impl, s);
+  arena.release();
+  g.memory = arena.events();
+  g.ran = true;
 }
 
 }  // namespace
@@ -248,24 +326,18 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   // The run's time axis starts at the first warm-up launch: runs line up on the Timeline.
   const uint64_t zero_ns = CuptiTrace::timestamp();
   const auto t_run = Clock::now();
-  {
-    NvtxRange range(NvtxLevel::Phase, "warm-up");
-    for (int w = 0; w < opt.warmup; ++w) {
-      NvtxRange launch(NvtxLevel::Launch, "warm-up " + std::to_string(w));
-      if (traced) trace.push_repeat(-1);
-      family.launch(stream);
-      if (traced) trace.pop_repeat();
-    }
-  }
+  const Launch launch = [&family](cudaStream_t stream) { family.launch(stream); };
+  warm_up(launch, opt.warmup, "warm-up", "warm-up", stream, traced ? &trace : nullptr);
   const int repeats = std::max(1, opt.repeats);
-  r->times_ms = time_repeats(family, repeats, "timed repeats", "repeat", flush, flush_bytes, stream,
+  r->times_ms = time_repeats(launch, repeats, "timed repeats", "repeat", flush, flush_bytes, stream,
                              traced ? &trace : nullptr, opt, 0.0, 0.45);
   r->median_ms = median(r->times_ms);
   if (traced) {
+    TraceCounts counts;
+    keep_kernels(trace.end_kernels(zero_ns, &counts), counts, opt.warmup, repeats, "", &r->kernels, &r->verdict);
     // The same repeats with CUPTI recording nothing but NVTX markers: the events' median against
     // the traced one is CUPTI's overhead on this run (cupti_overhead_pct).
-    trace.pause_kernels();
-    r->times_untraced_ms = time_repeats(family, repeats, "untraced repeats", "untraced", flush, flush_bytes, stream,
+    r->times_untraced_ms = time_repeats(launch, repeats, "untraced repeats", "untraced", flush, flush_bytes, stream,
                                         nullptr, opt, 0.45, 0.9);
     r->median_untraced_ms = median(r->times_untraced_ms);
   }
@@ -282,12 +354,12 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   span(impl + "/download", t_down);
 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
+  if (opt.backward) run_backward(impl, family, s, in, opt, st, arena, t0, trace, zero_ns, r);
 
   whole.reset();
   if (CuptiTrace::available()) {
     TraceCounts counts;
-    AssembledTrace a = trace.close(zero_ns, &counts);
-    keep_trace(std::move(a), counts, traced, opt.warmup, repeats, r);
+    keep_ranges(trace.close(zero_ns, &counts), counts, r);
   }
 
   r->peak_bytes = arena.peak();

@@ -137,6 +137,63 @@ TEST(Binary, DefaultJobWithoutADisplayCapturesAndReports) {
   EXPECT_TRUE(f.good());
 }
 
+// Issue 12's done criterion, on the CPU: forward and backward acceptance per tensor for eager,
+// sink and the flash2 what-if of a GPT-OSS layer; the what-if's dropped sinks get no gradient.
+TEST(Binary, BackwardJudgesEveryGradientTensor) {
+  const std::string cap = tmp("gptoss_bwd.h5");
+  Shell r = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " run --spec " + kSrc +
+               "/samples/gpt-oss-20b.json --seq 96 --backward --what-if --impl eager,flash2,sink --quiet -o " + cap);
+  ASSERT_EQ(r.code, 0) << r.out;
+  Shell rep = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " report " + cap + " --json", false);
+  ASSERT_EQ(rep.code, 0) << rep.out;
+  auto j = nlohmann::json::parse(rep.out);
+  EXPECT_GE(j["format_version"].get<int>(), 2);  // gradients came with version 2
+  for (const char* g : {"dq", "dk", "dv", "dsinks"}) EXPECT_GT(j["gradient_baseline"][g].get<double>(), 0) << g;
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& run : j["runs"]) runs[run["label"]] = run;
+  for (const char* name : {"eager", "sink"}) {
+    const auto& b = runs[name]["backward"];
+    ASSERT_TRUE(b["ran"].get<bool>()) << name << ": " << b;
+    EXPECT_GT(b["peak_bytes"].get<int64_t>(), 0);
+    for (const char* g : {"dq", "dk", "dv", "dsinks"})
+      EXPECT_TRUE(b["gradients"][g]["acceptance"]["pass"].get<bool>()) << name << " " << g << ": " << b["gradients"][g];
+  }
+  const auto& w = runs["flash2 (what-if)"]["backward"];
+  ASSERT_TRUE(w["ran"].get<bool>());
+  EXPECT_FALSE(w["gradients"]["dsinks"]["acceptance"]["pass"].get<bool>());
+  EXPECT_FALSE(w["gradients"]["dq"]["acceptance"]["pass"].get<bool>());
+  // The dropped sinks' gradient is 0, so its error is the reference's dsinks itself.
+  EXPECT_GT(w["gradients"]["dsinks"]["vs_reference"]["max_abs"].get<double>(), 0.5);
+
+  Shell text = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " report " + cap);
+  EXPECT_NE(text.out.find("backward (dO: stored as /inputs/do"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("flash2 (what-if) dsinks: FAILS"), std::string::npos) << text.out;
+  const std::string trace = tmp("gptoss_bwd.json");
+  ASSERT_EQ(sh(kBin + " export-trace " + cap + " -o " + trace).code, 0);
+  std::ifstream f(trace);
+  auto t = nlohmann::json::parse(f);
+  int bwd = 0;
+  for (const auto& e : t["traceEvents"])
+    if (e.contains("args") && e["args"].contains("pass") && e["args"]["pass"] == "backward") ++bwd;
+  EXPECT_GE(bwd, 3 * 2) << "eager, sink and the what-if each have backward phases on the timeline";
+}
+
+TEST(Binary, BenchTimesTheBackwardApart) {
+  Shell r = sh(kBin + " bench --spec " + kSrc + "/samples/llama-3-8b.json --seqs 32 --impl eager,flash2 --cpu "
+               "--backward --json", false);
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out.substr(r.out.find('[')));
+  int bwd = 0;
+  for (const auto& row : j)
+    if (row["pass"] == "backward" && row["run"] != "reference") {
+      ++bwd;
+      EXPECT_GT(row["ms"].get<double>(), 0);
+      EXPECT_GT(row["peak_bytes"].get<int64_t>(), 0);
+      for (const char* g : {"dq", "dk", "dv"}) EXPECT_LT(row["max_abs_vs_fp64"][g].get<double>(), 0.1) << row;
+    }
+  EXPECT_EQ(bwd, 2);
+}
+
 TEST(Binary, BenchPrintsEveryImplementationAndTheReference) {
   Shell r = sh(kBin + " bench --spec " + kSrc + "/samples/llama-3-8b.json --seqs 32,48 --cpu --json", false);
   ASSERT_EQ(r.code, 0) << r.out;

@@ -49,14 +49,23 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   EXPECT_TRUE(saw_host);
 
   auto x = events(doc, "X");
-  int kernels = 0, spans = 0, ranges = 0;
+  int kernels = 0, spans = 0, ranges = 0, bwd_kernels = 0, bwd_spans = 0;
   // The ranges start at -50.5 us (before the first warm-up launch): the trace moves by +50.5.
   const double shift = 50.5;
   for (const auto& e : x) {
     ASSERT_TRUE(e["ts"].is_number());
     ASSERT_TRUE(e["dur"].is_number());
     EXPECT_TRUE(threads.count(e["tid"].get<int>()));
-    if (e["cat"] == "kernel") {
+    if (e["cat"] == "kernel,backward") {  // the backward's kernels: same track, their own category
+      ++bwd_kernels;
+      EXPECT_EQ(e["name"], "attnscope::flash2_bwd_dq_dk_dv<64, bf16>");
+      EXPECT_EQ(e["args"]["pass"], "backward");
+      EXPECT_EQ(e["ts"].get<double>(), 300.0 + shift);
+    } else if (e["cat"] == "host,backward") {
+      ++bwd_spans;
+      EXPECT_EQ(e["name"], "eager/bwd/autograd");
+      EXPECT_EQ(e["args"]["pass"], "backward");
+    } else if (e["cat"] == "kernel") {
       ++kernels;
       const json& a = e["args"];
       EXPECT_EQ(e["name"], "attnscope::flash2_fwd<128, bf16>");
@@ -84,8 +93,13 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   EXPECT_EQ(kernels, 4);  // one timed kernel in each of 4 runs (the warm-up one skipped)
   EXPECT_EQ(spans, 8);
   EXPECT_EQ(ranges, 12);  // 3 in each of 4 runs
+  EXPECT_EQ(bwd_kernels, 3);  // reference, eager and flash2 (what-if) ran a backward
+  EXPECT_EQ(bwd_spans, 3);
   auto counters = events(doc, "C");
-  ASSERT_EQ(counters.size(), 8u);
+  ASSERT_EQ(counters.size(), 8u + 6u);
+  int bwd_counters = 0;
+  for (const auto& cn : counters) bwd_counters += cn["name"].get<std::string>().find(" backward memory") != std::string::npos;
+  EXPECT_EQ(bwd_counters, 6);
   EXPECT_EQ(counters[0]["args"]["bytes in use"], 4096);
   EXPECT_EQ(counters[1]["args"]["bytes in use"], 0);
   EXPECT_EQ(counters[0]["name"], "reference memory");
@@ -96,7 +110,7 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   opt.spans = false;
   opt.ranges = false;
   doc = json::parse(trace_json(c, opt));
-  EXPECT_EQ(events(doc, "X").size(), 8u);
+  EXPECT_EQ(events(doc, "X").size(), 8u + 3u);
   EXPECT_TRUE(events(doc, "C").empty());
 }
 

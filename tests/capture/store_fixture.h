@@ -99,6 +99,26 @@ inline RunResult full_run(const LayerSpec& s, const std::string& label, uint32_t
   r.times_ms = {0.1, 0.123456789, 0.2};
   r.times_untraced_ms = {0.09, 0.12, 0.19};
   r.median_untraced_ms = 0.12;
+  if (seed % 2 == 0) {  // a backward pass, its costs apart from the forward's
+    const DType gd = label == "reference" ? DType::F32 : s.dtype;
+    r.grad.ran = true;
+    r.grad.dq = filled(gd, {s.batch, s.heads_q, s.seq_q, s.head_dim}, seed + 7);
+    r.grad.dk = filled(gd, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, seed + 8);
+    r.grad.dv = filled(gd, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, seed + 9);
+    if (s.sinks) r.grad.dsinks = filled(gd, {s.heads_q}, seed + 10);
+    r.grad.spans = {{"eager/bwd/autograd", 20.0, 30.5, 0}};
+    r.grad.kernels = {k};
+    r.grad.kernels[0].name = "attnscope::flash2_bwd_dq_dk_dv<64, bf16>";
+    r.grad.kernels[0].repeat = 0;
+    r.grad.kernels[0].start_us = 300.0;
+    r.grad.memory = {{21.0, 8192, "dq_accum"}, {40.0, -8192, "dq_accum"}};
+    r.grad.peak_bytes = 777777;
+    r.grad.model_bytes = 888888;
+    r.grad.median_ms = 0.5;
+    r.grad.times_ms = {0.5, 0.75};
+  } else if (seed % 3 == 2) {  // asked for, none: the reason is kept
+    r.grad.error = "no backward: NotImplementedError: You must implement either the backward or vjp method";
+  }
   return r;
 }
 
@@ -151,6 +171,8 @@ inline Capture full_capture(DType d) {
   c.runs.back().error = "FlashAttention only supports Ampere GPUs or newer.";
   c.runs.back().verdict.add(Severity::Error, "fa2.arch", "FlashAttention only supports Ampere GPUs or newer.", "flash-attn 2.x");
   c.acceptance_baseline = 0.0078125;
+  c.inputs.dout = filled(d, {s.batch, s.heads_q, s.seq_q, s.head_dim_v}, 5);
+  c.gradient_baseline = {{"dq", 0.015625}, {"dk", 0.25}, {"dv", 1.0 / 3}, {"dsinks", 2.5}};
   return c;
 }
 
@@ -235,6 +257,23 @@ inline void expect_same_run(const RunResult& a, const RunResult& b) {
     EXPECT_EQ(a.ranges[i].dur_us, b.ranges[i].dur_us);
     EXPECT_EQ(a.ranges[i].depth, b.ranges[i].depth);
   }
+  const Gradients &ga = a.grad, &gb = b.grad;
+  EXPECT_EQ(ga.ran, gb.ran);
+  EXPECT_EQ(ga.error, gb.error);
+  for (const auto& t : kGradientTensors) EXPECT_TRUE(same_bits(ga.*t.member, gb.*t.member)) << t.name;
+  ASSERT_EQ(ga.spans.size(), gb.spans.size());
+  for (size_t i = 0; i < ga.spans.size(); ++i) {
+    EXPECT_EQ(ga.spans[i].name, gb.spans[i].name);
+    EXPECT_EQ(ga.spans[i].start_us, gb.spans[i].start_us);
+  }
+  ASSERT_EQ(ga.kernels.size(), gb.kernels.size());
+  for (size_t i = 0; i < ga.kernels.size(); ++i) EXPECT_EQ(ga.kernels[i].name, gb.kernels[i].name);
+  ASSERT_EQ(ga.memory.size(), gb.memory.size());
+  for (size_t i = 0; i < ga.memory.size(); ++i) EXPECT_EQ(ga.memory[i].bytes, gb.memory[i].bytes);
+  EXPECT_EQ(ga.peak_bytes, gb.peak_bytes);
+  EXPECT_EQ(ga.model_bytes, gb.model_bytes);
+  EXPECT_EQ(ga.median_ms, gb.median_ms);
+  EXPECT_EQ(ga.times_ms, gb.times_ms);
 }
 
 inline void expect_same_gpu_environment(const GpuEnvironment& a, const GpuEnvironment& b) {

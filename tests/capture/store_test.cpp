@@ -56,6 +56,8 @@ void expect_same_capture(const Capture& a, const Capture& b) {
   EXPECT_TRUE(same_bits(a.inputs.k, b.inputs.k));
   EXPECT_TRUE(same_bits(a.inputs.v, b.inputs.v));
   EXPECT_TRUE(same_bits(a.inputs.mask, b.inputs.mask));
+  EXPECT_TRUE(same_bits(a.inputs.dout, b.inputs.dout));
+  EXPECT_EQ(a.gradient_baseline, b.gradient_baseline);
   ASSERT_EQ(a.inputs.sinks.size(), b.inputs.sinks.size());
   for (size_t i = 0; i < a.inputs.sinks.size(); ++i) EXPECT_EQ(f32_bits(a.inputs.sinks[i]), f32_bits(b.inputs.sinks[i]));
   EXPECT_EQ(a.inputs.origin, b.inputs.origin);
@@ -151,6 +153,7 @@ TEST(Store, OverBudgetKeepsRowsAndOverview) {
   c.inputs.k = testing::filled(s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, 2);
   c.inputs.v = testing::filled(s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, 3);
   c.inputs.mask = testing::filled(DType::F32, {s.batch, 1, s.seq_q, s.seq_k}, 4);
+  c.inputs.dout = testing::filled(s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim_v}, 5);
   c.reference = testing::full_run(s, "reference", 10, false);
   c.runs = {testing::full_run(s, "eager", 20, true)};
   c.runs[0].probe = ProbeData{};
@@ -313,6 +316,37 @@ void replace_dataset(hid_t f, const char* name, hid_t type, std::vector<hsize_t>
   H5Sclose(sp);
 }
 
+TEST(Store, VersionOneCapturesWithoutGradientsStillOpen) {
+  // The committed H100 capture predates gradients (format_version 1).
+  Capture c;
+  LoadStatus st = load_capture(std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/fixtures/gpu_gptoss_256.h5", &c);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(c.format_version, 1);
+  EXPECT_TRUE(c.inputs.dout.empty());
+  EXPECT_TRUE(c.gradient_baseline.empty());
+  ASSERT_FALSE(c.runs.empty());
+  for (const RunResult& r : c.runs) {
+    EXPECT_TRUE(r.grad.empty()) << r.label;
+    EXPECT_FALSE(r.grad.ran) << r.label;
+  }
+  // Written again, it is a version 2 file with the same runs.
+  std::string path = scratch_dir("v1_resave") + "/cap.h5";
+  ASSERT_EQ(save_capture(c, path), "");
+  Capture back;
+  ASSERT_TRUE(load_capture(path, &back).ok());
+  EXPECT_EQ(back.format_version, Capture::kFormatVersion);
+  EXPECT_EQ(back.runs.size(), c.runs.size());
+}
+
+TEST(StoreRefuses, GradientsOfTheWrongShape) {
+  Capture c = full_capture(DType::BF16);
+  c.runs[0].grad.dk = testing::filled(DType::BF16, {2, 4, 20, 8}, 3);  // Hq heads, not Hkv
+  std::string path = scratch_dir("refuse_grad_shape") + "/cap.h5";
+  std::string e = save_capture(c, path);
+  EXPECT_NE(e.find("runs/eager/dk: shape [2, 4, 20, 8], expected [2, 2, 20, 8]"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(path));
+}
+
 TEST(StoreRefuses, UnknownFormatVersion) {
   LoadStatus st = after("refuse_version", [](hid_t f) { set_version(f, 99); });
   EXPECT_EQ(st.code, LoadError::UnsupportedVersion);
@@ -336,6 +370,7 @@ TEST(StoreRefuses, UnknownFormatVersion) {
 
 TEST(StoreRefuses, MissingDatasetsGroupsAndAttributes) {
   for (const char* victim : {"/inputs/q", "/inputs/v", "/runs/eager/out", "/runs/eager/spans", "/runs/eager/kernels",
+                             "/runs/eager/dq", "/inputs/do", "/runs/eager/backward/spans", "/runs/eager/backward/times_ms",
                              "/runs/eager/verdict", "/runs/eager/probe/p", "/runs/eager/probe", "/reference", "/runs",
                              "/env", "/inputs", "/runs/eager/ranges", "/runs/eager/times_untraced_ms"}) {
     LoadStatus st = after("refuse_missing", [&](hid_t f) { EXPECT_GE(H5Ldelete(f, victim, H5P_DEFAULT), 0) << victim; });

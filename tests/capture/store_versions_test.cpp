@@ -1,6 +1,6 @@
-// format_version 2 (NVTX ranges, untraced times, the GPU environment) beside version 1: the
-// committed H100 capture (version 1) still opens, with nothing invented for what it lacks, and a
-// version-2 file is refused where what version 2 promises is damaged.
+// format_version 3 (NVTX ranges, untraced times, the GPU environment) beside versions 1 and 2
+// (gradients): the committed H100 captures (version 1) still open, with nothing invented for what
+// they lack, and a version-3 file is refused where what version 3 promises is damaged.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -60,23 +60,27 @@ TEST(StoreVersions, ADamagedGpuEnvironmentIsRefusedByName) {
   EXPECT_NE(st.message.find("/env/gpu: attribute sm_clock_mhz"), std::string::npos) << st.message;
 }
 
-TEST(StoreVersions, AVersion2FileRelabelledVersion1LosesOnlyWhatVersion1Lacks) {
-  // A reader of version 1 does not look for ranges and untraced times: labelled 1, they are not read.
+TEST(StoreVersions, AnOlderVersionsReaderIsNotAskedForWhatItLacks) {
+  // Readers of versions 1 and 2 do not look for ranges and untraced times: labelled so, a file's
+  // are not read (and version 1 reads no gradients either), the rest is.
   const std::string dir = testing::scratch_dir("store_versions_relabel");
-  ASSERT_EQ(save_capture(testing::full_capture(DType::F32), dir + "/cap.h5"), "");
-  hid_t f = H5Fopen((dir + "/cap.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  int64_t one = 1;
-  hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
-  H5Awrite(a, H5T_NATIVE_INT64, &one);
-  H5Aclose(a);
-  H5Fclose(f);
-  Capture c;
-  ASSERT_TRUE(load_capture(dir + "/cap.h5", &c).ok());
-  EXPECT_EQ(c.format_version, 1);
-  ASSERT_FALSE(c.runs.empty());
-  EXPECT_TRUE(c.runs[0].ranges.empty());
-  EXPECT_TRUE(c.runs[0].times_untraced_ms.empty());
-  EXPECT_FALSE(c.runs[0].kernels.empty());
+  const Capture full = testing::full_capture(DType::F32);
+  ASSERT_EQ(save_capture(full, dir + "/cap.h5"), "");
+  for (int64_t v : {2, 1}) {
+    hid_t f = H5Fopen((dir + "/cap.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t a = H5Aopen(f, "format_version", H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_INT64, &v);
+    H5Aclose(a);
+    H5Fclose(f);
+    Capture c;
+    LoadStatus st = load_capture(dir + "/cap.h5", &c);
+    ASSERT_TRUE(st.ok()) << v << ": " << st.message;
+    EXPECT_EQ(c.format_version, v);
+    ASSERT_FALSE(c.runs.empty());
+    EXPECT_TRUE(c.runs[0].ranges.empty()) << v;
+    EXPECT_TRUE(c.runs[0].times_untraced_ms.empty()) << v;
+    EXPECT_EQ(c.runs[0].kernels.size(), full.runs[0].kernels.size()) << v;
+  }
 }
 
 }  // namespace

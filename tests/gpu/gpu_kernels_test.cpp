@@ -129,7 +129,9 @@ std::vector<std::string> flash_paths() {
 void sweep(const std::string& path) {
   FlashPathScope scope(path);
   const uint64_t seed = sweep_seed();
-  const int n = static_cast<int>(env_u64("ATTNSCOPE_GPU_SWEEP", small_only() ? 30 : 240));
+  // ATTNSCOPE_GPU_SWEEP configurations on the plugin's path, ATTNSCOPE_GPU_SWEEP_SM80 on the forced one.
+  const uint64_t dflt = env_u64("ATTNSCOPE_GPU_SWEEP", small_only() ? 30 : 240);
+  const int n = static_cast<int>(path.empty() ? dflt : env_u64("ATTNSCOPE_GPU_SWEEP_SM80", dflt));
   std::mt19937_64 rng(seed);
   int ran = 0, refused = 0;
   gputest::UlpCount fused_ulps[3];  // flash2, sink, efficient vs their CPU versions
@@ -191,7 +193,7 @@ void sweep(const std::string& path) {
     std::printf("[ attnscope ] %s vs CPU: %.5f%% of %lld elements within 2 ulps (worst %lld)\n", names[k],
                 100.0 * fused_ulps[k].fraction(), static_cast<long long>(fused_ulps[k].total),
                 static_cast<long long>(fused_ulps[k].worst));
-  EXPECT_GE(ran, std::min(n, 200));
+  EXPECT_GE(ran, std::min(n, 200));  // the issue's >= 200 random configurations (on the chosen path)
   EXPECT_GE(fused_ulps[0].fraction(), 0.999) << "flash2 GPU vs CPU within 2 ulps";
   EXPECT_GE(fused_ulps[1].fraction(), 0.999) << "sink GPU vs CPU within 2 ulps";
   EXPECT_GE(fused_ulps[2].fraction(), 0.99) << "efficient GPU vs CPU within 2 ulps";

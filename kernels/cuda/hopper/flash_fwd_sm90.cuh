@@ -37,10 +37,11 @@ struct Sm90Barriers {
   uint64_t k_empty[2], v_empty[2];
 };
 
-// One work item: 128 query rows of one (batch, query head). The grid is persistent (one block per
-// SM, FlashAttention-3's static tile scheduler): block c takes items c, c + grid, ... so the producer
-// loads the next item's Q and K/V while the consumers finish the current one, and no block pays a
-// prologue per item (with a 128-key window an item is two tiles: that prologue was most of its time).
+// One work item: 128 query rows of one (batch, query head). Block c takes items c, c + grid, ...: with
+// a grid of one block per item that is one item; with a persistent grid (one block per SM,
+// FlashAttention-3's static tile scheduler) the producer loads the next item's Q and K/V while the
+// consumers finish the current one, and no block pays a prologue per item (with a 128-key window an
+// item is two tiles: that prologue was most of its time).
 // Row blocks run fastest, so the items in flight share their K/V in L2 (ordering heads fastest to put
 // all heavy causal items first measured 12% slower on the H200: 132 heads' K/V prefixes outgrow L2);
 // a causal layer takes each head's row blocks from the last (the heaviest) down.

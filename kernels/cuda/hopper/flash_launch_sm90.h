@@ -58,8 +58,8 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
 
 }  // namespace sm90_detail
 
-// A persistent grid of one block per SM (at most one per work item of 128 query rows of one (batch,
-// query head)): 384 threads (flash_traits_sm90.h), the Q + 2 x 2 K/V tiles in dynamic shared memory
+// One block per work item of 128 query rows of one (batch, query head), or a persistent grid of one
+// block per SM looping over them (FlashParams::sm90_persistent): 384 threads (flash_traits_sm90.h), the Q + 2 x 2 K/V tiles in dynamic shared memory
 // (160 KiB at D = 128, 192 KiB at D = 256).
 template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
@@ -81,7 +81,7 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
         ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
       }
       const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
-      const int grid = static_cast<int>(std::min<int64_t>(items, sms));
+      const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
       if (grid == 0) return;
       kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v);
       ATTNSCOPE_LAUNCH_CHECK();

@@ -1,0 +1,39 @@
+// Launch template of the flash2/sink backward (flash_bwd_kernel.cuh); included only by the generated
+// instantiation files (kernels/cuda/CMakeLists.txt), one per (dtype, compiled head dim).
+#pragma once
+#include <algorithm>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/flash_bwd_kernel.cuh"
+#include "kernels/cuda/flash_launch.h"
+#include "kernels/cuda/static_switch.h"
+
+namespace attnscope::cuda {
+
+// Three launches: preprocess (one warp a row), the main kernel (one block per 64-key tile of one
+// (batch, query head)), convert (one thread an element of the largest gradient).
+template <class T, int HeadDim>
+void launch_flash_bwd(const FlashBwdParams& p, bool sinks, cudaStream_t stream) {
+  using Traits = FlashBwdTraits<T, HeadDim>;
+  const FlashParams& f = p.fwd;
+  const int64_t rows = int64_t(f.batch) * f.heads_q * f.seq_q;
+  ATTNSCOPE_BOOL_SWITCH(sinks, kSinks, [&] {
+    if (rows > 0) {
+      flash_bwd_preprocess_kernel<T, kSinks><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(p);
+      ATTNSCOPE_LAUNCH_CHECK();
+    }
+    auto kernel = &flash_bwd_kernel<Traits, kSinks>;
+    ATTNSCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
+    const dim3 grid((f.seq_k + Traits::kBlockN - 1) / Traits::kBlockN, f.heads_q, f.batch);
+    if (grid.x > 0) {
+      kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
+      ATTNSCOPE_LAUNCH_CHECK();
+    }
+  });
+  const int64_t n = std::max({rows * f.d, int64_t(f.batch) * f.heads_kv * f.seq_k * std::max(f.d, f.dv),
+                              int64_t(f.heads_q)});
+  flash_bwd_convert_kernel<T><<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
+  ATTNSCOPE_LAUNCH_CHECK();
+}
+
+}  // namespace attnscope::cuda

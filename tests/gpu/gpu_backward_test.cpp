@@ -1,0 +1,108 @@
+// The flash2/sink backward on the GPU (FlashAttention-2's algorithm) against its CPU version, rounding
+// point for rounding point (ULPs), and against fp64 by FlashAttention's rule per gradient tensor
+// (kernels/acceptance.h). Random configurations (seed printed), fresh inputs, never zeros.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "kernels/acceptance.h"
+#include "tests/gpu/gpu_compare.h"
+#include "tests/gpu/gpu_plugin.h"
+
+namespace attnscope {
+namespace {
+
+using gputest::plugin;
+using gputest::run_gpu;
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(double(a.data[i]) - b.data[i]));
+  return m;
+}
+double max_abs(const Tensor& a) {
+  double m = 0;
+  for (float x : a.data) m = std::max(m, std::fabs(double(x)));
+  return m;
+}
+
+TEST(GpuBackward, FlashAndSinkMatchTheirCpuVersionsAndTheRule) {
+  ATTNSCOPE_REQUIRE_GPU();
+  const char* env = std::getenv("ATTNSCOPE_GPU_SEED");
+  const uint64_t seed = env && *env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("[ attnscope ] backward seed = %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int n = std::getenv("ATTNSCOPE_GPU_SMALL") ? 4 : 24;
+  int ran = 0;
+  gputest::UlpCount ulps[4];
+  const char* names[] = {"dq", "dk", "dv", "dsinks"};
+  for (int idx = 0; idx < 20 * n && ran < n; ++idx) {
+    LayerSpec s;
+    const std::string impl = idx % 2 ? "sink" : "flash2";
+    s.dtype = pick(2) ? DType::BF16 : DType::F16;
+    static const int kDims[] = {32, 40, 64, 96, 111, 128, 192, 256};
+    s.head_dim = s.head_dim_v = kDims[pick(8)];
+    s.heads_kv = 1 + pick(3);
+    s.heads_q = s.heads_kv * (1 + pick(3));
+    s.batch = 1 + pick(2);
+    s.seq_q = 17 + pick(300);
+    s.seq_k = pick(3) ? s.seq_q : 17 + pick(300);
+    s.causal = pick(2);
+    if (s.causal && s.seq_q != s.seq_k && pick(2)) s.align = CausalAlign::TopLeft;
+    if (pick(4) == 0) s.sliding_window = 16 + pick(80), s.causal = true;
+    if (impl == "sink") s.sinks = pick(5) != 0, s.softmax_dtype = s.dtype;
+    if (pick(6) == 0) s.softcap = 20.0f;
+    if (pick(8) == 0) {
+      s.mask = MaskKind::Padding;
+      s.kv_lengths.resize(s.batch);
+      for (int& l : s.kv_lengths) l = 1 + pick(s.seq_k);
+    }
+    const Verdict v = plugin().api->check(impl, s, plugin().dev);
+    if (!v.supported) continue;
+    Inputs in = random_inputs(s, seed + 7919ull * idx, Distribution::Normal);
+    in.dout = random_dout(s, seed + 104729ull * idx, {});
+    SCOPED_TRACE("config #" + std::to_string(idx) + " " + gputest::describe(impl, s));
+    RunOptions o;
+    o.warmup = 0, o.repeats = 1, o.keep_intermediates = false, o.backward = true;
+    RunResult g = run_gpu(impl, s, in, o);
+    ASSERT_TRUE(g.ran) << g.error;
+    if (g.grad.error.find("not compiled") != std::string::npos) continue;
+    ASSERT_TRUE(g.grad.ran) << g.grad.error;
+    ++ran;
+    EXPECT_EQ(g.grad.times_ms.size(), 1u);
+    EXPECT_GT(g.grad.peak_bytes, 0);
+    RunOptions c = o;
+    c.kv_tile = g.kv_tile;
+    const RunResult cpu = cpu_implementation(impl)->run(s, in, c);
+    const RunResult ref = run_reference(s, in, o);
+    LayerSpec eager_spec = s;
+    eager_spec.softmax_dtype = DType::F32;
+    const RunResult eager = cpu_implementation("eager")->run(eager_spec, in, o);
+    ASSERT_TRUE(cpu.grad.ran && ref.grad.ran && eager.grad.ran);
+    for (int k = 0; k < 4; ++k) {
+      const Tensor& gt = *gradient(g.grad, names[k]);
+      if (gt.empty()) continue;
+      const Tensor& ct = *gradient(cpu.grad, names[k]);
+      const Tensor& rt = *gradient(ref.grad, names[k]);
+      const Tensor& et = *gradient(eager.grad, names[k]);
+      for (float x : gt.data) ASSERT_TRUE(std::isfinite(x)) << names[k] << " has NaN/Inf (unwritten?)";
+      const gputest::UlpCount u = gputest::ulp_count(s.dtype, gt, ct, 2);
+      ulps[k].total += u.total, ulps[k].within += u.within, ulps[k].worst = std::max(ulps[k].worst, u.worst);
+      const double err = max_abs_diff(gt, rt), bound = gradient_bound(max_abs_diff(et, rt), s.dtype, max_abs(rt));
+      EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", FA2's bound " << bound;
+    }
+  }
+  for (int k = 0; k < 4; ++k)
+    std::printf("[ attnscope ] backward %s vs CPU: %.4f%% of %lld within 2 ulps (worst %lld)\n", names[k],
+                100.0 * ulps[k].fraction(), static_cast<long long>(ulps[k].total),
+                static_cast<long long>(ulps[k].worst));
+  EXPECT_GE(ran, n / 2) << "too few compiled configurations ran";
+  for (int k = 0; k < 3; ++k) EXPECT_GE(ulps[k].fraction(), 0.99) << names[k] << " GPU vs CPU within 2 ulps";
+}
+
+}  // namespace
+}  // namespace attnscope
