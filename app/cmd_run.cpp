@@ -22,6 +22,7 @@ layer (default: the embedded GPT-OSS-20B sample):
   --spec FILE            attnscope layer spec JSON (samples/*.json)
   --config FILE          HuggingFace config.json; --layer N picks a layer (layer_types)
   --seq N | --seq-q N --seq-k N | --batch N | --dtype fp32|fp16|bf16
+  --cu-seqlens 0,E1,...,TOTAL   packed sequences (FA2's varlen convention): batch 1, seq = TOTAL
 inputs:
   --seed N (1)  --dist normal|outliers
   --inputs FILE          .npy folder, .safetensors or .h5 with q, k, v [, sinks, mask]

@@ -7,7 +7,7 @@
 namespace attnscope {
 
 const std::set<std::string> kLayerFlags = {"--spec", "--config", "--layer", "--seq", "--seq-q",
-                                           "--seq-k", "--batch", "--dtype"};
+                                           "--seq-k", "--batch", "--dtype", "--cu-seqlens"};
 const std::set<std::string> kInputFlags = {"--inputs", "--layout", "--seed", "--dist"};
 
 std::string layer_from_args(const Args& a, LayerSpec* spec) {
@@ -27,6 +27,7 @@ std::string layer_from_args(const Args& a, LayerSpec* spec) {
                              {"--batch", &o.batch}})
     if (std::string e = a.integer(flag, 1, 1 << 20, field); !e.empty()) return e;
   o.dtype = a.get("--dtype");
+  o.cu_seqlens = a.get("--cu-seqlens");
   return apply_overrides(o, spec);
 }
 

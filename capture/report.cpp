@@ -1,5 +1,6 @@
 #include "capture/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -59,8 +60,17 @@ bool any_backward(const Capture& cap) {
 
 // The backward section: per run its cost (apart from the forward's) and, per gradient tensor,
 // the max abs error against fp64 with FA2's verdict; failing verdicts spelled out below.
+// Width of the run column: the longest label (with its SDPA backend), at least 22.
+int label_width(const Capture& cap) {
+  size_t w = 22;
+  for (const auto& r : cap.runs)
+    w = std::max(w, r.label.size() + (r.sdpa_backend.empty() ? 0 : r.sdpa_backend.size() + 3));
+  return static_cast<int>(std::min<size_t>(w, 60));
+}
+
 std::string backward_text(const Capture& cap) {
   if (!any_backward(cap)) return "";
+  const int lw = label_width(cap);
   std::ostringstream o;
   const LayerSpec& s = cap.spec;
   o << "\nbackward (dO: " << (cap.inputs.dout.empty() ? "not stored" : "stored as /inputs/do")
@@ -75,7 +85,7 @@ std::string backward_text(const Capture& cap) {
     o << (s.dtype == DType::F32 ? " (relative Frobenius)\n" : " (max abs)\n");
   }
   char line[512];
-  std::snprintf(line, sizeof line, "%-22s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", "run", "status", "bwd ms",
+  std::snprintf(line, sizeof line, "%-*s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", lw, "run", "status", "bwd ms",
                 "bwd peak", "dq", "dk", "dv", "dsinks");
   o << line;
   std::vector<std::string> failures;
@@ -98,7 +108,7 @@ std::string backward_text(const Capture& cap) {
       }
     }
     const std::string status = g.ran ? "ran" : (g.error.empty() ? "-" : "no");
-    std::snprintf(line, sizeof line, "%-22s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", r.label.c_str(),
+    std::snprintf(line, sizeof line, "%-*s %-8s %10s %10s  %-16s %-16s %-16s %-16s\n", lw, r.label.c_str(),
                   status.c_str(), g.ran ? fmt("%.3f", g.median_ms).c_str() : "-",
                   g.ran ? format_bytes(g.peak_bytes).c_str() : "-", cells[0].c_str(), cells[1].c_str(),
                   cells[2].c_str(), cells[3].c_str());
@@ -135,7 +145,8 @@ std::string report_text(const Capture& cap, const std::string& path) {
       << fmt("%.3g", cap.acceptance_baseline) << "\n";
   o << "\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-22s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", "run", "status", "backend",
+  const int lw = label_width(cap);
+  std::snprintf(line, sizeof line, "%-*s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", lw, "run", "status", "backend",
                 "ms", "peak", "max|d|", "rel fro", "lse |d|", "acceptance (vs fp64)");
   o << line;
   // Each run against the fp64 reference once; the table, what-if lines and NaN list read it.
@@ -146,7 +157,7 @@ std::string report_text(const Capture& cap, const std::string& path) {
     const Divergence& d = vs_ref[k];
     Acceptance a = acceptance(cap, r, d);
     std::string name = r.label + (r.sdpa_backend.empty() ? "" : " [" + r.sdpa_backend + "]");
-    std::snprintf(line, sizeof line, "%-22s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", name.c_str(),
+    std::snprintf(line, sizeof line, "%-*s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", lw, name.c_str(),
                   status_of(r).c_str(), r.backend.c_str(), ms_text(r).c_str(), peak_text(r).c_str(),
                   d.comparable ? fmt("%.3g", d.max_abs).c_str() : "-",
                   d.comparable ? fmt("%.3g", d.rel_fro).c_str() : "-",

@@ -100,7 +100,8 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   const auto t0 = Clock::now();
   auto now_us = [&] { return std::chrono::duration<double, std::micro>(Clock::now() - t0).count(); };
   // Stages: reference, baseline, each implementation (and its what-if), imports.
-  const double stages = 2.0 + static_cast<double>(impls.size()) * (opt.what_if ? 2 : 1) + 1;
+  const double stages = 2.0 + static_cast<double>(impls.size()) * (opt.what_if ? 2 : 1) + 1 +
+                        (opt.what_if && spec.packed() ? 2 : 0);
   double stage = 0;
   auto options_for = [&](const std::string& label) {
     RunOptions ro;
@@ -165,7 +166,12 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   // 3. Each implementation, with its verdict first.
   for (const auto& name : impls) {
     const Implementation* cpu_impl = cpu_implementation(name);
-    const bool on_gpu = use_gpu && gpu.provides(name);
+    // A GPU kernel that would ignore a feature of the layer never runs it: the CPU version does.
+    // (A missing backward is the plugin's to say, in RunResult::grad.error; its forward stands.)
+    std::vector<std::string> gpu_lacks;
+    if (use_gpu && gpu.provides(name) && spec.packed() && !gpu.supports(name, "packed"))
+      gpu_lacks.push_back("packed sequences (cu_seqlens)");
+    const bool on_gpu = use_gpu && gpu.provides(name) && gpu_lacks.empty();
     Verdict v = on_gpu ? gpu.api()->check(name, spec, verdict_dev) : cpu_impl->check(spec, verdict_dev);
     // When verdicts are judged against a named GPU, the run itself still happens here.
     Verdict v_here = opt.verdict_device_named ? (on_gpu ? gpu.api()->check(name, spec, run_dev)
@@ -191,6 +197,11 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       }
       r.impl = name;
       r.label = label;
+      if (!gpu_lacks.empty())
+        r.verdict.add(Severity::Note, "gpu.feature_missing",
+                      "the GPU backend has no " + join(gpu_lacks, " or ") + " for " + name +
+                          " yet: its CPU version ran instead (same rounding points)",
+                      "attnscope");
       if (!ro.keep_intermediates && (name == "eager" || r.sdpa_backend == "math"))
         r.verdict.add(Severity::Note, "intermediates.host_limit",
                       "S and P not kept: " + std::to_string(sp_bytes >> 20) + " MiB over the " +
@@ -239,6 +250,26 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
           cap->runs.push_back(std::move(w));
         }
       }
+    }
+    // Packed sequences on an implementation without a cu_seqlens input (eager, sdpa): what it
+    // computes when the boundaries do not reach it (transformers before its packed-sequence mask,
+    // or a 2D attention_mask beside packed position_ids): one causal sequence of every token.
+    const std::string base_name = name.substr(0, name.find(':'));
+    if (opt.what_if && spec.packed() && (base_name == "eager" || base_name == "sdpa") && v.supported &&
+        v_here.supported) {
+      LayerSpec ws = spec;
+      ws.cu_seqlens.clear();
+      RunResult w = run_one(ws, in, name + " (boundaries ignored)");
+      w.what_if_dropped = {"cu_seqlens"};
+      Verdict wv = on_gpu ? gpu.api()->check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
+      for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
+      w.verdict = wv;
+      w.verdict.add(Severity::Note, "what_if.packed",
+                    "what-if run: the " + std::to_string(spec.packed_count()) +
+                        " packed sequences reach " + name +
+                        " as one causal sequence, so every token attends to the sequences packed before it",
+                    "attnscope");
+      cap->runs.push_back(std::move(w));
     }
     if (cancelled()) return "cancelled";
   }

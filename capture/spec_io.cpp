@@ -79,7 +79,7 @@ struct Fields {
 const std::set<std::string> kSpecKeys = {
     "name", "description", "model", "_comment", "batch", "seq", "seq_q", "seq_k", "heads_q", "heads_kv",
     "head_dim", "head_dim_v", "dtype", "scale", "causal", "causal_align", "sliding_window", "window", "sinks",
-    "softcap", "mask", "kv_lengths", "mask_file", "softmax_dtype", "source"};
+    "softcap", "mask", "kv_lengths", "mask_file", "softmax_dtype", "source", "cu_seqlens"};
 
 }  // namespace
 
@@ -98,7 +98,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
       return origin + ": field '" + it.key() + "': unknown field (known: batch, seq, seq_q, seq_k, heads_q, heads_kv, "
                                                "head_dim, head_dim_v, dtype, scale, causal, causal_align, "
                                                "sliding_window, window, sinks, softcap, mask, kv_lengths, "
-                                               "softmax_dtype, name)";
+                                               "softmax_dtype, cu_seqlens, name)";
   LayerSpec s;
   Fields f{j, origin, ""};
   s.name = f.string("name", "");
@@ -151,6 +151,20 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
         s.kv_lengths.push_back(static_cast<int>(std::clamp<int64_t>(x.get<int64_t>(), -1, 1 << 30)));
       }
   }
+  if (f.has("cu_seqlens")) {
+    const json& c = j["cu_seqlens"];
+    if (!c.is_array()) f.fail("cu_seqlens", "expected an array of integers [0, end_1, ..., total]");
+    else
+      for (const auto& x : c) {
+        if (!x.is_number_integer() || x.get<int64_t>() < -1 || x.get<int64_t>() > (1 << 30)) {
+          f.fail("cu_seqlens", "expected integers [0, end_1, ..., total], got " + x.dump());
+          break;
+        }
+        s.cu_seqlens.push_back(x.get<int>());
+      }
+    if (f.err.empty() && !s.cu_seqlens.empty() && !f.has("seq") && !f.has("seq_q") && !f.has("seq_k"))
+      s.seq_q = s.seq_k = s.cu_seqlens.back();  // the total token count, unless given
+  }
   s.mask_file = f.string("mask_file", "");
   std::string sm = f.string("softmax_dtype", "fp32");
   if (sm == "model") s.softmax_dtype = s.dtype;
@@ -189,6 +203,7 @@ std::string spec_to_json(const LayerSpec& s) {
   j["softcap"] = s.softcap;
   j["mask"] = mask_kind_name(s.mask);
   if (!s.kv_lengths.empty()) j["kv_lengths"] = s.kv_lengths;
+  if (s.packed()) j["cu_seqlens"] = s.cu_seqlens;
   if (!s.mask_file.empty()) j["mask_file"] = s.mask_file;
   j["softmax_dtype"] = dtype_name(s.softmax_dtype);
   return j.dump(2);
@@ -296,11 +311,43 @@ std::string load_hf_config(const std::string& path, int layer, LayerSpec* spec, 
   return spec_from_hf_config_text(text, path, layer, spec, types);
 }
 
+std::string parse_cu_seqlens(const std::string& text, std::vector<int>* out) {
+  out->clear();
+  size_t a = 0;
+  while (a <= text.size()) {
+    size_t b = text.find(',', a);
+    if (b == std::string::npos) b = text.size();
+    const std::string item = text.substr(a, b - a);
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0 || v > (1 << 30)) throw std::invalid_argument(item);
+      out->push_back(static_cast<int>(v));
+    } catch (const std::exception&) {
+      return "--cu-seqlens: entry " + std::to_string(out->size()) + " ('" + item +
+             "') is not a token offset (expected 0,end_1,...,total)";
+    }
+    a = b + 1;
+  }
+  return "";
+}
+
 std::string apply_overrides(const SpecOverrides& o, LayerSpec* s) {
   if (o.batch > 0) {
     s->batch = o.batch;
     if (s->mask == MaskKind::Padding && static_cast<int>(s->kv_lengths.size()) != o.batch)
       return "--batch: the spec's padding mask has " + std::to_string(s->kv_lengths.size()) + " lengths";
+  }
+  if (!o.cu_seqlens.empty()) {
+    if (o.batch > 0 || o.seq > 0 || o.seq_q > 0 || o.seq_k > 0)
+      return "--cu-seqlens: it sets batch 1 and the token count itself; drop --batch/--seq";
+    if (std::string e = parse_cu_seqlens(o.cu_seqlens, &s->cu_seqlens); !e.empty()) return e;
+    if (s->mask == MaskKind::Padding) {
+      s->mask = MaskKind::None;  // the packed sequences replace the padding
+      s->kv_lengths.clear();
+    }
+    s->batch = 1;
+    s->seq_q = s->seq_k = s->cu_seqlens.back();
   }
   if (o.seq > 0) s->seq_q = s->seq_k = o.seq;
   if (o.seq_q > 0) s->seq_q = o.seq_q;

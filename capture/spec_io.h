@@ -30,7 +30,11 @@ std::string spec_from_hf_config_text(const std::string& text, const std::string&
 struct SpecOverrides {
   int seq = 0, seq_q = 0, seq_k = 0, batch = 0;
   std::string dtype;
+  // --cu-seqlens "0,100,250,...": packs the layer (batch 1, seq = the last entry); "" leaves it.
+  std::string cu_seqlens;
 };
+// "0,100,250" -> {0, 100, 250}; "" or "--cu-seqlens: ..." naming the bad entry.
+std::string parse_cu_seqlens(const std::string& text, std::vector<int>* out);
 std::string apply_overrides(const SpecOverrides& o, LayerSpec* spec);
 
 // The embedded default sample (GPT-OSS-20B sliding layer at 512 tokens): no file needed.

@@ -88,4 +88,8 @@ GpuEnvironment GpuBackend::environment() const {
   return e;
 }
 
+bool GpuBackend::supports(const std::string& impl, const std::string& feature) const {
+  return api_ && api_->supports && api_->supports(impl, feature);
+}
+
 }  // namespace attnscope

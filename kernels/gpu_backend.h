@@ -26,11 +26,18 @@ struct GpuBackendApi {
   // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels, NVTX
   // ranges, memory, peak_bytes, median_ms and the untraced repeats. Never throws; errors land in
   // result->error.
+  // With opt.backward it also runs the backward into result->grad (gradients, its own kernels,
+  // memory and peak_bytes, apart from the forward's; rounding points as kernels/cpu/*_backward.cpp).
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
               const RunOptions& opt, RunResult* result);
   void (*close)();
+  // Which layer features `impl` handles on the GPU: "packed" (LayerSpec::cu_seqlens, FA2's varlen
+  // semantics). nullptr, or false: the session runs packed layers on the CPU version instead (with
+  // a note), never a GPU kernel that would ignore the boundaries. (The backward needs no flag: a
+  // family without one says so in RunResult::grad.error.)
+  bool (*supports)(const std::string& impl, const std::string& feature) = nullptr;
   // The device, its clocks now and the library versions (call at the start of a session).
-  void (*environment)(GpuEnvironment* env);
+  void (*environment)(GpuEnvironment* env) = nullptr;
 };
 
 extern "C" {
@@ -47,6 +54,8 @@ class GpuBackend {
   const DeviceInfo& device() const { return dev_; }
   const GpuBackendApi* api() const { return api_; }
   bool provides(const std::string& impl) const;
+  // GpuBackendApi::supports, false when the plugin does not say.
+  bool supports(const std::string& impl, const std::string& feature) const;
   // The device, its clocks at this call and the library versions; empty without a GPU.
   GpuEnvironment environment() const;
 

@@ -1,5 +1,6 @@
 #include "kernels/layer_spec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -49,7 +50,31 @@ bool LayerSpec::has_window() const {
   return l >= 0 || (r > 0);
 }
 
+void LayerSpec::sequence_of(int64_t i, int64_t* begin, int64_t* end) const {
+  if (!packed()) {
+    *begin = 0;
+    *end = seq_k;
+    return;
+  }
+  // The last sequence whose start is <= i (empty sequences share a start with the next one).
+  auto it = std::upper_bound(cu_seqlens.begin(), cu_seqlens.end(), static_cast<int>(i));
+  const size_t s = it == cu_seqlens.begin() ? 0 : static_cast<size_t>(it - cu_seqlens.begin()) - 1;
+  *begin = cu_seqlens[std::min(s, cu_seqlens.size() - 1)];
+  *end = s + 1 < cu_seqlens.size() ? cu_seqlens[s + 1] : seq_k;
+}
+
+int LayerSpec::packed_max_len() const {
+  int m = 0;
+  for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) m = std::max(m, cu_seqlens[s + 1] - cu_seqlens[s]);
+  return m;
+}
+
 bool LayerSpec::visible(int b, int64_t i, int64_t j) const {
+  if (packed()) {  // within its own sequence only; with Nq = Nk per sequence the diagonal is j = i
+    int64_t begin, end;
+    sequence_of(i, &begin, &end);
+    if (j < begin || j >= end) return false;
+  }
   int l, r;
   effective_window(&l, &r);
   int64_t d = i + diag_offset();
@@ -88,6 +113,27 @@ std::string LayerSpec::validate() const {
   }
   if (softmax_dtype != DType::F32 && softmax_dtype != dtype)
     return bad("softmax_dtype", "must be fp32 or the model dtype");
+  if (packed()) {
+    const int n = static_cast<int>(cu_seqlens.size());
+    if (n < 2) return bad("cu_seqlens", "needs at least [0, total], got one entry");
+    if (cu_seqlens[0] != 0) return bad("cu_seqlens", "must start at 0, got " + std::to_string(cu_seqlens[0]));
+    for (int k = 1; k < n; ++k)
+      if (cu_seqlens[k] < cu_seqlens[k - 1])
+        return bad("cu_seqlens", "must not decrease: entry " + std::to_string(k) + " (" + std::to_string(cu_seqlens[k]) +
+                                     ") is below entry " + std::to_string(k - 1) + " (" +
+                                     std::to_string(cu_seqlens[k - 1]) + ")");
+    if (batch != 1)
+      return bad("cu_seqlens", "packed sequences need batch 1 (the sequences are the batch), got batch " +
+                                   std::to_string(batch));
+    if (seq_q != seq_k)
+      return bad("cu_seqlens", "packed self-attention needs seq_q = seq_k, got " + std::to_string(seq_q) + " and " +
+                                   std::to_string(seq_k));
+    if (cu_seqlens[n - 1] != seq_q)
+      return bad("cu_seqlens", "ends at " + std::to_string(cu_seqlens[n - 1]) + " but the layer has " +
+                                   std::to_string(seq_q) + " tokens: the last entry is the total");
+    if (mask == MaskKind::Padding)
+      return bad("cu_seqlens", "a packed batch has no padding: give the sequence lengths in cu_seqlens, not kv_lengths");
+  }
   int64_t elems = int64_t{batch} * heads_q * seq_q * std::max(head_dim, head_dim_v);
   if (elems > (int64_t{1} << 34)) return bad("batch", "layer too large (more than 2^34 query elements)");
   return "";
@@ -106,6 +152,7 @@ std::string LayerSpec::summary() const {
   if (softcap > 0) o << " softcap=" << softcap;
   if (mask != MaskKind::None) o << " mask=" << mask_kind_name(mask);
   if (scale > 0) o << " scale=" << scale;
+  if (packed()) o << " packed=" << packed_count() << " seqs (max " << packed_max_len() << ")";
   return o.str();
 }
 

@@ -47,6 +47,11 @@ struct LayerSpec {
   std::vector<int> kv_lengths;  // MaskKind::Padding: valid keys per batch element
   std::string mask_file;        // explicit mask's file, for the record
   DType softmax_dtype = DType::F32;  // eager's softmax: fp32 (Llama) or the model dtype (GPT-OSS)
+  // Packed sequences (FlashAttention's varlen API, verl's use_remove_padding): [0, end_1, ...,
+  // total], non-decreasing, with batch 1 and seq_q = seq_k = total. Token i belongs to the
+  // sequence [cu_seqlens[s], cu_seqlens[s+1]) holding it and attends only within it; causal and
+  // windows apply per sequence. Empty: not packed.
+  std::vector<int> cu_seqlens;
 
   double effective_scale() const;
   // Nk - Nq for bottom-right alignment, 0 for top-left.
@@ -56,6 +61,11 @@ struct LayerSpec {
   void effective_window(int* left, int* right) const;
   bool has_window() const;      // a left or right bound beyond causal
   int kv_group() const { return heads_q / (heads_kv > 0 ? heads_kv : 1); }
+  bool packed() const { return !cu_seqlens.empty(); }
+  // Packed: [*begin, *end) of the sequence holding token i; unpacked: [0, seq_k).
+  void sequence_of(int64_t i, int64_t* begin, int64_t* end) const;
+  int packed_count() const { return packed() ? static_cast<int>(cu_seqlens.size()) - 1 : 0; }
+  int packed_max_len() const;   // the longest packed sequence (FA2's max_seqlen); 0 unpacked
 
   // Structural visibility of key j to query i in batch b (everything but explicit masks).
   bool visible(int b, int64_t i, int64_t j) const;

@@ -120,6 +120,34 @@ std::vector<LibraryText> build_table() {
                         "wrong)",
                .fix = "check num_key_value_heads and the tensor-parallel size",
                .source = "flash-attn 2.x csrc/flash_attn/flash_api.cpp"}},
+      // Packed sequences (cu_seqlens): who takes them, and what the others do with them.
+      {.code = "fa2.varlen_packed", .library = "flash-attn", .since = "2.0", .until = "", .severity = Severity::Note,
+       .text = "runs the {n} packed sequences as flash_attn_varlen_func(cu_seqlens_q = cu_seqlens_k, max_seqlen "
+               "{max}): each attends only within itself, causal and window_size per sequence, its KV tiles counted "
+               "from its own first key",
+       .where = "flash_attn/flash_attn_interface.py flash_attn_varlen_func; transformers' flash path turns packed "
+                "position_ids into cu_seqlens (modeling_flash_attention_utils.py)"},
+      {.code = "hf.packed.no_varlen", .library = "transformers", .since = "4.54", .until = "",
+       .severity = Severity::Note,
+       .text = "{impl} has no cu_seqlens input: without remove-padding it gets the {n} sequences as a padded batch "
+               "[{n}, {max}] with a padding mask; with packed position_ids and attention_mask=None transformers "
+               "builds a block-diagonal mask from them instead ({total}^2 scores a head, not the sum of len^2). Either "
+               "gives every token the same result; attnscope runs it as the padded batch",
+       .where = "transformers masking_utils.py find_packed_sequence_indices (PR #39194, merged 2025-07-03, after "
+                "4.53.0)"},
+      {.code = "hf.packed.cross", .library = "transformers", .since = "", .until = "4.54",
+       .severity = Severity::Silent,
+       .text = "{impl} given packed sequences in this transformers (no packed-sequence mask for sdpa/eager) treats the "
+               "row as one causal sequence: every token attends to the sequences packed before it, without an error "
+               "(--what-if runs it so)",
+       .where = "transformers before PR #39194 (masking_utils without find_packed_sequence_indices)"},
+      {.code = "hf.packed.mask_given", .library = "transformers", .since = "4.54", .until = "",
+       .severity = Severity::Silent,
+       .text = "{impl}: a 2D attention_mask passed beside packed position_ids turns transformers' packed-sequence "
+               "detection off (it runs only when attention_mask is None): every token attends to the sequences packed "
+               "before it, without an error (--what-if runs it so)",
+       .where = "transformers masking_utils.py _preprocess_mask_arguments (`attention_mask is None` guard; PR #46634 "
+                "proposes to lift it)"},
       {.code = "fa.undefined_symbol", .library = "flash-attn", .since = "", .until = "", .severity = Severity::Error,
        .text = "flash_attn_2_cuda was built against another torch/CUDA than the one installed ({error}): reinstall a "
                "flash-attn wheel built for torch {torch} / CUDA {cuda}, or build it from source against it",
@@ -271,6 +299,35 @@ std::vector<LibraryText> build_table() {
                .fix = "install a build that targets this GPU (TORCH_CUDA_ARCH_LIST), or a CUDA 12 toolchain for V100"}},
 
       // ---- transformers ------------------------------------------------------------------------------------
+      // The config comes first: a model type the release does not know stops everything (read in 4.51.3's
+      // models/auto/configuration_auto.py; GPT-OSS arrived in 4.55).
+      {.code = "hf.model.unknown_type", .library = "transformers", .since = "4.36", .until = "",
+       .severity = Severity::Error,
+       .text = "The checkpoint you are trying to load has model type `{model_type}` but Transformers does not recognize "
+               "this architecture. This could be because of an issue with the checkpoint, or because your version of "
+               "Transformers is out of date.\n\nYou can update Transformers with the command `pip install --upgrade "
+               "transformers`. If this does not work, and the checkpoint is very new, then there may not be a "
+               "release version that supports this model yet. In this case, you can get the most up-to-date code by "
+               "installing Transformers from source with the command `pip install "
+               "git+https://github.com/huggingface/transformers.git`",
+       .where = "models/auto/configuration_auto.py AutoConfig.from_pretrained (a ValueError; read in 4.51.3)",
+       .log = {.pattern = "but Transformers does not recognize this architecture",
+               .quote = "The checkpoint you are trying to load has model type `...` but Transformers does not "
+                        "recognize this architecture. ...",
+               .cause = "this transformers release predates the model (GPT-OSS needs 4.55 or newer): the config "
+                        "cannot even be read, whatever attn_implementation says",
+               .fix = "pip install -U transformers (a release that has the model type), in every worker's "
+                      "environment"}},
+      {.code = "hf.model.unknown_identifier", .library = "transformers", .since = "4.36", .until = "",
+       .severity = Severity::Error,
+       .text = "Unrecognized model identifier: {model_type}. Should contain one of {model_types}",
+       .where = "models/auto/configuration_auto.py AutoConfig.for_model (a ValueError; read in 4.51.3)",
+       .log = {.pattern = "Unrecognized model identifier:",
+               .quote = "Unrecognized model identifier: ... Should contain one of ...",
+               .cause = "AutoConfig.for_model (a config built in code) named a model type this transformers "
+                        "release does not have (GPT-OSS needs 4.55 or newer)",
+               .fix = "pip install -U transformers (a release that has the model type)"}},
+
       // _flash_attn_2_can_dispatch, in the order it checks
       {.code = "hf.fa2.model_unsupported", .library = "transformers", .since = "4.36", .until = "",
        .severity = Severity::Error,

@@ -1,6 +1,7 @@
 // The verdict rules every implementation shares (CPU and GPU versions alike). Texts are the real
 // libraries' where they have one (REFERENCE.md); `source` says whose behaviour a reason reproduces.
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "kernels/flash_head_dims.h"
@@ -48,6 +49,31 @@ void cpu_emulation_note(Verdict& v, const DeviceInfo& dev, const char* what) {
           std::string("runs as a CPU emulation of ") + what +
               " (same tile order and rounding points as the GPU kernel)",
           kAttnscope);
+}
+
+// The score matrix eager (and SDPA's math backend) materialise: [B·Hq·Nq, Nk], or for packed
+// sequences what HF runs without remove-padding, the padded batch [n·Hq·max_len, max_len].
+void score_shape(const LayerSpec& s, int64_t* rows, int64_t* cols) {
+  if (s.packed()) {
+    *rows = int64_t{s.packed_count()} * s.heads_q * s.packed_max_len();
+    *cols = s.packed_max_len();
+  } else {
+    *rows = int64_t{s.batch} * s.heads_q * s.seq_q;
+    *cols = s.seq_k;
+  }
+}
+
+// Packed sequences on an implementation without a cu_seqlens input (eager, sdpa): what HF does
+// with them, per transformers version (the catalogue's entries, each with its range).
+void packed_rules(Verdict& v, const LayerSpec& s, const std::string& impl) {
+  if (!s.packed()) return;
+  const std::map<std::string, std::string> fill = {{"impl", impl},
+                                                   {"n", std::to_string(s.packed_count())},
+                                                   {"max", std::to_string(s.packed_max_len())},
+                                                   {"total", std::to_string(s.seq_q)}};
+  for (const char* code : {"hf.packed.no_varlen", "hf.packed.cross", "hf.packed.mask_given"})
+    for (const LibraryText* t : texts_for(code, ""))
+      v.add(t->severity, code, fill_text(t->text, fill), version_range(*t));
 }
 
 void memory_check(Verdict& v, const std::string& impl, const LayerSpec& s, const DeviceInfo& dev) {
@@ -101,6 +127,11 @@ void fa2_family_rules(Verdict& v, const LayerSpec& s, const DeviceInfo& dev, boo
           "FlashAttention takes no attention mask: only causal, a (left, right) window, and padding through "
           "cu_seqlens (varlen); an explicit mask cannot be represented",
           src);
+  if (s.packed())
+    v.add(Severity::Note, "fa2.varlen_packed",
+          library_text("fa2.varlen_packed", {{"n", std::to_string(s.packed_count())},
+                                              {"max", std::to_string(s.packed_max_len())}}),
+          src);
   if (s.mask == MaskKind::Padding)
     v.add(Severity::Note, "fa2.varlen",
           "padding runs as the varlen path (cu_seqlens), as HF unpads before flash_attn_varlen_func", src);
@@ -121,7 +152,9 @@ std::string sdpa_efficient_bf16_text() {
 
 Verdict check_eager(const LayerSpec& s, const DeviceInfo& dev) {
   Verdict v;
-  int64_t scores = int64_t{s.batch} * s.heads_q * s.seq_q * s.seq_k;
+  int64_t rows, cols;
+  score_shape(s, &rows, &cols);
+  const int64_t scores = rows * cols;
   v.add(Severity::Note, "eager.materialises",
         "materialises S and P: " + std::to_string(scores) + " scores (" + format_bytes(model_bytes("eager", s)) +
             " with the softmax's copies)",
@@ -138,6 +171,7 @@ Verdict check_eager(const LayerSpec& s, const DeviceInfo& dev) {
   if (s.causal && s.seq_q != s.seq_k)
     v.add(Severity::Note, "eager.causal_align",
           std::string("causal mask aligned ") + causal_align_name(s.align) + " (Nq != Nk)", kAttnscope);
+  packed_rules(v, s, "eager");
   memory_check(v, "eager", s, dev);
   return v;
 }
@@ -178,6 +212,7 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
           "scaled_dot_product_attention has no sink argument: the learned sink logits cannot be represented "
           "(transformers gives GPT-OSS no SDPA path); --what-if runs it with the sinks dropped",
           kTorchSdpa);
+  packed_rules(v, s, "sdpa");
   if (s.softcap > 0)
     v.add(Severity::Error, "sdpa.softcap",
           "scaled_dot_product_attention has no softcap argument (transformers' Gemma 2 needs eager or flash for "
@@ -190,7 +225,8 @@ Verdict check_sdpa(const LayerSpec& s, const DeviceInfo& dev, const std::string&
 
   // A mask PyTorch would receive as attn_mask: padding, explicit masks, windows, and causal when
   // the alignment cannot be said with is_causal.
-  bool attn_mask = s.mask != MaskKind::None || s.has_window() ||
+  // Packed sequences reach SDPA as a padded batch with its padding mask (or a block-diagonal one).
+  bool attn_mask = s.mask != MaskKind::None || s.has_window() || s.packed() ||
                    (s.causal && s.seq_q != s.seq_k && s.align == CausalAlign::BottomRight);
   bool gqa = s.heads_q != s.heads_kv;
 
@@ -272,8 +308,10 @@ int64_t model_bytes(const std::string& impl, const LayerSpec& s) {
   std::string base = impl.substr(0, impl.find(':'));
   bool math = impl == "sdpa:math";
   if (base == "eager" || math) {
-    int64_t cols = s.seq_k + (s.sinks ? 1 : 0);
-    int64_t scores = rows * cols;
+    int64_t score_rows, cols;
+    score_shape(s, &score_rows, &cols);
+    cols += s.sinks ? 1 : 0;
+    int64_t scores = score_rows * cols;
     // HF eager: QK^T in the model dtype, + mask (a second tensor), fp32 softmax, cast back.
     int64_t masked = (s.causal || s.mask != MaskKind::None || s.has_window()) ? e : 0;
     int64_t soft = s.softmax_dtype == DType::F32 ? 4 + e : e;
@@ -296,7 +334,9 @@ int64_t model_bytes_backward(const std::string& impl, const LayerSpec& s) {
     // Llama's softmax, the model dtype for GPT-OSS's) and P in the model dtype (a view of it for
     // GPT-OSS), dP = dO·Vᵀ in the model dtype, and the softmax's input gradient (fp32 before
     // the cast back, or the model dtype); the repeat_kv copies of K and V saved for the GEMMs.
-    const int64_t scores = rows * (s.seq_k + (s.sinks ? 1 : 0));
+    int64_t score_rows, cols;
+    score_shape(s, &score_rows, &cols);
+    const int64_t scores = score_rows * (cols + (s.sinks ? 1 : 0));
     const bool fp32_softmax = impl == "sdpa:math" || s.softmax_dtype == DType::F32;
     const int64_t y = fp32_softmax ? 4 : e, p = fp32_softmax ? e : 0;
     const int64_t rep =

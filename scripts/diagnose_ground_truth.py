@@ -19,6 +19,16 @@ Run it on the GPU machine in the Python environment under test, next to the env 
 
 Hub kernels (kernels-community/...) download code from the Hub; they are skipped unless --hub.
 
+Another transformers release, without touching the installed one (the GPU machine has no network: the
+wheels travel in .whl/, see tests/fixtures/device_h200_tf4513/README):
+
+    python -m pip install --no-deps --no-index --target /tmp/tf .whl/tf451/*.whl
+    PYTHONPATH=/tmp/tf python scripts/attnscope-env.py -o env.json
+    PYTHONPATH=/tmp/tf python scripts/diagnose_ground_truth.py -o ground_truth.json
+
+A release that predates GPT-OSS (< 4.55) has no GptOssConfig: its GPT-OSS cases load the config.json the way
+from_pretrained does and record the release's refusal of the model type.
+
 By default every case runs in this one Python process, in order. transformers keeps process-wide state
 between from_pretrained calls (lazy_import_flash_attention caches a kernel name before importing it,
 logger.warning_once prints a text once), so a case can behave differently after an earlier one: a hub
@@ -102,8 +112,20 @@ def exc_record(e):
     }
 
 
+GPT_OSS_KWARGS = dict(
+    vocab_size=1024, hidden_size=256, intermediate_size=256, num_hidden_layers=2,
+    num_attention_heads=8, num_key_value_heads=2, head_dim=64, num_local_experts=4,
+    num_experts_per_tok=2, sliding_window=32, max_position_embeddings=512,
+    architectures=["GptOssForCausalLM"],
+)
+
+
 def tiny_configs(transformers):
-    """Llama- and GPT-OSS-shaped configs, small enough for a CPU, shaped like the real ones."""
+    """Llama- and GPT-OSS-shaped configs, small enough for a CPU, shaped like the real ones.
+
+    A release without GptOssConfig (transformers < 4.55) gets the GPT-OSS config as the config.json a
+    checkpoint carries (a dict): each case then loads it the way from_pretrained does, and records what that
+    release says about the model type."""
     out = {}
     from transformers import LlamaConfig
 
@@ -115,20 +137,30 @@ def tiny_configs(transformers):
     )
     try:
         from transformers import GptOssConfig
-    except ImportError as e:
-        out["gpt_oss"] = "GptOssConfig not available in transformers %s: %s" % (transformers.__version__, e)
+    except ImportError:
+        out["gpt_oss"] = dict(model_type="gpt_oss", layer_types=["sliding_attention", "full_attention"],
+                              **GPT_OSS_KWARGS)
         return out
-    kwargs = dict(
-        vocab_size=1024, hidden_size=256, intermediate_size=256, num_hidden_layers=2,
-        num_attention_heads=8, num_key_value_heads=2, head_dim=64, num_local_experts=4,
-        num_experts_per_tok=2, sliding_window=32, max_position_embeddings=512,
-        architectures=["GptOssForCausalLM"],
-    )
     try:
-        out["gpt_oss"] = GptOssConfig(layer_types=["sliding_attention", "full_attention"], **kwargs)
+        out["gpt_oss"] = GptOssConfig(layer_types=["sliding_attention", "full_attention"], **GPT_OSS_KWARGS)
     except TypeError:
-        out["gpt_oss"] = GptOssConfig(**kwargs)
+        out["gpt_oss"] = GptOssConfig(**GPT_OSS_KWARGS)
     return out
+
+
+def config_notes(configs):
+    """What AutoConfig.for_model says about a model type the release lacks (a second wording of the refusal)."""
+    notes = []
+    for name, cfg in configs.items():
+        if isinstance(cfg, dict):
+            from transformers import AutoConfig
+
+            try:
+                AutoConfig.for_model(cfg["model_type"])
+                notes.append({"model": name, "for_model": "ok"})
+            except Exception as e:  # the release's own wording, recorded verbatim
+                notes.append({"model": name, "for_model_error": exc_record(e)})
+    return notes
 
 
 def dtype_kwarg(transformers):
@@ -145,6 +177,16 @@ def build(cls, cfg, impl, dtype, dkw, seed):
     kwargs = {dkw: dtype}
     if impl is not None:
         kwargs["attn_implementation"] = impl
+    if isinstance(cfg, dict):
+        # A checkpoint's config.json: read as from_pretrained reads it (AutoConfig), which is where a release
+        # that lacks the model type stops.
+        import tempfile
+        from transformers import AutoConfig
+
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "config.json"), "w") as f:
+                json.dump(cfg, f)
+            cfg = AutoConfig.from_pretrained(d)
     return cls.from_config(cfg, **kwargs)
 
 
@@ -169,7 +211,7 @@ def one_case(name, cfg, impl, dtype, device, eager_logits, args, transformers, t
             try:
                 model.to(device).eval()
                 g = torch.Generator().manual_seed(args.seed + 1)
-                ids = torch.randint(0, cfg.vocab_size, (2, args.seq), generator=g).to(device)
+                ids = torch.randint(0, model.config.vocab_size, (2, args.seq), generator=g).to(device)
                 mask = torch.ones_like(ids)
                 if args.padding:
                     mask[1, : args.seq // 4] = 0  # left padding on the second row
@@ -315,6 +357,7 @@ def main():
         "isolate": args.isolate,
         "results": results,
         "skipped": skipped,
+        "config_notes": config_notes(configs),
     }
     with open(args.output, "w") as f:
         json.dump(out, f, indent=2, default=str)

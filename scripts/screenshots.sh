@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates docs/screenshots/*.png (the README's pictures) with the GUI's headless screenshot
 # path: a capture of the embedded GPT-OSS-20B sliding layer (learned sinks) made with the CLI,
-# flash2 run as a what-if (sinks dropped), rendered under Xvfb.
+# flash2 run as a what-if (sinks dropped), rendered under Xvfb; and the same layer with the
+# backward pass for the gradient views.
 #
 #   scripts/screenshots.sh [path/to/attnscope]     (default: build/attnscope, then $PATH)
 #
@@ -36,4 +37,9 @@ shot() {  # name panel [extra options...]
 }
 shot maps maps --head 0 --log
 shot divergence divergence --compare 'eager,flash2 (what-if)' --head 0 --log
-echo "wrote $out/maps.png $out/divergence.png"
+# The backward pass: the same layer with --backward (dO seeded), its gradient views.
+cap="gpt-oss-20b-sliding-backward.h5"
+"$bin" run --seq 512 --impl eager,flash2,sink --what-if --backward --quiet -o "$cap"
+shot gradients divergence --compare 'sink,reference' --tensor dk --head 0
+shot timeline-backward timeline
+echo "wrote $out/maps.png $out/divergence.png $out/gradients.png $out/timeline-backward.png"

@@ -123,8 +123,11 @@ void verdict_table(Model& m, const char* id, const std::vector<ImplVerdict>& row
     ImGui::PushID(&v);
     ImGui::TableNextRow();
     ImGui::TableNextColumn();
-    ImGui::TextColored(v.verdict.supported ? ImVec4(0.4f, 0.9f, 0.4f, 1) : ImVec4(1, 0.4f, 0.4f, 1), "%s %s",
-                       v.verdict.supported ? "OK " : "NO ", v.name.c_str());
+    // Grey "?" where attnscope has no rules for the installed transformers: neither runs nor fails is claimed.
+    const ImVec4 col = !v.known ? ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled)
+                       : v.verdict.supported ? ImVec4(0.4f, 0.9f, 0.4f, 1)
+                                             : ImVec4(1, 0.4f, 0.4f, 1);
+    ImGui::TextColored(col, "%s %s", !v.known ? "?  " : v.verdict.supported ? "OK " : "NO ", v.name.c_str());
     if (!v.runs_as.empty()) {
       ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
       ImGui::TextWrapped("runs as %s", v.runs_as.c_str());

@@ -12,6 +12,32 @@ const RunResult* find_run(const Capture& cap, const std::string& label) {
   return cap.find(label);
 }
 
+// The tensor the panel compares in run r: its output, or one of its gradients.
+const Tensor* tensor_of(const RunResult& r, const std::string& t) {
+  return t == "out" ? &r.out : gradient(r.grad, t);
+}
+
+// [B, H, N, D] view of a compared tensor (dsinks [Hq] is one value per head: [1, Hq, 1, 1]).
+std::vector<int64_t> view_of(const Tensor& t) {
+  if (t.shape.size() == 1) return {1, t.shape[0], 1, 1};
+  return {t.dim(0), t.dim(1), t.dim(2), t.dim(3)};
+}
+
+bool has_gradients(const Capture& cap) {
+  if (!cap.reference.grad.empty()) return true;
+  for (const RunResult& r : cap.runs)
+    if (r.grad.ran || !r.grad.error.empty()) return true;
+  return false;
+}
+
+// What rows and columns of a tensor's head slice are, for the panel's captions.
+const char* axes_of(const std::string& t) {
+  if (t == "dk" || t == "dv") return "[key row x head dim]";
+  if (t == "dq") return "[query row x head dim]";
+  if (t == "dsinks") return "[one value per query head]";
+  return "[query row x value dim]";
+}
+
 void location_line(const char* what, const Location& l) {
   if (!l.found) {
     ImGui::Text("%s: none", what);
@@ -70,6 +96,20 @@ void DivergenceView::draw(Model& m) {
   ImGui::SameLine();
   combo("B", &m.div_b);
   ImGui::SameLine();
+  const bool grads = has_gradients(cap);
+  if (!grads) m.div_tensor = "out";
+  if (grads) {
+    ImGui::SetNextItemWidth(90);
+    if (ImGui::BeginCombo("tensor", m.div_tensor.c_str())) {
+      if (ImGui::Selectable("out", m.div_tensor == "out")) m.div_tensor = "out";
+      for (const auto& g : kGradientTensors)
+        if (ImGui::Selectable(g.name, m.div_tensor == g.name)) m.div_tensor = g.name;
+      ImGui::EndCombo();
+    }
+    if (ImGui::IsItemHovered())
+      ImGui::SetTooltip("out: the forward's output; dq, dk, dv, dsinks: the backward's gradients");
+    ImGui::SameLine();
+  }
   ImGui::Checkbox("log scale##div", &m.settings.log_scale);
   ImGui::SameLine();
   ImGui::SetNextItemWidth(140);
@@ -86,16 +126,28 @@ void DivergenceView::draw(Model& m) {
     ImGui::TextDisabled("choose two runs");
     return;
   }
-  if (for_version_ != m.cap_version || for_a_ != m.div_a || for_b_ != m.div_b) {
+  if (grads) draw_gradient_table(m, cap);
+  if (for_version_ != m.cap_version || for_a_ != m.div_a || for_b_ != m.div_b || for_tensor_ != m.div_tensor) {
     for_version_ = m.cap_version;
     for_a_ = m.div_a;
     for_b_ = m.div_b;
+    for_tensor_ = m.div_tensor;
     res_.reset();
     heat_version_ = 0;
-    job_.start([c = m.cap, a = m.div_a, b = m.div_b] {
+    job_.start([c = m.cap, a = m.div_a, b = m.div_b, t = m.div_tensor] {
       Result r;
       const RunResult* x = find_run(*c, a);
       const RunResult* y = find_run(*c, b);
+      if (t != "out") {  // a gradient tensor, judged per tensor against the reference's
+        r.d = compare_gradient(*c, *x, *y, t);
+        for (auto [run, label, acc, has] : {std::tuple{x, a, &r.acc_a, &r.has_acc_a}, {y, b, &r.acc_b, &r.has_acc_b}}) {
+          if (label == "reference") continue;
+          const bool direct = (run == x && b == "reference");
+          *acc = gradient_acceptance(*c, *run, t, direct ? r.d : compare_gradient(*c, *run, c->reference, t));
+          *has = true;
+        }
+        return r;
+      }
       r.d = (b == "reference") ? compare_to_reference(*c, *x)
             : (a == "reference") ? compare_to_reference(*c, *y)
                                  : compare(*c, *x, *y);
@@ -131,7 +183,9 @@ void DivergenceView::draw(Model& m) {
   ImGui::Text("rows compared %lld, unattended rows excluded %lld;  ULP<=1: %.2f%%  ULP<=2: %.2f%%",
               static_cast<long long>(d.rows_compared), static_cast<long long>(d.rows_unattended),
               100 * d.ulp_within_1, 100 * d.ulp_within_2);
-  if (d.lse_compared) {
+  if (m.div_tensor != "out") {
+    // Gradients have no LSE or P rows; the tensor's own measures are above.
+  } else if (d.lse_compared) {
     ImGui::Text("LSE: max |dLSE| %.3g  (max rel %.3g)", d.lse_max_abs, d.lse_max_rel);
     // LSE_A - LSE_B along the query rows of the selected head.
     const RunResult* xa = find_run(cap, m.div_a);
@@ -151,7 +205,7 @@ void DivergenceView::draw(Model& m) {
     }
   } else
     ImGui::TextDisabled("LSE: not compared (a run has no LSE)");
-  if (d.p_compared) {
+  if (d.p_compared && m.div_tensor == "out") {
     ImGui::SameLine();
     ImGui::Text("   P rows: argmax agree %.2f%%, top-5 agree %.2f%%", 100 * d.p_argmax_agree, 100 * d.p_top5_agree);
   }
@@ -174,31 +228,128 @@ void DivergenceView::draw(Model& m) {
   draw_tables(m);
 }
 
+// Every run's gradients against the reference, FA2's verdict per tensor: the backward at a glance.
+// Cell colours: green accepted, red rejected, grey not applicable; a click opens that tensor.
+void DivergenceView::draw_gradient_table(Model& m, const Capture& cap) {
+  if (grads_version_ != m.cap_version) {
+    grads_version_ = m.cap_version;
+    grads_.reset();
+    grads_job_.start([c = m.cap] {
+      GradTable t;
+      for (const RunResult& r : c->runs) {
+        if (!r.grad.ran && r.grad.error.empty()) continue;
+        t.runs.push_back(r.label);
+        t.errors.push_back(r.grad.ran ? "" : r.grad.error);
+        for (const auto& g : kGradientTensors) {
+          GradCell cell;
+          cell.run = r.label;
+          cell.tensor = g.name;
+          cell.present = !(r.grad.*g.member).empty();
+          if (cell.present) {
+            Divergence d = compare_gradient(*c, r, c->reference, g.name);
+            cell.max_abs = d.comparable ? d.max_abs : 0;
+            cell.acc = gradient_acceptance(*c, r, g.name, d);
+          }
+          t.cells.push_back(std::move(cell));
+        }
+      }
+      return t;
+    });
+  }
+  if (auto t = grads_job_.take()) grads_ = t;
+  if (!grads_) {
+    ImGui::TextDisabled("judging the gradients...");
+    return;
+  }
+  const GradTable& t = *grads_;
+  if (t.runs.empty()) return;
+  const int n_t = static_cast<int>(std::size(kGradientTensors));
+  ImGui::TextUnformatted("backward: gradients vs fp64, FA2's rule per tensor (click a cell to compare it)");
+  const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
+  if (ImGui::BeginTable("grad_verdicts", 1 + n_t, ImGuiTableFlags_BordersInner | ImGuiTableFlags_SizingFixedFit)) {
+    ImGui::TableSetupColumn("run");
+    for (const auto& g : kGradientTensors) ImGui::TableSetupColumn(g.name, ImGuiTableColumnFlags_WidthFixed, 150);
+    ImGui::TableHeadersRow();
+    for (size_t ri = 0; ri < t.runs.size(); ++ri) {
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      ImGui::TextUnformatted(t.runs[ri].c_str());
+      if (!t.errors[ri].empty()) {
+        ImGui::TableNextColumn();
+        ImGui::TextColored(ImVec4(1, 0.6f, 0.3f, 1), "no gradients: %s", t.errors[ri].c_str());
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", t.errors[ri].c_str());
+        continue;
+      }
+      for (int k = 0; k < n_t; ++k) {
+        const GradCell& c = t.cells[ri * n_t + k];
+        ImGui::TableNextColumn();
+        if (!c.present) {
+          ImGui::TextDisabled("-");
+          continue;
+        }
+        const ImU32 bg = !c.acc.applicable ? IM_COL32(70, 70, 78, 255)
+                         : c.acc.pass      ? IM_COL32(40, 120, 60, 255)
+                                           : IM_COL32(150, 45, 45, 255);
+        ImGui::TableSetBgColor(ImGuiTableBgTarget_CellBg, bg);
+        char lbl[96];
+        std::snprintf(lbl, sizeof lbl, "%.3g %s##g%zu_%d", c.max_abs,
+                      !c.acc.applicable ? "" : c.acc.pass ? "pass" : "FAIL", ri, k);
+        const bool selected = m.div_a == c.run && m.div_b == "reference" && m.div_tensor == c.tensor;
+        if (ImGui::Selectable(lbl, selected)) {
+          m.div_a = c.run;
+          m.div_b = "reference";
+          m.div_tensor = c.tensor;
+        }
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s %s: %s\n%s", c.run.c_str(), c.tensor.c_str(), c.acc.text.c_str(),
+                                                      c.acc.rule.c_str());
+        ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
+        m.add_region({"div:grad:" + c.run + ":" + c.tensor, a.x * fs, a.y * fs, (z.x - a.x) * fs, (z.y - a.y) * fs,
+                      std::string("\"applicable\":") + (c.acc.applicable ? "true" : "false") +
+                          ",\"pass\":" + (c.acc.pass ? "true" : "false") + ",\"bg\":" + std::to_string(bg)});
+      }
+    }
+    ImGui::EndTable();
+  }
+  ImGui::Separator();
+}
+
 void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
   const RunResult* ra = find_run(cap, m.div_a);
   const RunResult* rb = find_run(cap, m.div_b);
   const LayerSpec& sp = cap.spec;
-  const int nq = sp.seq_q, dv = sp.head_dim_v;
-  if (heat_version_ != m.cap_version || heat_b_ != m.batch || heat_h_ != m.head) {
+  const std::string& tn = m.div_tensor;
+  const Tensor* ta = tensor_of(*ra, tn);
+  const Tensor* tb = tensor_of(*rb, tn);
+  if (!ta || !tb || ta->empty() || ta->shape != tb->shape) return;
+  const std::vector<int64_t> view = view_of(*ta);
+  const int heads = static_cast<int>(view[1]);
+  // dK/dV have a row per kv head: the selected query head's kv head (GQA).
+  const int head = (tn == "dk" || tn == "dv") ? m.head / std::max(1, sp.kv_group()) : std::min(m.head, heads - 1);
+  // dsinks: one value per head, drawn as one row of heads.
+  const bool per_head = tn == "dsinks";
+  const int nq = per_head ? 1 : static_cast<int>(view[2]), dv = per_head ? heads : static_cast<int>(view[3]);
+  if (heat_version_ != m.cap_version || heat_b_ != m.batch || heat_h_ != head || heat_tensor_ != tn) {
     heat_version_ = m.cap_version;
     heat_b_ = m.batch;
-    heat_h_ = m.head;
+    heat_h_ = head;
+    heat_tensor_ = tn;
     heat_vp_ = MapViewport{};
+    const int b = std::min<int>(m.batch, static_cast<int>(view[0]) - 1);
     std::vector<float> diff(static_cast<size_t>(nq) * dv, 0.0f);
     const int64_t per = static_cast<int64_t>(nq) * dv;
-    const int64_t off = (static_cast<int64_t>(m.batch) * sp.heads_q + m.head) * per;
-    if (ra->out.numel() >= off + per && rb->out.numel() >= off + per)
+    const int64_t off = per_head ? 0 : (static_cast<int64_t>(b) * heads + head) * per;
+    if (ta->numel() >= off + per)
       for (int64_t i = 0; i < per; ++i)
-        diff[static_cast<size_t>(i)] = std::fabs(ra->out.data[static_cast<size_t>(off + i)] -
-                                                 rb->out.data[static_cast<size_t>(off + i)]);
+        diff[static_cast<size_t>(i)] = std::fabs(ta->data[static_cast<size_t>(off + i)] - tb->data[static_cast<size_t>(off + i)]);
     heat_map_ = std::make_shared<MapPyramid>(std::move(diff), nq, dv, false);
-    // Per-row max error of every head of this batch element: [H, Nq].
+    // Per-row max error of every head of this batch element: [H, N].
     const Divergence& d = res_->d;
-    std::vector<float> rows(static_cast<size_t>(sp.heads_q) * nq, 0.0f);
-    const size_t base = static_cast<size_t>(m.batch) * sp.heads_q * nq;
+    const int64_t rows_n = view[2];
+    std::vector<float> rows(static_cast<size_t>(heads) * rows_n, 0.0f);
+    const size_t base = static_cast<size_t>(b) * heads * rows_n;
     if (d.per_row_max.size() >= base + rows.size())
       std::copy_n(d.per_row_max.begin() + static_cast<ptrdiff_t>(base), rows.size(), rows.begin());
-    rows_map_ = std::make_shared<MapPyramid>(std::move(rows), sp.heads_q, nq, false);
+    rows_map_ = std::make_shared<MapPyramid>(std::move(rows), heads, static_cast<int>(rows_n), false);
   }
   // Linear or log (the maps' setting): log shows the small errors far from the worst rows.
   for (auto [tex, map] : {std::pair{&heat_tex_, &heat_map_}, std::pair{&rows_tex_, &rows_map_}}) {
@@ -215,28 +366,34 @@ void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
   float hh = std::clamp(avail.y * 0.42f, 80.0f, 420.0f);
   float w1 = std::min(avail.x * 0.30f, 360.0f);
   ImGui::BeginGroup();
-  ImGui::Text("|A-B| head %d  [query row x value dim]", m.head);
+  if (per_head)
+    ImGui::Text("|A-B| of dsinks  %s", axes_of(tn));
+  else
+    ImGui::Text("|A-B| of %s, %s %d  %s", tn.c_str(), (tn == "dk" || tn == "dv") ? "kv head" : "head", head,
+                axes_of(tn));
   MapHit h1 = map_widget("heat", heat_tex_, ImVec2(w1, hh), heat_vp_, &heat_vp_);
-  char js[160];
-  std::snprintf(js, sizeof js, "\"rows\":%d,\"cols\":%d,\"vmax\":%.9g", nq, dv, heat_tex_.scale().vmax);
+  char js[200];
+  std::snprintf(js, sizeof js, "\"rows\":%d,\"cols\":%d,\"vmax\":%.9g,\"tensor\":\"%s\",\"head\":%d", nq, dv,
+                heat_tex_.scale().vmax, tn.c_str(), head);
   m.add_region({"div:heatmap", h1.p0.x * fs, h1.p0.y * fs, w1 * fs, hh * fs, js});
   if (h1.hovered) {
     ImGui::SetTooltip("row %d, dim %d: |A-B| = %.4g", h1.row, h1.col, heat_tex_.map()->at(h1.row, h1.col));
-    if (h1.clicked) m.focus_row(m.batch, m.head, h1.row);
+    if (h1.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.batch, m.head, h1.row);
   }
   color_bar(heat_tex_.scale(), w1, "");
   ImGui::EndGroup();
   ImGui::SameLine(0, 16);
   ImGui::BeginGroup();
-  ImGui::Text("max |A-B| per row, every head  [head x query row]");
+  ImGui::Text("max |A-B| per row, every head  [head x %s row]", (tn == "dk" || tn == "dv") ? "key" : "query");
   float w2 = avail.x - w1 - 24;
   MapHit h2 = map_widget("rows", rows_tex_, ImVec2(w2, hh), rows_vp_, &rows_vp_);
-  std::snprintf(js, sizeof js, "\"rows\":%d,\"cols\":%d,\"vmax\":%.9g", sp.heads_q, nq, rows_tex_.scale().vmax);
+  std::snprintf(js, sizeof js, "\"rows\":%d,\"cols\":%d,\"vmax\":%.9g,\"tensor\":\"%s\"", rows_tex_.map()->rows(),
+                rows_tex_.map()->cols(), rows_tex_.scale().vmax, tn.c_str());
   m.add_region({"div:rows", h2.p0.x * fs, h2.p0.y * fs, w2 * fs, hh * fs, js});
   if (h2.hovered) {
-    ImGui::SetTooltip("head %d row %d: max |A-B| = %.4g (click: show in maps)", h2.row, h2.col,
-                      rows_tex_.map()->at(h2.row, h2.col));
-    if (h2.clicked) m.focus_row(m.batch, h2.row, h2.col);
+    ImGui::SetTooltip("head %d row %d: max |A-B| = %.4g%s", h2.row, h2.col, rows_tex_.map()->at(h2.row, h2.col),
+                      (tn == "out" || tn == "dq") ? " (click: show in maps)" : "");
+    if (h2.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.batch, h2.row, h2.col);
   }
   color_bar(rows_tex_.scale(), std::min(w2, 360.0f), "");
   ImGui::EndGroup();
@@ -329,13 +486,15 @@ void DivergenceView::draw_tables(Model& m) {
 
   // Worst rows.
   ImGui::BeginChild("worst", ImVec2(0, th), true);
-  ImGui::TextUnformatted("worst rows (click: show in maps)");
+  ImGui::TextUnformatted(m.div_tensor == "dk" || m.div_tensor == "dv" ? "worst key rows (h: kv head)"
+                         : m.div_tensor == "dsinks"                 ? "worst heads"
+                                                                    : "worst rows (click: show in maps)");
   for (size_t i = 0; i < d.worst_rows.size(); ++i) {
     const RowError& r = d.worst_rows[i];
     char lbl[96];
     std::snprintf(lbl, sizeof lbl, "b%d h%-3d row %-6lld  %.3g##wr%zu", r.b, r.h, static_cast<long long>(r.row),
                   r.max_abs, i);
-    if (ImGui::Selectable(lbl)) m.focus_row(r.b, r.h, r.row);
+    if (ImGui::Selectable(lbl) && (m.div_tensor == "out" || m.div_tensor == "dq")) m.focus_row(r.b, r.h, r.row);
     if (i < 8) {
       ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
       float fs = ImGui::GetIO().DisplayFramebufferScale.x;

@@ -47,6 +47,7 @@ const char* kUsage =
     "  --crop-panel       the screenshot holds the panel area only\n"
     "  --head H, --batch B     select a head / batch element\n"
     "  --compare A,B      divergence pair (run labels or 'reference')\n"
+    "  --tensor T         what the divergence compares: out (default), dq, dk, dv, dsinks\n"
     "  --log              log-scale attention maps and divergence heatmaps\n"
     "  --minus-reference  maps show P - P_fp64 with a diverging colormap\n"
     "  --layer N          layer of a HF config.json\n"
@@ -116,6 +117,7 @@ struct Options {
   bool crop = false;
   int head = -1, batch = -1;
   std::string compare;
+  std::string tensor;
   bool log = false;
   bool minus_ref = false;
   int layer = 0;
@@ -172,6 +174,10 @@ std::string parse(const std::vector<std::string>& a, Options* o, bool* help) {
       if (!ival(&o->head)) return "--head needs a number";
     } else if (s == "--batch") {
       if (!ival(&o->batch)) return "--batch needs a number";
+    } else if (s == "--tensor") {
+      if (!val(&o->tensor)) return "--tensor needs out, dq, dk, dv or dsinks";
+      if (o->tensor != "out" && !gradient(Gradients{}, o->tensor))
+        return "--tensor: expected out, dq, dk, dv or dsinks, got '" + o->tensor + "'";
     } else if (s == "--compare") {
       if (!val(&o->compare) || o->compare.find(',') == std::string::npos) return "--compare needs A,B";
     } else if (s == "--log") {
@@ -394,6 +400,7 @@ int run_gui(const std::vector<std::string>& args) {
       m.div_a = o.compare.substr(0, o.compare.find(','));
       m.div_b = o.compare.substr(o.compare.find(',') + 1);
     }
+    if (!o.tensor.empty()) m.div_tensor = o.tensor;
     if (o.what_if) m.what_if = true;
     if (!o.impls.empty()) {
       const auto& names = implementation_names();

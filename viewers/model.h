@@ -74,6 +74,7 @@ struct Model {
   bool cursor_valid = false;            // linked cursor (query row, key column)
   int cursor_row = 0, cursor_col = 0;
   std::string div_a, div_b;             // divergence pair (run labels, "reference")
+  std::string div_tensor = "out";       // what the divergence compares: "out", "dq", "dk", "dv", "dsinks"
   PanelId panel = PanelId::Maps;
   bool panel_requested = false;         // switch the tab bar to `panel` next frame
 

@@ -19,11 +19,14 @@ std::string kind_of(const std::string& name) {
 }
 }  // namespace
 
-std::string bar_json(bool first, float x0, float x1, float yc, double dur_us, ImU32 color, int k, float fs) {
+std::string bar_json(bool first, float x0, float x1, float yc, double dur_us, ImU32 color, int k, float fs,
+                     int flag) {
   char e[160];
-  std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d]", first ? "" : ",", x0 * fs, x1 * fs, yc * fs, dur_us,
+  std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d", first ? "" : ",", x0 * fs, x1 * fs, yc * fs, dur_us,
                 color, k);
-  return e;
+  std::string s = e;
+  if (flag >= 0) s += "," + std::to_string(flag);
+  return s + "]";
 }
 
 RangeRows range_rows(const RunResult& r) {

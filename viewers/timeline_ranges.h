@@ -25,8 +25,10 @@ std::string draw_range_rows(ImDrawList* dl, const RunResult& r, const RangeRows&
                             const std::function<float(double)>& tx, float fs, const RangeRecord** hovered);
 
 // One bar of a track's sidecar JSON, as the kernel lanes and the phase rows write it:
-// ",[x0,x1,yc,dur_us,color,k]" in framebuffer pixels (k: lane or depth; no comma for the first).
-std::string bar_json(bool first, float x0, float x1, float yc, double dur_us, ImU32 color, int k, float fs);
+// ",[x0,x1,yc,dur_us,color,k(,flag)]" in framebuffer pixels (k: lane or depth; flag, where >= 0:
+// 1 for the backward pass's kernel bars; no comma for the first).
+std::string bar_json(bool first, float x0, float x1, float yc, double dur_us, ImU32 color, int k, float fs,
+                     int flag = -1);
 
 // The range's colour: one per phase name, launches ("repeat 3", "warm-up 0") by their kind.
 ImU32 range_color(const RangeRecord& g);

@@ -16,25 +16,33 @@ struct Bar {
   int lane = 0;
   const KernelRecord* k = nullptr;
   const HostSpan* s = nullptr;
+  bool backward = false;  // the backward pass's (RunResult::grad), on lanes below the forward's
 };
 
-// A run's bars: GPU kernels when it has any, else its host spans. Lanes by stream / thread.
+// A run's bars: GPU kernels when it has any, else its host spans, lanes by stream / thread; then
+// the same for its backward pass, on lanes of its own under the forward's.
 std::vector<Bar> bars_of(const RunResult& r, int* lanes) {
   std::vector<Bar> v;
-  std::map<int, int> lane_of;
-  auto lane = [&](int key) {
-    auto it = lane_of.find(key);
-    if (it != lane_of.end()) return it->second;
-    int n = static_cast<int>(lane_of.size());
-    lane_of[key] = n;
-    return n;
+  int used = 0;
+  auto add = [&](const std::vector<KernelRecord>& ks, const std::vector<HostSpan>& ss, bool backward) {
+    std::map<int, int> lane_of;
+    auto lane = [&](int key) {
+      auto it = lane_of.find(key);
+      if (it != lane_of.end()) return it->second;
+      int n = static_cast<int>(lane_of.size());
+      lane_of[key] = n;
+      return n;
+    };
+    if (!ks.empty()) {
+      for (const KernelRecord& k : ks) v.push_back({k.name, k.start_us, k.dur_us, used + lane(k.stream), &k, nullptr, backward});
+    } else {
+      for (const HostSpan& s : ss) v.push_back({s.name, s.start_us, s.dur_us, used + lane(s.thread), nullptr, &s, backward});
+    }
+    used += static_cast<int>(lane_of.size());
   };
-  if (!r.kernels.empty()) {
-    for (const KernelRecord& k : r.kernels) v.push_back({k.name, k.start_us, k.dur_us, lane(k.stream), &k, nullptr});
-  } else {
-    for (const HostSpan& s : r.spans) v.push_back({s.name, s.start_us, s.dur_us, lane(s.thread), nullptr, &s});
-  }
-  *lanes = std::max<int>(1, static_cast<int>(lane_of.size()));
+  add(r.kernels, r.spans, false);
+  add(r.grad.kernels, r.grad.spans, true);
+  *lanes = std::max(1, used);
   return v;
 }
 
@@ -172,12 +180,14 @@ void TimelineView::draw(Model& m) {
     const RunResult& r = cap.runs[ri];
     const float track_h = track_height(ri);
     dl->AddText(ImVec2(p0.x + 4, y + 3), IM_COL32(230, 230, 230, 255), r.label.c_str());
+    const char* kind = !r.ran                ? "(did not run)"
+                       : !is_timed(r)        ? "not timed"
+                       : !r.kernels.empty()  ? (r.backend == "outside" ? "outside kernels" : "gpu kernels")
+                       : r.spans.empty()     ? "(no timing)"
+                                             : "cpu spans";
+    const bool has_bwd = !r.grad.kernels.empty() || !r.grad.spans.empty();
     dl->AddText(ImVec2(p0.x + 4, y + 3 + ImGui::GetTextLineHeight()), IM_COL32(140, 140, 150, 255),
-                !r.ran            ? "(did not run)"
-                : !is_timed(r)    ? "not timed"
-                : !r.kernels.empty() ? (r.backend == "outside" ? "outside kernels" : "gpu kernels")
-                : r.spans.empty() ? "(no timing)"
-                                  : "cpu spans");
+                has_bwd ? (std::string(kind) + " + backward").c_str() : kind);
     if (rows_of[ri].rows > 0) {
       std::string rj = draw_range_rows(dl, r, rows_of[ri], y, x0, x1, tx, fs, hovered ? &hover_range : nullptr);
       if (hover_range && hover_run.empty()) hover_run = r.label;
@@ -193,6 +203,8 @@ void TimelineView::draw(Model& m) {
       float by0 = ky + b.lane * lane_h + 2, by1 = by0 + lane_h - 4;
       ImU32 c = name_color(b.name);
       dl->AddRectFilled(ImVec2(bx0, by0), ImVec2(bx1, by1), c);
+      // The backward's bars: outlined, so the two passes read apart at a glance.
+      if (b.backward && bx1 - bx0 > 4) dl->AddRect(ImVec2(bx0, by0), ImVec2(bx1, by1), IM_COL32(240, 240, 240, 255));
       if (bx1 - bx0 > 40) {
         dl->PushClipRect(ImVec2(bx0, by0), ImVec2(bx1, by1), true);
         dl->AddText(ImVec2(bx0 + 3, by0 + 2), IM_COL32(15, 15, 15, 255), b.name.c_str());
@@ -202,7 +214,7 @@ void TimelineView::draw(Model& m) {
         hover_bar = &b;
         hover_run = r.label;
       }
-      js += bar_json(first, bx0, bx1, (by0 + by1) * 0.5f, b.dur, c, b.lane, fs);
+      js += bar_json(first, bx0, bx1, (by0 + by1) * 0.5f, b.dur, c, b.lane, fs, b.backward ? 1 : 0);
       first = false;
     }
     dl->PopClipRect();
@@ -222,6 +234,7 @@ void TimelineView::draw(Model& m) {
     ImGui::BeginTooltip();
     ImGui::Text("%s  (%s)", hover_bar->name.c_str(), hover_run.c_str());
     ImGui::Text("start %s   duration %s", fmt_us(hover_bar->start - origin_).c_str(), fmt_us(hover_bar->dur).c_str());
+    if (hover_bar->backward) ImGui::TextColored(ImVec4(0.9f, 0.9f, 0.5f, 1), "backward pass");
     if (const KernelRecord* k = hover_bar->k) {
       ImGui::Text("grid (%d, %d, %d)  block (%d, %d, %d)", k->grid[0], k->grid[1], k->grid[2], k->block[0],
                   k->block[1], k->block[2]);
@@ -296,6 +309,18 @@ void TimelineView::draw(Model& m) {
                             fmt_us(r.median_untraced_ms * 1e3).c_str());
       } else {
         ImGui::TextDisabled("-");
+      }
+      if (r.grad.median_ms > 0) {
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ImGui::TextDisabled("backward total (median of repeats)");
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ImGui::TableNextColumn();
+        ImGui::TextUnformatted(fmt_us(r.grad.median_ms * 1e3).c_str());
+        ImGui::TableNextColumn();
       }
       for (auto& [name, durs] : by_name) {
         double sum = 0;

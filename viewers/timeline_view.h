@@ -1,7 +1,8 @@
 // Timeline: every run's GPU kernels (CUPTI records; an outside run's from torch.profiler) or CPU
 // spans on one zoomable, pannable time axis, one track per implementation (a lane per
 // stream/thread) under its NVTX phases (timeline_ranges.h), drawn with ImDrawList as Nsight/Tracy
-// do; hover shows the launch configuration. Above: the GPU environment; below: per-kernel medians
+// do; hover shows the launch configuration. A run's backward pass (its own kernels or spans) sits
+// on lanes under its forward's, outlined. Above: the GPU environment; below: per-kernel medians
 // and totals, and CUPTI's overhead per run.
 #pragma once
 #include "viewers/view.h"

@@ -193,8 +193,25 @@ void add_runs(DiagnoseReport& r, const DiagnoseOptions& opt) {
 
 void add_summary(DiagnoseReport& r) {
   auto& S = r.summary;
+  // The transformers release first: outside what attnscope models, or too old for the model, nothing else
+  // about the HF names holds.
+  const std::string tver = r.env.version("transformers");
+  bool release_blocks = false;
   for (const auto& h : r.hf) {
-    if (h.name != "flash_attention_2") continue;
+    if (!h.known) {
+      S.push_back("transformers " + tver + " is outside the releases attnscope has rules for (" + hf_known_range() +
+                  "): what it does with each attn_implementation is not known; the kernel verdicts still hold");
+      release_blocks = true;
+    } else if (h.predicted.code == "hf.model.unknown_type") {
+      S.push_back("transformers " + tver + " does not know the model type " + r.model.model_type + " (first in " +
+                  hf_model_flags(r.model.model_type).since +
+                  "): from_pretrained fails while reading the config, whatever attn_implementation says");
+      release_blocks = true;
+    }
+    if (release_blocks) break;
+  }
+  for (const auto& h : r.hf) {
+    if (h.name != "flash_attention_2" || release_blocks) continue;
     if (h.outcome.rfind("depends", 0) == 0)
       S.push_back("flash_attention_2 on " + r.device.describe() + ": " + h.outcome +
                   " (pass --env to pin the version)");

@@ -183,6 +183,18 @@ std::vector<Fix> rank_fixes(const DiagnoseReport& r) {
                        "the reference path: every feature, no fused kernel",
                        "materialises S and P: " + format_bytes(model_bytes("eager", s)) + " per layer at this shape"}});
 
+  // A release that predates the model type: nothing about attn_implementation helps until transformers has it.
+  for (const auto& h : r.hf)
+    if (h.predicted.code == "hf.model.unknown_type") {
+      std::string since = hf_model_flags(r.model.model_type).since;
+      c.clear();
+      c.push_back({0, {0, "pip", "pip install -U \"transformers>=" + since + "\"",
+                       "transformers " + r.env.version("transformers") + " does not know the model type " +
+                           r.model.model_type + " (first in " + since + ")",
+                       "a newer transformers in every worker's environment (verl and vLLM pin their own ranges: "
+                       "check them)"}});
+      break;
+    }
   std::stable_sort(c.begin(), c.end(), [](const Cand& a, const Cand& b) { return a.cost < b.cost; });
   std::vector<Fix> out;
   for (auto& x : c) {

@@ -20,17 +20,22 @@ struct AttnImplCheck {
   std::string kind;         // "registered" | "hub-kernel" | "paged" | "path" | "unknown" | "empty"
   std::string resolves_to;  // what runs when accepted
   Verdict verdict;
+  bool known = true;        // false: attnscope has no rules for the installed release
   HfOutcome predicted;
   std::optional<HfOutcome> retried;
 };
 
-// One HF attention name for the model on `dev`, as transformers would treat it given `env`
-// (versions unknown: every version range's behaviour is listed, each tagged with its range).
+// One HF attention name for the model on `dev`, as transformers would treat it given `env`: the steps of
+// the installed release (version not given: every version range's behaviour is listed, each tagged with its
+// range; a release outside 4.36-5.x: "not known", ImplVerdict::known false).
 ImplVerdict hf_verdict(const std::string& name, const ModelInfo& model, const LayerSpec& spec,
                        const DeviceInfo& dev, const PyEnv& env, bool training = false);
 AttnImplCheck check_attn_implementation(const std::string& s, const ModelInfo& model,
                                         const LayerSpec& spec, const DeviceInfo& dev,
                                         const PyEnv& env);
+
+// The transformers releases attnscope has rules for, in words ("4.36 to 5.x"); other releases are "not known".
+std::string hf_known_range();
 
 // The seed's HF wrapper of the gpt-oss Triton sink kernel: its known quirks (REFERENCE.md).
 void add_seed_sink_quirks(Verdict& v);

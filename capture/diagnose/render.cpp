@@ -53,7 +53,7 @@ json outcome_json(const HfOutcome& h) {
 
 void verdict_rows(std::ostringstream& o, const std::vector<ImplVerdict>& rows) {
   for (const auto& iv : rows) {
-    o << "  " << iv.name << ": " << (iv.verdict.supported ? "supported" : "NOT SUPPORTED");
+    o << "  " << iv.name << ": " << (!iv.known ? "NOT KNOWN" : iv.verdict.supported ? "supported" : "NOT SUPPORTED");
     if (!iv.outcome.empty()) o << " - " << iv.outcome;
     o << "\n";
     if (!iv.runs_as.empty()) o << "      runs as: " << iv.runs_as << "\n";
@@ -75,6 +75,7 @@ json impl_json(const ImplVerdict& iv) {
   json j = {{"name", iv.name}, {"level", iv.level}, {"outcome", iv.outcome}, {"runs_as", iv.runs_as},
             {"verdict", verdict_json(iv.verdict)}};
   if (!iv.sdpa_backend.empty()) j["sdpa_backend"] = iv.sdpa_backend;
+  if (!iv.known) j["known"] = false;  // the release is outside every range attnscope models
   if (iv.level == "transformers") {
     j["predicted"] = outcome_json(iv.predicted);
     j["retried"] = iv.retried ? outcome_json(*iv.retried) : json(nullptr);
@@ -145,7 +146,7 @@ std::string render_diagnose_text(const DiagnoseReport& r) {
   verdict_rows(o, r.hf);
   if (r.requested) {
     o << "\nREQUESTED attn_implementation=\"" << r.requested->requested << "\" (" << r.requested->kind << "): "
-      << (r.requested->verdict.supported ? "accepted" : "REFUSED") << "\n";
+      << (!r.requested->known ? "NOT KNOWN" : r.requested->verdict.supported ? "accepted" : "REFUSED") << "\n";
     if (!r.requested->resolves_to.empty()) o << "      resolves to: " << r.requested->resolves_to << "\n";
     outcome_rows(o, r.requested->predicted, r.requested->retried);
     reasons(o, r.requested->verdict, "      ");
@@ -267,7 +268,8 @@ std::string render_diagnose_json(const DiagnoseReport& r) {
                       {"resolves_to", r.requested->resolves_to}, {"verdict", verdict_json(r.requested->verdict)},
                       {"predicted", outcome_json(r.requested->predicted)},
                       {"retried", r.requested->retried ? outcome_json(*r.requested->retried) : json(nullptr)}};
-  else
+  if (r.requested && !r.requested->known) j["requested"]["known"] = false;
+  if (!r.requested)
     j["requested"] = nullptr;
   if (r.verl.present) {
     json roles = json::array();

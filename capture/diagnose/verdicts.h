@@ -14,8 +14,10 @@ namespace attnscope {
 
 // What from_pretrained and the first forward do with one attn_implementation, as a test can check
 // it against a recorded run (tests/capture/diagnose/ground_truth_test.cpp). Set for every name when --env gives
-// transformers >= 5.3 (the era boundary is approximate; verified on 5.17.0), and for eager/sdpa with any
-// known version; stage "" otherwise (older releases' load/forward split is not modelled name by name).
+// transformers 4.36-4.53 (read in 4.51.3's source) or >= 5.3 (the era boundary is approximate; verified on
+// 5.17.0), for a model type the release does not know, and for eager/sdpa with any known version; stage ""
+// otherwise (4.54-5.2's load/forward split is not modelled name by name, and a release outside 4.36-5.x is
+// not known at all).
 struct HfOutcome {
   std::string stage;         // "runs" | "load" (from_pretrained raises) | "forward" (the first forward raises) | ""
   std::string exception;     // Python exception type ("ImportError", "ValueError", "KeyError", ...); "" if unknown
@@ -32,6 +34,7 @@ struct ImplVerdict {
   std::string runs_as;      // the kernel that really runs ("flash_attn 2 varlen", "sdpa:efficient", ...)
   std::string sdpa_backend; // sdpa: backend the dispatcher would pick
   Verdict verdict;
+  bool known = true;        // false: attnscope has no rules for the installed release ("not known for ...")
   HfOutcome predicted;      // transformers names: load / first forward, as a fresh Python process sees it
   // The same from_pretrained again in a process that already tried it (a notebook cell re-run, a test
   // loop): transformers caches the kernel name before importing it, so a second try can differ.

@@ -4,7 +4,9 @@
 //   P = exp(S - m) rounded to the input dtype before P·V (l sums the unrounded P, as FA2 does);
 //   acc in fp32, rescaled by exp(m_old - m_new); O = acc / l rounded to the output dtype.
 // Sinks (gpt-oss kernel): m starts at the sink logit; the epilogue divides by l + exp(sink - m).
-// Tiles wholly outside a row's causal/window range are skipped.
+// Tiles wholly outside a row's causal/window range are skipped. Packed sequences (cu_seqlens) run
+// FA2's varlen semantics: each sequence on its own, its KV tiles counted from its first key (the
+// probe's tile t of a packed row is the t-th tile of its sequence).
 #include <cmath>
 #include <limits>
 
@@ -48,6 +50,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
       // Keys this row can see at all: tiles outside [lo, hi] are skipped.
       int64_t lo, hi;
       key_range(s, i, &lo, &hi);
+      const int64_t origin = tile_origin(s, i);  // 0, or the packed sequence's first key (varlen)
       const float sink = flags.sinks ? in.sinks[h] : 0.0f;
       float m = flags.sinks ? sink : ninf;
       float l = 0;
@@ -55,8 +58,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
       const bool probe_row = probe_head && i >= pr.row_begin && i < pr.row_end;
       const int64_t prow = i - pr.row_begin;
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
-        if (j1 - 1 < lo || j0 > hi) {  // wholly outside: skipped
+        const int64_t j0 = origin + int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
+        if (j0 >= Nk || j1 - 1 < lo || j0 > hi) {  // wholly outside: skipped
           if (probe_row) {
             r.probe.row_max.data[prow * n_tiles + t] = m;
             r.probe.row_sum.data[prow * n_tiles + t] = l;

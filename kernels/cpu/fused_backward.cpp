@@ -18,6 +18,7 @@
 //   Sinks: dsink_h = -sum over (b, i) of exp(sink_h - LSE_i) · D_i, accumulated in fp32 and
 //   rounded once to the model dtype (the sink column's P times (0 - D_i): it has no V row).
 // A row whose LSE is -inf (no visible key, no sink) contributes nothing and gets dQ = 0.
+// Packed sequences (cu_seqlens): FA2's varlen backward, every sequence on its own.
 #include <cmath>
 #include <limits>
 
@@ -82,9 +83,10 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
       int64_t lo, hi;
       key_range(s, i, &lo, &hi);
+      const int64_t origin = tile_origin(s, i);
       for (int t = 0; t < n_tiles; ++t) {
-        const int64_t j0 = int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
-        if (j1 - 1 < lo || j0 > hi) continue;  // wholly outside: skipped, as in the forward
+        const int64_t j0 = origin + int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);
+        if (j0 >= Nk || j1 - 1 < lo || j0 > hi) continue;  // wholly outside: skipped, as in the forward
         for (int64_t j = std::max(j0, lo); j < std::min(j1, hi + 1); ++j) {
           if (!key_visible(s, in, b, h, i, j)) continue;
           const float* k = &in.k.data[at4(b, hk, j, 0, s.heads_kv, Nk, D)];

@@ -214,8 +214,8 @@ void api_environment(GpuEnvironment* env) {
   if (s.open && !s.context_lost) fill_environment(s, env);
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open,  &api_names,      &api_check,
-                            &api_run,       &api_close, &api_environment};
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close,
+                            nullptr /* supports: no packed layers on the GPU yet */, &api_environment};
 
 }  // namespace
 

@@ -178,6 +178,39 @@ TEST(Binary, BackwardJudgesEveryGradientTensor) {
   EXPECT_GE(bwd, 3 * 2) << "eager, sink and the what-if each have backward phases on the timeline";
 }
 
+// Packed sequences: flash2/sink varlen and eager (as the padded batch) pass forward and backward;
+// --what-if shows eager attending across the boundaries; a malformed --cu-seqlens is one line.
+TEST(Binary, PackedSequencesAndTheBoundariesWhatIf) {
+  const std::string cap = tmp("packed.h5");
+  Shell r = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " run --spec " + kSrc +
+               "/samples/llama-3-8b.json --cu-seqlens 0,37,130,150,211 --backward --what-if --impl eager,flash2 "
+               "--quiet -o " + cap);
+  ASSERT_EQ(r.code, 0) << r.out;
+  Shell rep = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " report " + cap + " --json", false);
+  auto j = nlohmann::json::parse(rep.out);
+  EXPECT_EQ(j["spec"]["cu_seqlens"], nlohmann::json({0, 37, 130, 150, 211}));
+  std::map<std::string, nlohmann::json> runs;
+  for (const auto& run : j["runs"]) runs[run["label"]] = run;
+  ASSERT_TRUE(runs.count("eager") && runs.count("flash2") && runs.count("eager (boundaries ignored)")) << rep.out;
+  for (const char* name : {"eager", "flash2"}) {
+    EXPECT_TRUE(runs[name]["acceptance"]["pass"].get<bool>()) << name;
+    for (const char* g : {"dq", "dk", "dv"})
+      EXPECT_TRUE(runs[name]["backward"]["gradients"][g]["acceptance"]["pass"].get<bool>()) << name << " " << g;
+  }
+  const auto& cross = runs["eager (boundaries ignored)"];
+  EXPECT_FALSE(cross["acceptance"]["pass"].get<bool>());
+  EXPECT_EQ(cross["what_if_dropped"], nlohmann::json({"cu_seqlens"}));
+  EXPECT_FALSE(cross["backward"]["gradients"]["dk"]["acceptance"]["pass"].get<bool>());
+  bool silent = false;
+  for (const auto& why : runs["eager"]["verdict"]["reasons"]) silent |= why["code"] == "hf.packed.cross";
+  EXPECT_TRUE(silent);
+
+  Shell bad = sh(kBin + " run --cu-seqlens 0,50,40 -o " + tmp("bad_packed.h5"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("cu_seqlens: must not decrease: entry 2 (40) is below entry 1 (50)"), std::string::npos)
+      << bad.out;
+}
+
 TEST(Binary, BenchTimesTheBackwardApart) {
   Shell r = sh(kBin + " bench --spec " + kSrc + "/samples/llama-3-8b.json --seqs 32 --impl eager,flash2 --cpu "
                "--backward --json", false);

@@ -134,3 +134,46 @@ TEST(Overrides, ApplyAndValidate) {
 
 }  // namespace
 }  // namespace attnscope
+
+namespace attnscope {
+namespace {
+
+TEST(SpecJson, PackedSequencesRoundTripAndBadOnesNameFileAndField) {
+  LayerSpec s;
+  ASSERT_EQ(spec_from_json_text(R"({"heads_q": 4, "head_dim": 64, "causal": true, "cu_seqlens": [0, 37, 130, 150, 211]})",
+                                "packed.json", &s),
+            "");
+  EXPECT_EQ(s.seq_q, 211);  // the total, from the last entry
+  EXPECT_EQ(s.seq_k, 211);
+  EXPECT_EQ(s.packed_count(), 4);
+  EXPECT_EQ(s.packed_max_len(), 93);
+  LayerSpec back;
+  ASSERT_EQ(spec_from_json_text(spec_to_json(s), "again.json", &back), "");
+  EXPECT_EQ(back.cu_seqlens, s.cu_seqlens);
+  EXPECT_EQ(spec_from_json_text(R"({"cu_seqlens": [0, 50, 40]})", "bad.json", &s),
+            "bad.json: field 'cu_seqlens': must not decrease: entry 2 (40) is below entry 1 (50)");
+  EXPECT_EQ(spec_from_json_text(R"({"cu_seqlens": [0, 50, "x"]})", "bad.json", &s),
+            "bad.json: field 'cu_seqlens': expected integers [0, end_1, ..., total], got \"x\"");
+  EXPECT_EQ(spec_from_json_text(R"({"batch": 2, "cu_seqlens": [0, 50, 70]})", "bad.json", &s),
+            "bad.json: field 'cu_seqlens': packed sequences need batch 1 (the sequences are the batch), got batch 2");
+  EXPECT_EQ(spec_from_json_text(R"({"seq": 64, "cu_seqlens": [0, 50, 70]})", "bad.json", &s),
+            "bad.json: field 'cu_seqlens': ends at 70 but the layer has 64 tokens: the last entry is the total");
+}
+
+TEST(Overrides, CuSeqlensPacksTheLayer) {
+  LayerSpec s = default_spec();
+  SpecOverrides o;
+  o.cu_seqlens = "0,100,180,300,301";
+  ASSERT_EQ(apply_overrides(o, &s), "");
+  EXPECT_EQ(s.batch, 1);
+  EXPECT_EQ(s.seq_q, 301);
+  EXPECT_EQ(s.packed_count(), 4);
+  o.cu_seqlens = "0,100,x";
+  EXPECT_EQ(apply_overrides(o, &s), "--cu-seqlens: entry 2 ('x') is not a token offset (expected 0,end_1,...,total)");
+  o.cu_seqlens = "0,100";
+  o.seq = 50;
+  EXPECT_NE(apply_overrides(o, &s).find("drop --batch/--seq"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace attnscope

@@ -131,6 +131,11 @@ class GuiScreens : public ::testing::Test {
     return cli_capture("gptoss", "--seq 128 --impl eager,sdpa,flash2,sink --what-if --probe b=0,h=0,rows=0:32");
   }
 
+  // The same layer with the backward pass: eager, sink and the sink-dropping flash2 what-if.
+  static std::string gptoss_backward_capture() {
+    return cli_capture("gptoss_bwd", "--seq 128 --impl eager,flash2,sink --what-if --backward");
+  }
+
   static Shot render(const std::string& cap, const std::string& panel, const std::string& extra = "",
                      int expect_rc = 0) {
     static int n = 0;
@@ -904,6 +909,97 @@ TEST_F(GuiOutsideCost, TheTimelineSaysNotTimedAndShowsTheGpuEnvironment) {
   EXPECT_TRUE((*o)["cupti_overhead_pct"].is_null());
   EXPECT_TRUE((*o)["bars"].empty());
   EXPECT_EQ(s.region("timeline:ranges:triton_sink"), nullptr);
+}
+
+// The gradient views: the verdict table has a green cell for each tensor eager and sink get right
+// and red ones for the what-if that dropped the sinks (its dsinks is 0); the dsinks heatmap of that
+// what-if against fp64 is bright in every head (each head lost its whole gradient).
+TEST_F(GuiScreens, GradientVerdictsPerTensorAndTheDroppedSinksGradient) {
+  std::string path = gptoss_backward_capture();
+  Capture cap;
+  ASSERT_TRUE(load_capture(path, &cap).ok());
+  Shot s = render(path, "divergence", "--compare " + q("flash2 (what-if),reference") + " --tensor dsinks");
+  ASSERT_FALSE(s.px.empty());
+  auto cell = [&](const std::string& run, const char* tensor) { return s.region("div:grad:" + run + ":" + tensor); };
+  int green = 0, red = 0;
+  for (const char* t : {"dq", "dk", "dv", "dsinks"}) {
+    for (const char* run : {"eager", "sink", "flash2 (what-if)"}) {
+      const json* c = cell(run, t);
+      ASSERT_NE(c, nullptr) << run << " " << t << " in " << s.j.dump();
+      const bool expect_pass = std::string(run) != "flash2 (what-if)";
+      EXPECT_EQ((*c)["pass"].get<bool>(), expect_pass) << run << " " << t;
+      // The cell's right end holds no text: its background colour is the verdict's.
+      const int x = static_cast<int>((*c)["x"].get<double>() + (*c)["w"].get<double>() - 4);
+      const int y = static_cast<int>((*c)["y"].get<double>() + (*c)["h"].get<double>() / 2);
+      const Rgb px = s.at(x, y);
+      if (std::string(run) == "flash2 (what-if)" && std::string(t) == "dsinks") continue;  // selected: highlight
+      if (expect_pass) {
+        EXPECT_GT(px.g, px.r + 40) << run << " " << t << " should be green";
+        green += px.g > px.r + 40;
+      } else {
+        EXPECT_GT(px.r, px.g + 60) << run << " " << t << " should be red";
+        red += px.r > px.g + 60;
+      }
+    }
+  }
+  EXPECT_EQ(green, 8);
+  EXPECT_EQ(red, 3);
+  const json* heat = s.region("div:heatmap");
+  ASSERT_NE(heat, nullptr);
+  EXPECT_EQ((*heat)["tensor"], "dsinks");
+  EXPECT_EQ((*heat)["cols"].get<int>(), cap.spec.heads_q);
+  EXPECT_GT((*heat)["vmax"].get<double>(), 0.5);
+  // Every head column of the dsinks map is lit: no head kept its sink gradient.
+  const double hx = (*heat)["x"], hy = (*heat)["y"], hw = (*heat)["w"], hh = (*heat)["h"];
+  const Rgb zero = rgb(colormap_at(Colormap::Viridis, 0.0f));
+  int lit = 0;
+  for (int h = 0; h < cap.spec.heads_q; ++h) {
+    const int x = static_cast<int>(hx + (h + 0.5) * hw / cap.spec.heads_q);
+    lit += !s.at(x, static_cast<int>(hy + hh / 2)).near(zero, 12);
+  }
+  EXPECT_GE(lit, cap.spec.heads_q * 9 / 10);
+}
+
+// The backward's phases sit on each run's track under its forward, one bar per recorded span,
+// outlined, at the recorded widths.
+TEST_F(GuiScreens, TimelineShowsTheBackwardPhasesUnderTheForward) {
+  std::string path = gptoss_backward_capture();
+  Capture cap;
+  ASSERT_TRUE(load_capture(path, &cap).ok());
+  Shot s = render(path, "timeline");
+  ASSERT_FALSE(s.px.empty());
+  const json* plot = s.region("timeline:plot");
+  ASSERT_NE(plot, nullptr);
+  const double px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+  int checked = 0;
+  for (const RunResult& r : cap.runs) {
+    if (!r.grad.ran) continue;
+    const json* t = s.region("timeline:track:" + r.label);
+    ASSERT_NE(t, nullptr) << r.label;
+    size_t fwd = 0, bwd = 0;
+    double fwd_y = -1;
+    for (const auto& b : (*t)["bars"]) {
+      if (b[6].get<int>() == 0) {
+        ++fwd;
+        fwd_y = b[2].get<double>();
+        continue;
+      }
+      EXPECT_GT(b[2].get<double>(), fwd_y) << r.label << ": the backward's lane is under the forward's";
+      const HostSpan& sp = r.grad.spans[bwd++];
+      EXPECT_NEAR(b[3].get<double>(), sp.dur_us, 1e-6 * std::max(1.0, sp.dur_us));
+      const double x0 = b[0], x1 = b[1];
+      EXPECT_NEAR(x1 - x0, std::max(1.0, sp.dur_us * px_per_us), 1.0) << r.label << " " << sp.name;
+      if (x1 - x0 > 12) {
+        const Rgb c = rgb(b[4].get<uint32_t>());
+        EXPECT_TRUE(s.at(static_cast<int>((x0 + x1) / 2), static_cast<int>(b[2].get<double>()) + 7).near(c, 3))
+            << r.label << " " << sp.name << " not drawn";
+        ++checked;
+      }
+    }
+    EXPECT_EQ(fwd, r.spans.size()) << r.label;
+    EXPECT_EQ(bwd, r.grad.spans.size()) << r.label;
+  }
+  EXPECT_GE(checked, 3);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// diagnose against what transformers really did: tests/fixtures/device_h100/ground_truth.json was recorded on
+// diagnose against what transformers really did. Every recording is checked the same way (tests/fixtures/device_*/
+// with its env.json; a new one is picked up by being there). The first, tests/fixtures/device_h100/ground_truth.json, was recorded on
 // an H100 (torch 2.11.0+cu130, transformers 5.17.0, no flash_attn, no kernels) by
 // scripts/diagnose_ground_truth.py: tiny Llama- and GPT-OSS-shaped models x fp32/fp16/bf16 x every
 // attn_implementation string, each loaded and run once, with the exception (type and message verbatim), the
@@ -13,8 +14,8 @@
 //     EXACT equality with the recorded message, except where that reason is marked prefix_only (the
 //     InductorError, whose message goes on with tensor shapes): there the recorded message must START with it.
 //     A KeyError is compared without the quotes Python's str(KeyError) adds;
-//   * the reason's library range covers 5.17.0 (its source says "[installed 5.17.0]" and the message table has
-//     an entry of that code for 5.17.0);
+//   * the reason's library range covers the recorded release (its source says "[installed 5.17.0]" and the
+//     catalogue has an entry of that code for 5.17.0);
 //   * the redirect warning GPT-OSS logs (logger.warning_once) is predicted with its exact text, and where it
 //     was not logged, the same text was logged by an earlier case of the run;
 //   * after a load that succeeded, config._attn_implementation is the predicted `resolved` name.
@@ -30,6 +31,8 @@
 //
 // Exclusions: none. Not compared (no prediction exists for them): the INFO log record
 // "Generate config GenerationConfig {...}" every successful load emits, and the logit differences.
+#include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -43,9 +46,50 @@ namespace {
 using nlohmann::json;
 
 const char* kDir = "tests/fixtures/device_h100/";
+const char* kIsolated = "tests/fixtures/diagnose/ground_truth_h100_isolated.json";
+
+// One recorded run of scripts/diagnose_ground_truth.py and the environment it ran in (attnscope-env.py's
+// env.json beside it). Every tests/fixtures/device_*/ folder holding both is a recording; the fresh-process
+// H100 recording lives in tests/fixtures/diagnose/ and shares device_h100's environment.
+struct Recording {
+  std::string tag;   // names the test cases: "h100", "h100_isolated", "device_h200_tf4513", ...
+  std::string file;  // ground_truth.json (relative to the source tree)
+  std::string env;   // env.json
+  std::string transformers;  // the version the recording ran
+};
+
+json read_json(const std::string& rel) {
+  std::ifstream f(src(rel));
+  if (!f) return json();
+  return json::parse(f, nullptr, false);
+}
+
+const std::vector<Recording>& recordings() {
+  static const std::vector<Recording> r = [] {
+    std::vector<Recording> out;
+    auto add = [&](const std::string& tag, const std::string& file, const std::string& env) {
+      json g = read_json(file);
+      out.push_back({tag, file, env, g.is_object() ? g.value("transformers", "") : ""});
+    };
+    add("h100", std::string(kDir) + "ground_truth.json", std::string(kDir) + "env.json");
+    add("h100_isolated", kIsolated, std::string(kDir) + "env.json");
+    std::vector<std::string> dirs;
+    for (const auto& e : std::filesystem::directory_iterator(src("tests/fixtures"))) {
+      std::string name = e.path().filename().string();
+      if (!e.is_directory() || name.rfind("device_", 0) != 0 || name == "device_h100") continue;
+      if (std::filesystem::exists(e.path() / "ground_truth.json") && std::filesystem::exists(e.path() / "env.json"))
+        dirs.push_back(name);
+    }
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& d : dirs)
+      add(d, "tests/fixtures/" + d + "/ground_truth.json", "tests/fixtures/" + d + "/env.json");
+    return out;
+  }();
+  return r;
+}
 
 struct GtCase {
-  std::string file;       // which recording
+  int recording = 0;      // index in recordings()
   bool fresh = false;     // recorded in a fresh process (--isolate)
   int index = 0;          // position in the recorded run (the process state depends on it)
   std::string model;      // "llama" | "gpt_oss"
@@ -56,26 +100,21 @@ struct GtCase {
   std::string message;    // str(exception)
   std::string resolved;   // config._attn_implementation after a successful load
   std::vector<std::string> warnings_logged;  // transformers log records at WARNING or above
+  const Recording& rec() const { return recordings()[static_cast<size_t>(recording)]; }
 };
 
 std::ostream& operator<<(std::ostream& o, const GtCase& c) {
-  return o << c.file << " case " << c.index << ": " << c.model << " " << c.dtype << " attn_implementation=\"" << c.impl
-           << "\" (real: " << c.stage << (c.exception.empty() ? "" : ", " + c.exception) << ")";
+  return o << c.rec().file << " case " << c.index << ": " << c.model << " " << c.dtype << " attn_implementation=\""
+           << c.impl << "\" (real: " << c.stage << (c.exception.empty() ? "" : ", " + c.exception) << ")";
 }
 
-json read_json(const std::string& rel) {
-  std::ifstream f(src(rel));
-  if (!f) return json();
-  return json::parse(f, nullptr, false);
-}
-
-std::vector<GtCase> load_cases(const std::string& rel) {
+std::vector<GtCase> load_cases(int recording) {
   std::vector<GtCase> out;
-  json g = read_json(rel);
+  json g = read_json(recordings()[static_cast<size_t>(recording)].file);
   if (!g.is_object() || !g.contains("results")) return out;
   for (const auto& r : g["results"]) {
     GtCase c;
-    c.file = rel.substr(rel.rfind('/') + 1);
+    c.recording = recording;
     c.fresh = r.value("process", "") == "fresh";
     c.index = static_cast<int>(out.size());
     c.model = r.value("model", "");
@@ -104,18 +143,22 @@ std::vector<GtCase> load_cases(const std::string& rel) {
   return out;
 }
 
-const char* kIsolated = "tests/fixtures/diagnose/ground_truth_h100_isolated.json";
-
-// The shared-process recording (tests/fixtures/device_h100) and the fresh-process one.
-const std::vector<GtCase>& cases() {
-  static const std::vector<GtCase> c = load_cases(std::string(kDir) + "ground_truth.json");
-  return c;
+// The cases of one recording, in file order.
+const std::vector<GtCase>& cases_of(int recording) {
+  static std::map<int, std::vector<GtCase>> cache;
+  auto it = cache.find(recording);
+  if (it == cache.end()) it = cache.emplace(recording, load_cases(recording)).first;
+  return it->second;
 }
-const std::vector<GtCase>& isolated_cases() {
-  static const std::vector<GtCase> c = load_cases(kIsolated);
-  return c;
+const std::vector<GtCase>& cases() { return cases_of(0); }
+const std::vector<GtCase>& isolated_cases() { return cases_of(1); }
+const std::vector<GtCase>& run_of(const GtCase& c) { return cases_of(c.recording); }
+std::vector<GtCase> all_cases() {
+  std::vector<GtCase> all;
+  for (size_t i = 0; i < recordings().size(); ++i)
+    for (const auto& c : cases_of(static_cast<int>(i))) all.push_back(c);
+  return all;
 }
-const std::vector<GtCase>& run_of(const GtCase& c) { return c.fresh ? isolated_cases() : cases(); }
 
 struct Prediction {
   std::string error;  // build_diagnose_report's error, "" when built
@@ -123,13 +166,13 @@ struct Prediction {
 };
 
 const Prediction& predict(const GtCase& c) {
-  static std::map<std::pair<std::string, int>, Prediction> cache;
-  auto key = std::make_pair(c.file, c.index);
+  static std::map<std::pair<int, int>, Prediction> cache;
+  auto key = std::make_pair(c.recording, c.index);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   DiagnoseOptions o;
   o.local_gpu = false;  // the GPU is the recorded one (env.json)
-  o.env_file = src(std::string(kDir) + "env.json");
+  o.env_file = src(c.rec().env);
   o.config_file = src(c.model == "gpt_oss" ? "samples/hf/gpt-oss-20b.json" : "samples/hf/llama-3-8b.json");
   o.overrides.dtype = c.dtype;
   o.attn_implementation = c.impl;
@@ -147,7 +190,7 @@ HfOutcome effective(const GtCase& c, std::string* why) {
     return predict(c).check.predicted;
   }
   std::string loaded;  // lazy_import_flash_attention's _loaded_implementation
-  for (const auto& prev : cases()) {
+  for (const auto& prev : run_of(c)) {
     if (prev.index == c.index) break;
     const std::string& k = predict(prev).check.predicted.lazy_kernel;
     if (!k.empty()) loaded = k;
@@ -206,10 +249,11 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
     } else {
       EXPECT_EQ(r->text, real);
     }
-    // The library range the reason names covers 5.17.
+    // The library range the reason names covers the recorded release.
+    const std::string& v = c.rec().transformers;
     if (r->source.rfind("transformers", 0) == 0) {
-      EXPECT_NE(r->source.find("[installed 5.17.0]"), std::string::npos) << r->source;
-      EXPECT_FALSE(texts_for(o.code, "5.17.0").empty()) << o.code;
+      EXPECT_NE(r->source.find("[installed " + v + "]"), std::string::npos) << r->source;
+      EXPECT_FALSE(texts_for(o.code, v).empty()) << o.code;
     }
   }
   if (c.stage == "runs" || c.stage == "forward") EXPECT_EQ(o.resolved, c.resolved);
@@ -230,13 +274,12 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
 
 std::string case_name(const ::testing::TestParamInfo<GtCase>& info) {
   const GtCase& c = info.param;
-  std::string n = std::to_string(c.index) + "_" + c.model + "_" + c.dtype + "_";
+  std::string n = c.rec().tag + "_" + std::to_string(c.index) + "_" + c.model + "_" + c.dtype + "_";
   for (char ch : c.impl) n += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
   return n;
 }
 
-INSTANTIATE_TEST_SUITE_P(H100, GroundTruth, ::testing::ValuesIn(cases()), case_name);
-INSTANTIATE_TEST_SUITE_P(H100Isolated, GroundTruth, ::testing::ValuesIn(isolated_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(Recorded, GroundTruth, ::testing::ValuesIn(all_cases()), case_name);
 
 TEST(GroundTruthFile, HasEveryRecordedCase) {
   ASSERT_EQ(cases().size(), 54u) << "tests/fixtures/device_h100/ground_truth.json unreadable or changed";
@@ -248,6 +291,12 @@ TEST(GroundTruthFile, HasEveryRecordedCase) {
   json iso = read_json(kIsolated);
   EXPECT_EQ(iso["transformers"], "5.17.0");
   for (const auto& c : isolated_cases()) EXPECT_TRUE(c.fresh) << c;
+  // Every recording says which transformers it ran, and its env.json agrees.
+  for (size_t i = 0; i < recordings().size(); ++i) {
+    const Recording& r = recordings()[i];
+    EXPECT_FALSE(cases_of(static_cast<int>(i)).empty()) << r.file;
+    EXPECT_EQ(read_json(r.env)["packages"]["transformers"]["version"], r.transformers) << r.file << " vs " << r.env;
+  }
 }
 
 // The predictions committed beside the ground truth were made by `attnscope diagnose --env env.json --config
@@ -283,12 +332,12 @@ TEST(GroundTruthFile, DefaultReportRowsAgreeWithTheRun) {
 // Exceptions are fed as Python prints their last traceback line ("Type: first line of the message"),
 // warnings as "Category: message", log records as their message. INFO records are not warnings: skipped.
 TEST(GroundTruthLog, EveryRecordedMessageIsRecognised) {
-  json g = read_json(std::string(kDir) + "ground_truth.json");
-  json iso = read_json(kIsolated);
-  ASSERT_TRUE(g.is_object());
-  ASSERT_TRUE(iso.is_object());
-  json all = g["results"];
-  for (const auto& r : iso["results"]) all.push_back(r);
+  json all = json::array();
+  for (const auto& rec : recordings()) {
+    json g = read_json(rec.file);
+    ASSERT_TRUE(g.is_object()) << rec.file;
+    for (const auto& r : g["results"]) all.push_back(r);
+  }
   std::set<std::string> lines;
   for (const auto& r : all) {
     for (const char* k : {"load_error", "forward_error"})
@@ -305,6 +354,9 @@ TEST(GroundTruthLog, EveryRecordedMessageIsRecognised) {
   // The code each message must be explained as (a substring of the line picks the row).
   const std::pair<const char*, const char*> want[] = {
       {"the package for FlashAttention2 doesn't seem to be installed", "hf.fa2.not_installed"},
+      {"the package flash_attn seems to be not installed", "hf.fa2.not_installed"},
+      {"but Transformers does not recognize this architecture", "hf.model.unknown_type"},
+      {"Unrecognized model identifier:", "hf.model.unknown_identifier"},
       {"the package for FlashAttention3 doesn't seem to be installed", "hf.fa3.not_installed"},
       {"`kernels` is either not installed", "hf.kernels.missing"},
       {"NoValidChoicesError", "torch.inductor.no_choices"},

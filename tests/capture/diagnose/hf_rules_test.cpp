@@ -253,3 +253,169 @@ TEST(Conditions, GptOssEveryHfNameSaysWhatHappensToSinks) {
 
 }  // namespace
 }  // namespace attnscope::test
+
+namespace attnscope::test {
+namespace {
+
+// transformers 4.51.3, read in its wheel (modeling_utils.py _autoset_attn_implementation,
+// models/auto/configuration_auto.py): names that do not exist yet fail at load, GPT-OSS's model type is
+// unknown, and a release outside every line attnscope models is "not known", never "runs".
+const char* kUnknown4513 =
+    "Specified `attn_implementation=\"flash_attention_3\"` is not supported. The only possible arguments are "
+    "`attn_implementation=\"eager\"` (manual attention implementation), `\"attn_implementation=flash_attention_2\"` "
+    "(implementation using flash attention 2), `\"attn_implementation=sdpa\"` (implementation using "
+    "torch.nn.functional.scaled_dot_product_attention), `\"attn_implementation=flex_attention\"` (implementation "
+    "using torch's flex_attention).";
+const char* kUnknownType4513 =
+    "The checkpoint you are trying to load has model type `gpt_oss` but Transformers does not recognize this "
+    "architecture. This could be because of an issue with the checkpoint, or because your version of Transformers "
+    "is out of date.\n\nYou can update Transformers with the command `pip install --upgrade transformers`. If this "
+    "does not work, and the checkpoint is very new, then there may not be a release version that supports this "
+    "model yet. In this case, you can get the most up-to-date code by installing Transformers from source with the "
+    "command `pip install git+https://github.com/huggingface/transformers.git`";
+
+TEST(Versions, FlashAttention3DoesNotExistIn4513) {
+  for (const char* config : {"llama-3-8b.json", "gemma-2-9b.json", "mistral-7b.json", "llama-2-7b.json"}) {
+    ModelInfo m = model(config, "bf16");
+    for (const char* gpu_name : {"H100", "A100"}) {
+      ImplVerdict iv = hf_verdict("flash_attention_3", m, m.layers[0], gpu(gpu_name), env("4.51.3", ""));
+      SCOPED_TRACE(std::string(config) + " on " + gpu_name + ": " + iv.outcome);
+      EXPECT_FALSE(iv.verdict.supported);
+      EXPECT_EQ(iv.predicted.stage, "load");
+      EXPECT_EQ(iv.predicted.exception, "ValueError");
+      EXPECT_EQ(iv.predicted.code, "hf.attn.unknown");
+      const Reason* r = find(iv.verdict, "hf.attn.unknown");
+      ASSERT_NE(r, nullptr);
+      std::string want = kUnknown4513;
+      EXPECT_EQ(r->text, want);
+      EXPECT_NE(r->source.find("[installed 4.51.3]"), std::string::npos) << r->source;
+    }
+  }
+  // The same name is a name from 4.54 on.
+  ModelInfo m = model("llama-3-8b.json", "bf16");
+  EXPECT_FALSE(hf_verdict("flash_attention_3", m, m.layers[0], gpu("H100"), env("4.57.3", "")).verdict.has(
+      "hf.attn.unknown"));
+}
+
+TEST(Versions, NamesOf4513) {
+  ModelInfo m = model("llama-3-8b.json", "bf16");
+  const DeviceInfo h100 = gpu("H100");
+  // Registered: eager and sdpa run, flash_attention_2 needs its package, flex_attention compiles.
+  EXPECT_EQ(hf_verdict("eager", m, m.layers[0], h100, env("4.51.3", "")).predicted.stage, "runs");
+  EXPECT_EQ(hf_verdict("sdpa", m, m.layers[0], h100, env("4.51.3", "")).predicted.stage, "runs");
+  ImplVerdict fa2 = hf_verdict("flash_attention_2", m, m.layers[0], h100, env("4.51.3", ""));
+  EXPECT_EQ(fa2.predicted.stage, "load");
+  EXPECT_EQ(fa2.predicted.exception, "ImportError");
+  EXPECT_EQ(fa2.predicted.code, "hf.fa2.not_installed");
+  EXPECT_EQ(find(fa2.verdict, "hf.fa2.not_installed")->text,
+            "FlashAttention2 has been toggled on, but it cannot be used due to the following error: the package "
+            "flash_attn seems to be not installed. Please refer to the documentation of "
+            "https://huggingface.co/docs/transformers/perf_infer_gpu_one#flashattention-2 to install Flash Attention "
+            "2.");
+  ImplVerdict fa2_ok = hf_verdict("flash_attention_2", m, m.layers[0], h100, env("4.51.3", "2.7.4"));
+  EXPECT_EQ(fa2_ok.predicted.stage, "runs");
+  EXPECT_EQ(fa2_ok.predicted.resolved, "flash_attention_2");
+  // On a T4 the package loads and the kernel refuses at the first forward.
+  ImplVerdict fa2_t4 = hf_verdict("flash_attention_2", m, m.layers[0], gpu("T4"), env("4.51.3", "2.7.4"));
+  EXPECT_EQ(fa2_t4.predicted.stage, "forward");
+  EXPECT_EQ(fa2_t4.predicted.exception, "RuntimeError");
+  EXPECT_EQ(fa2_t4.predicted.code, "fa2.arch");
+  EXPECT_EQ(hf_verdict("flex_attention", m, m.layers[0], h100, env("4.51.3", "")).predicted.stage, "runs");
+  // Not names yet: paged| variants, hub kernels, flash_attention_4, paths; each fails at load.
+  for (const char* s : {"paged|eager", "kernels-community/flash-attn2", "kernels-community/vllm-flash-attn3",
+                        "flash_attention_4", "/tmp/x/flash_attention_triton_sink.py", "no_such_attention"}) {
+    AttnImplCheck c = check_attn_implementation(s, m, m.layers[0], h100, env("4.51.3", ""));
+    SCOPED_TRACE(s);
+    EXPECT_FALSE(c.verdict.supported);
+    EXPECT_EQ(c.predicted.stage, "load");
+    EXPECT_EQ(c.predicted.exception, "ValueError");
+    EXPECT_EQ(c.predicted.code, "hf.attn.unknown");
+    EXPECT_EQ(c.resolves_to, "nothing: loading fails");
+  }
+  EXPECT_EQ(check_attn_implementation("/tmp/x/flash_attention_triton_sink.py", m, m.layers[0], h100,
+                                      env("4.51.3", ""))
+                .kind,
+            "path");
+  // flex_attention before 4.48: whether it is a name is not known, so nothing is claimed.
+  ImplVerdict flex = hf_verdict("flex_attention", m, m.layers[0], h100, env("4.44.2", ""));
+  EXPECT_FALSE(flex.known);
+  EXPECT_EQ(flex.predicted.stage, "");
+}
+
+TEST(Versions, GptOssIsAnUnknownModelTypeBefore455) {
+  ModelInfo m = model("gpt-oss-20b.json");
+  for (const char* v : {"4.51.3", "4.54.1"})
+    for (const char* name : {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention",
+                             "kernels-community/vllm-flash-attn3"}) {
+      ImplVerdict iv = hf_verdict(name, m, m.layers[0], gpu("H100"), env(v, ""));
+      SCOPED_TRACE(std::string(v) + " " + name + ": " + iv.outcome);
+      EXPECT_FALSE(iv.verdict.supported);
+      EXPECT_EQ(iv.predicted.stage, "load");
+      EXPECT_EQ(iv.predicted.exception, "ValueError");
+      EXPECT_EQ(iv.predicted.code, "hf.model.unknown_type");
+      const Reason* r = find(iv.verdict, "hf.model.unknown_type");
+      ASSERT_NE(r, nullptr);
+      if (std::string(v) == "4.51.3") EXPECT_EQ(r->text, kUnknownType4513);
+      EXPECT_EQ(iv.outcome.find("runs"), std::string::npos);
+    }
+  EXPECT_EQ(hf_verdict("eager", m, m.layers[0], gpu("H100"), env("4.55.0", "")).predicted.stage, "runs");
+  // The report says it first, and the fix is a newer transformers.
+  DiagnoseOptions o;
+  o.local_gpu = false;
+  o.gpu = "H100";
+  o.config_file = hf_sample("gpt-oss-20b.json");
+  o.env_file = tmp_file("env_4513.json", R"({"format": "attnscope-env", "version": 1,
+      "packages": {"transformers": {"version": "4.51.3"}, "torch": {"version": "2.11.0"}},
+      "torch": {"cuda": "13.0", "cuda_available": true}})");
+  DiagnoseReport r;
+  ASSERT_EQ(build_diagnose_report(o, &r), "");
+  ASSERT_FALSE(r.summary.empty());
+  EXPECT_NE(r.summary[0].find("does not know the model type gpt_oss"), std::string::npos) << r.summary[0];
+  ASSERT_FALSE(r.fixes.empty());
+  EXPECT_EQ(r.fixes[0].line, "pip install -U \"transformers>=4.55\"");
+}
+
+TEST(Versions, AReleaseOutsideEveryKnownLineIsNotKnownNeverRuns) {
+  ModelInfo llama = model("llama-3-8b.json", "bf16");
+  ModelInfo oss = model("gpt-oss-20b.json");
+  for (const char* v : {"4.20.0", "4.35.2", "6.0.0", "6.1.0"})
+    for (const ModelInfo* m : {&llama, &oss})
+      for (const char* name : {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention",
+                               "paged|eager", "kernels-community/vllm-flash-attn3", "no_such_attention"}) {
+        ImplVerdict iv = hf_verdict(name, *m, m->layers[0], gpu("H100"), env(v, "2.7.4"));
+        SCOPED_TRACE(std::string(v) + " " + m->model_type + " " + name);
+        EXPECT_FALSE(iv.known);
+        EXPECT_EQ(iv.outcome, std::string("not known for transformers ") + v);
+        EXPECT_EQ(iv.predicted.stage, "");
+        ASSERT_NE(find(iv.verdict, "hf.version.not_known"), nullptr);
+        AttnImplCheck c = check_attn_implementation(name, *m, m->layers[0], gpu("H100"), env(v, "2.7.4"));
+        EXPECT_FALSE(c.known);
+        EXPECT_EQ(c.predicted.stage, "");
+      }
+  // Every release attnscope has a line for is known.
+  for (const char* v : {"4.36.0", "4.51.3", "4.57.3", "5.2.0", "5.17.0"})
+    EXPECT_TRUE(hf_verdict("eager", llama, llama.layers[0], gpu("H100"), env(v, "")).known) << v;
+}
+
+// Whatever the release, a name attnscope predicts never "runs" without a rule that says so: every predicted
+// failure names a reason of the verdict, and a name that does not exist fails at load.
+TEST(Versions, EveryPredictionNamesItsReason) {
+  for (const char* config : {"llama-3-8b.json", "gpt-oss-20b.json", "gemma-2-9b.json"}) {
+    ModelInfo m = model(config);
+    for (const char* v : {"4.40.0", "4.51.3", "4.53.0", "5.17.0"})
+      for (const char* name : {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flash_attention_4",
+                               "flex_attention", "paged|eager", "paged|sdpa", "kernels-community/flash-attn2",
+                               "org/repo@v1:fn", "/tmp/kernel.py", "no_such_attention"}) {
+        AttnImplCheck c = check_attn_implementation(name, m, m.layers[0], gpu("H100"), env(v, ""));
+        SCOPED_TRACE(std::string(config) + " " + v + " " + name);
+        if (c.predicted.stage == "load" || c.predicted.stage == "forward") {
+          const Reason* r = find(c.verdict, c.predicted.code);
+          ASSERT_NE(r, nullptr) << c.predicted.code;
+        }
+        if (c.predicted.stage == "runs") EXPECT_TRUE(c.verdict.supported);
+      }
+  }
+}
+
+}  // namespace
+}  // namespace attnscope::test
