@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Peer timings for attnscope's GPU bench: PyTorch SDPA backends (flash, efficient, math, cuDNN via
-torch.nn.attention.sdpa_kernel) and HF-style eager (matmul, mask, softmax, matmul; GPT-OSS sinks by
-concatenation) on the ANCHORS.md shapes, bf16, timed like ANCHORS.md (triton.testing.do_bench median,
-25 ms warm-up, 200 ms of repeats).
+"""Peer timings for attnscope's GPU bench: HF's own eager_attention_forward (transformers' Llama
+function; GPT-OSS's with sinks), with the 4D mask built outside the timed call as the model builds
+it, and PyTorch SDPA's backends (math, flash, memory-efficient, cuDNN via
+torch.nn.attention.sdpa_kernel) on the ANCHORS.md shapes, bf16, timed like ANCHORS.md
+(triton.testing.do_bench median, 25 ms warm-up, 200 ms of repeats).
 
   python3 bench/peers.py --json peers.jsonl [--cases a,b]
   python3 bench/peers.py --merge ours.jsonl peers.jsonl     # table of ratios ours/peer
 
 Each line of the JSON output: {"source": "torch", "case", "impl", "ms", "tflops", "peak_mib", "rel_err"}
-or {"source", "case", "impl", "error"}. Case names match attnscope_gpu_bench's.
+or {"source", "case", "impl", "error"}. impl: hf_eager, sdpa_math, sdpa_flash, sdpa_efficient, sdpa_cudnn.
+peak_mib is torch.cuda.max_memory_allocated during one call beyond what was allocated before it (the
+inputs and the mask). Case names match attnscope_gpu_bench's.
 """
 import argparse
 import json
@@ -37,7 +40,33 @@ def visible_pairs(n, causal, window):
     return n * (n + 1) // 2
 
 
+def hf_functions():
+    """transformers' own eager_attention_forward: Llama's (fp32 softmax) and GPT-OSS's (sinks)."""
+    from transformers.models.llama import modeling_llama
+    try:
+        from transformers.models.gpt_oss import modeling_gpt_oss
+        gptoss = modeling_gpt_oss.eager_attention_forward
+    except Exception:  # noqa: BLE001 - older transformers
+        gptoss = None
+    return modeling_llama.eager_attention_forward, gptoss
+
+
+def causal_mask_4d(B, N, dt, dev, causal, window):
+    """What transformers' masking_utils hands eager: [B, 1, N, N] in the model dtype, 0 or finfo.min."""
+    import torch
+    if not causal and not window:
+        return None
+    i = torch.arange(N, device=dev)
+    vis = i[None, :] <= i[:, None]
+    if window:
+        vis = vis & (i[None, :] > i[:, None] - window)
+    m = torch.zeros(N, N, dtype=dt, device=dev).masked_fill(~vis, torch.finfo(dt).min)
+    return m[None, None].expand(B, 1, N, N).contiguous()
+
+
 def run_peers(args):
+    from types import SimpleNamespace
+
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -45,17 +74,21 @@ def run_peers(args):
 
     dev = torch.device("cuda")
     out = open(args.json, "w") if args.json else None
-    print(f"device: {torch.cuda.get_device_name()} torch {torch.__version__}")
+    llama_eager, gptoss_eager = hf_functions()
+    import transformers
+    print(f"device: {torch.cuda.get_device_name()} torch {torch.__version__} transformers {transformers.__version__} "
+          f"cuDNN {torch.backends.cudnn.version()}")
     print(f"{'case':40s} {'impl':16s} {'ms':>10s} {'TFLOP/s':>9s} {'peak MiB':>10s} {'rel err':>9s}")
 
     for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
         if args.cases and name not in args.cases.split(","):
             continue
+        dt = torch.bfloat16
         g = torch.Generator(device=dev).manual_seed(1)
-        q = torch.randn(B, Hq, N, D, device=dev, dtype=torch.bfloat16, generator=g)
-        k = torch.randn(B, Hkv, N, D, device=dev, dtype=torch.bfloat16, generator=g)
-        v = torch.randn(B, Hkv, N, D, device=dev, dtype=torch.bfloat16, generator=g)
-        s = (2.0 + torch.randn(Hq, device=dev, generator=g)).to(torch.bfloat16) if sinks else None
+        q = torch.randn(B, Hq, N, D, device=dev, dtype=dt, generator=g)
+        k = torch.randn(B, Hkv, N, D, device=dev, dtype=dt, generator=g)
+        v = torch.randn(B, Hkv, N, D, device=dev, dtype=dt, generator=g)
+        s = (2.0 + torch.randn(Hq, device=dev, generator=g)).to(dt) if sinks else None
         scale = 1.0 / math.sqrt(D)
         G = Hq // Hkv
         i = torch.arange(N, device=dev)
@@ -65,6 +98,11 @@ def run_peers(args):
         if window:
             vis = vis & (i[None, :] > i[:, None] - window)
         flops = 4.0 * B * Hq * visible_pairs(N, causal, window) * D
+        # The model builds the mask once per forward, before the attention function: not timed or counted.
+        mask = causal_mask_4d(B, N, dt, dev, causal, window)
+        module = SimpleNamespace(num_key_value_groups=G, training=False)
+        if sinks:
+            module.sinks = s
 
         # fp64 reference on the slice attnscope uses: batch 0, kv head 0's query heads, last 128 rows.
         rows = min(128, N)
@@ -80,20 +118,10 @@ def run_peers(args):
             p = torch.softmax(sc, dim=-1)
         ref = p @ vs
 
+        # transformers' own functions return [B, N, H, D] (transposed back for the error).
         def hf_eager():
-            kk = k.repeat_interleave(G, dim=1) if G > 1 else k
-            vv = v.repeat_interleave(G, dim=1) if G > 1 else v
-            w = torch.matmul(q, kk.transpose(2, 3)) * scale
-            if causal or window:
-                mask = torch.zeros(N, N, dtype=q.dtype, device=dev).masked_fill(~vis, torch.finfo(q.dtype).min)
-                w = w + mask
-            if sinks:
-                comb = torch.cat([w, s.reshape(1, -1, 1, 1).expand(B, -1, N, -1)], dim=-1)
-                comb = comb - comb.max(dim=-1, keepdim=True).values
-                probs = F.softmax(comb, dim=-1, dtype=comb.dtype)[..., :-1]
-            else:
-                probs = F.softmax(w, dim=-1, dtype=torch.float32).to(q.dtype)
-            return torch.matmul(probs, vv)
+            fn = gptoss_eager if sinks else llama_eager
+            return fn(module, q, k, v, mask, scale)[0].transpose(1, 2)
 
         def sdpa(backend):
             attn_mask = None
@@ -106,9 +134,12 @@ def run_peers(args):
                                                           scale=scale, enable_gqa=G > 1)
             return f
 
-        impls = [("hf_eager", hf_eager)]
+        impls = []
+        if not sinks or gptoss_eager:
+            impls.append(("hf_eager", hf_eager))
         if not sinks:
-            impls += [("sdpa_flash", sdpa(SDPBackend.FLASH_ATTENTION)),
+            impls += [("sdpa_math", sdpa(SDPBackend.MATH)),
+                      ("sdpa_flash", sdpa(SDPBackend.FLASH_ATTENTION)),
                       ("sdpa_efficient", sdpa(SDPBackend.EFFICIENT_ATTENTION)),
                       ("sdpa_cudnn", sdpa(SDPBackend.CUDNN_ATTENTION))]
         for impl, fn in impls:
@@ -136,6 +167,8 @@ def run_peers(args):
             if out:
                 out.write(json.dumps(rec) + "\n")
                 out.flush()
+        del q, k, v, mask
+        torch.cuda.empty_cache()
 
 
 def merge(ours_path, peers_path):
@@ -147,8 +180,8 @@ def merge(ours_path, peers_path):
                 r = json.loads(line)
                 rows[(r["case"], r["source"], r["impl"])] = r
     # ours -> the peer it stands for
-    pairs = [("eager", "hf_eager"), ("flash2", "sdpa_flash"), ("sdpa:efficient", "sdpa_efficient"),
-             ("sink", "sdpa_flash"), ("sink", "hf_eager"), ("flash2", "sdpa_cudnn")]
+    pairs = [("eager", "hf_eager"), ("sdpa:math", "sdpa_math"), ("sdpa:cudnn", "sdpa_cudnn"), ("flash2", "sdpa_flash"),
+             ("sdpa:efficient", "sdpa_efficient"), ("sink", "sdpa_flash"), ("sink", "hf_eager"), ("flash2", "sdpa_cudnn")]
     print(f"{'case':40s} {'ours':15s} {'peer':15s} {'ours ms':>9s} {'peer ms':>9s} {'ratio':>7s} {'ours err':>9s} {'peer err':>9s}")
     for name, *_ in CASES:
         for ours, peer in pairs:

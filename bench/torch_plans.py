@@ -19,29 +19,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from peers import CASES  # noqa: E402
-
-
-def hf_functions():
-    from transformers.models.llama import modeling_llama
-    try:
-        from transformers.models.gpt_oss import modeling_gpt_oss
-        gptoss = modeling_gpt_oss.eager_attention_forward
-    except Exception:  # noqa: BLE001 - older transformers
-        gptoss = None
-    return modeling_llama.eager_attention_forward, gptoss
-
-
-def causal_mask_4d(B, N, dt, dev, causal, window):
-    # What transformers' masking_utils hands eager: [B, 1, N, N] in the model dtype, 0 or finfo.min.
-    if not causal and not window:
-        return None
-    i = torch.arange(N, device=dev)
-    vis = i[None, :] <= i[:, None]
-    if window:
-        vis = vis & (i[None, :] > i[:, None] - window)
-    m = torch.zeros(N, N, dtype=dt, device=dev).masked_fill(~vis, torch.finfo(dt).min)
-    return m[None, None].expand(B, 1, N, N).contiguous()
+from peers import CASES, causal_mask_4d, hf_functions  # noqa: E402
 
 
 def trace(fn):

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -10,6 +11,7 @@
 
 #include "capture/analysis.h"
 #include "capture/spec_io.h"
+#include "kernels/memory_model.h"
 
 namespace attnscope {
 
@@ -49,6 +51,28 @@ std::string status_of(const RunResult& r) {
   if (r.ran) return "ran";
   if (r.error.rfind("refused", 0) == 0) return "refused";
   return r.error.empty() ? "not run" : "failed";
+}
+
+// The memory model's name for a run: sdpa with the backend it ran.
+std::string model_impl(const RunResult& r) {
+  const std::string base = r.impl.empty() ? r.label : r.impl;
+  return base == "sdpa" && !r.sdpa_backend.empty() ? "sdpa:" + r.sdpa_backend : base;
+}
+
+// Each implementation at the layer's full context (HF max_position_embeddings when known), against
+// the GPU the capture ran on and the table's GPUs; once per implementation.
+std::vector<ContextFit> context_fits(const Capture& cap) {
+  std::vector<ContextFit> fits;
+  std::vector<std::string> seen;
+  const std::optional<DeviceInfo> here = cap.env.backend == "cuda" ? named_gpu_in(cap.env.device) : std::nullopt;
+  for (const auto& r : cap.runs) {
+    if (r.backend == "outside") continue;
+    const std::string impl = model_impl(r);
+    if (std::find(seen.begin(), seen.end(), impl) != seen.end()) continue;
+    seen.push_back(impl);
+    fits.push_back(fit_at_context(impl, cap.spec, full_context(cap.spec), here ? &*here : nullptr));
+  }
+  return fits;
 }
 
 bool any_backward(const Capture& cap) {
@@ -187,6 +211,18 @@ std::string report_text(const Capture& cap, const std::string& path) {
       o << "\n";
     }
   }
+  o << "\nmemory   peak beyond q, k, v: measured / model (the library's allocation plan)\n";
+  for (const auto& r : cap.runs) {
+    if (r.backend == "outside") continue;
+    o << "  " << r.label << (r.sdpa_backend.empty() ? "" : " [" + r.sdpa_backend + "]") << ": "
+      << (r.ran ? format_bytes(r.peak_bytes) : std::string("-")) << " / " << format_bytes(r.model_bytes) << "\n";
+  }
+  const std::vector<ContextFit> fits = context_fits(cap);
+  if (!fits.empty()) {
+    o << "at " << (cap.spec.max_context > 0 ? "the model's full context" : "this layer's length (full context unknown)")
+      << " (q, k, v and the mask included):\n";
+    for (const auto& f : fits) o << "  " << f.sentence << "\n";
+  }
   bool any_nan = false;
   for (size_t k = 0; k < cap.runs.size(); ++k) {
     const RunResult& r = cap.runs[k];
@@ -253,6 +289,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
     jr["median_ms"] = timed ? json(r.median_ms) : json(nullptr);
     jr["peak_bytes"] = timed || !r.ran ? json(r.peak_bytes) : json(nullptr);
     jr["model_bytes"] = r.model_bytes;
+    jr["model_impl"] = model_impl(r);
     jr["kernels"] = r.kernels.size();
     jr["ranges"] = r.ranges.size();
     const double pct = cupti_overhead_pct(r);
@@ -302,6 +339,17 @@ std::string report_json(const Capture& cap, const std::string& path) {
     runs.push_back(jr);
   }
   j["runs"] = runs;
+  json ctx = json::array();
+  for (const auto& f : context_fits(cap))
+    ctx.push_back({{"impl", f.need.impl},
+                   {"seq", f.seq},
+                   {"need_bytes", f.need.total()},
+                   {"peak_bytes", f.need.peak_bytes},
+                   {"basis", f.need.basis},
+                   {"exceeds", f.exceeded ? f.exceeded->name : ""},
+                   {"fits", f.fits ? f.fits->name : ""},
+                   {"sentence", f.sentence}});
+  j["full_context"] = ctx;
   return j.dump(2);
 }
 

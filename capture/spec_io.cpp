@@ -79,7 +79,7 @@ struct Fields {
 const std::set<std::string> kSpecKeys = {
     "name", "description", "model", "_comment", "batch", "seq", "seq_q", "seq_k", "heads_q", "heads_kv",
     "head_dim", "head_dim_v", "dtype", "scale", "causal", "causal_align", "sliding_window", "window", "sinks",
-    "softcap", "mask", "kv_lengths", "mask_file", "softmax_dtype", "source", "cu_seqlens"};
+    "softcap", "mask", "kv_lengths", "mask_file", "softmax_dtype", "max_context", "source", "cu_seqlens"};
 
 }  // namespace
 
@@ -98,7 +98,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
       return origin + ": field '" + it.key() + "': unknown field (known: batch, seq, seq_q, seq_k, heads_q, heads_kv, "
                                                "head_dim, head_dim_v, dtype, scale, causal, causal_align, "
                                                "sliding_window, window, sinks, softcap, mask, kv_lengths, "
-                                               "softmax_dtype, cu_seqlens, name)";
+                                               "softmax_dtype, max_context, cu_seqlens, name)";
   LayerSpec s;
   Fields f{j, origin, ""};
   s.name = f.string("name", "");
@@ -170,6 +170,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
   if (sm == "model") s.softmax_dtype = s.dtype;
   else if (auto d = parse_dtype(sm)) s.softmax_dtype = *d;
   else f.fail("softmax_dtype", "expected fp32 or model (or the model's dtype), got \"" + sm + "\"");
+  s.max_context = f.integer("max_context", 0, 0, 1 << 30);
   if (!f.err.empty()) return f.err;
   if (std::string e = s.validate(); !e.empty()) return origin + ": field '" + e.substr(0, e.find(':')) + "'" + e.substr(e.find(':'));
   *out = s;
@@ -206,6 +207,7 @@ std::string spec_to_json(const LayerSpec& s) {
   if (s.packed()) j["cu_seqlens"] = s.cu_seqlens;
   if (!s.mask_file.empty()) j["mask_file"] = s.mask_file;
   j["softmax_dtype"] = dtype_name(s.softmax_dtype);
+  if (s.max_context > 0) j["max_context"] = s.max_context;
   return j.dump(2);
 }
 
@@ -248,6 +250,7 @@ std::string spec_from_hf_config_text(const std::string& text, const std::string&
   s.dtype = *d;
   int max_pos = f.integer("max_position_embeddings", 4096, 1, 1 << 30);
   s.seq_q = s.seq_k = std::min(max_pos, 1024);
+  s.max_context = f.has("max_position_embeddings") ? max_pos : 0;
   s.causal = true;
   s.align = CausalAlign::BottomRight;
   if (f.has("attn_logit_softcapping")) s.softcap = static_cast<float>(f.number("attn_logit_softcapping", 0));

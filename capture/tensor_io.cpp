@@ -716,7 +716,54 @@ std::string load_outside_run(const std::string& name, const std::string& file_sp
       p.dtype = s.dtype;
     r.probs = std::move(p);
   }
+  // Gradients the outside function produced for the file's dO (`do`): dq/dk/dv in the layout of
+  // the output, dsinks [Hq]; named "dq".. beside "out", "<tensor>_dq".. beside another tensor. A
+  // function that has no backward says so in the file's metadata (attnscope_dump.py's
+  // backward_error: the exception's type and message), kept as the run's gradient error.
+  std::vector<std::string> grads_read;
+  for (const auto& g : kGradientTensors) {
+    std::string gname;
+    for (const std::string& c : {tname + "_" + g.name, tname == "out" ? std::string(g.name) : std::string()})
+      if (!c.empty() && nt.tensors.count(c)) { gname = c; break; }
+    if (gname.empty()) continue;
+    Tensor t = nt.tensors[gname];
+    std::vector<int64_t> want = std::string(g.of) == "sinks" ? std::vector<int64_t>{s.heads_q}
+                                : std::string(g.of) == "q"   ? std::vector<int64_t>{s.batch, s.heads_q, s.seq_q, s.head_dim}
+                                : std::string(g.of) == "k"   ? std::vector<int64_t>{s.batch, s.heads_kv, s.seq_k, s.head_dim}
+                                                             : std::vector<int64_t>{s.batch, s.heads_kv, s.seq_k, s.head_dim_v};
+    if (want.size() == 4 && used == Layout::BNHD && t.shape == in_layout(want, Layout::BNHD)) t = swap_12(t);
+    if (t.shape != want)
+      return file + ": tensor '" + gname + "' has shape " + sh(t.shape) + ", the layer's " + g.name + " is " + sh(want) +
+             (want.size() == 4 ? std::string(" (") + layout_name(Layout::BHND) + ")" : std::string());
+    if (t.dtype != s.dtype &&
+        std::all_of(t.data.begin(), t.data.end(), [&](float x) { return x != x || round_to(s.dtype, x) == x; }))
+      t.dtype = s.dtype;
+    r.grad.*g.member = std::move(t);
+    grads_read.push_back(gname);
+  }
+  if (!grads_read.empty()) {
+    r.grad.ran = true;
+    if (s.sinks && r.grad.dsinks.empty()) {
+      // The function gave the sinks no gradient (autograd's None): they would never train.
+      r.grad.dsinks = Tensor(s.dtype, {s.heads_q}, 0.0f);
+      r.verdict.add(Severity::Warning, "outside.dsinks_none",
+                    "the function returned no gradient for the sinks (None): dsinks taken as 0", "attnscope");
+    }
+  }
+  for (const char* key : {"backward_error", "attnscope.backward_error"}) {
+    auto it = nt.metadata.find(key);
+    if (it != nt.metadata.end() && !it->second.empty()) {
+      r.grad.ran = false;
+      r.grad.error = "no backward: " + it->second;
+      r.verdict.add(Severity::Error, "outside.no_backward",
+                    "the function's backward failed: " + it->second + " (it cannot train)", "attnscope");
+    }
+  }
   std::string text = "outside run: output '" + tname + "' (" + dtype_name(r.out.dtype) + ", " + layout_name(used) + ")";
+  if (!grads_read.empty()) {
+    text += ", gradients";
+    for (const auto& g : grads_read) text += " '" + g + "'";
+  }
   if (used != layout) text += std::string(", read as ") + layout_name(used) + " because its shape matches that layout";
   text += lse_name.empty() ? ", no LSE" : ", LSE '" + lse_name + "'";
   if (!probs_name.empty()) text += ", attention probabilities '" + probs_name + "'";

@@ -94,4 +94,13 @@ std::vector<std::string> named_gpu_list() {
   return r;
 }
 
+std::optional<DeviceInfo> named_gpu_in(std::string_view description) {
+  std::string best;
+  for (const auto& g : kGpus) {
+    const std::string key = g.key;
+    if (description.find(key) != std::string_view::npos && key.size() > best.size()) best = key;
+  }
+  return best.empty() ? std::nullopt : named_gpu(best);
+}
+
 }  // namespace attnscope

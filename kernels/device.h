@@ -31,5 +31,8 @@ DeviceInfo cpu_device();
 // and smXY for any compute capability. nullopt for an unknown name.
 std::optional<DeviceInfo> named_gpu(std::string_view name);
 std::vector<std::string> named_gpu_list();
+// The table's GPU named inside a device description ("NVIDIA H100 80GB HBM3 (sm90, 79.1 GiB)" -> H100;
+// the longest matching key wins), e.g. to judge a capture made on a GPU where there is none.
+std::optional<DeviceInfo> named_gpu_in(std::string_view description);
 
 }  // namespace attnscope

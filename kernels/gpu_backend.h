@@ -12,8 +12,9 @@ namespace attnscope {
 
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
-constexpr int kGpuBackendAbi = 4;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad;
-                                   // 4: RunResult::ranges/times_untraced_ms, GpuEnvironment, environment()
+constexpr int kGpuBackendAbi = 6;  // 3: RunOptions::backward, Inputs::dout, RunResult::grad; 4: LayerSpec::max_context;
+                                   // 5: the rel branch's; 6: RunResult::ranges/times_untraced_ms,
+                                   // GpuEnvironment, environment()
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {

@@ -56,6 +56,9 @@ bool what_if_spec(const std::string& impl, const LayerSpec& spec, const DeviceIn
 Verdict check_eager(const LayerSpec& spec, const DeviceInfo& dev);
 Verdict check_flash2(const LayerSpec& spec, const DeviceInfo& dev);
 Verdict check_sink(const LayerSpec& spec, const DeviceInfo& dev);
+// Packed sequences (LayerSpec::cu_seqlens) on an implementation without a cu_seqlens input (eager,
+// sdpa): what transformers does with them, per version (the catalogue's hf.packed.* entries).
+void packed_rules(Verdict& v, const LayerSpec& spec, const std::string& impl);
 // SDPA: which backend the dispatcher picks ("flash", "efficient", "math", "cudnn") and the reason
 // each one before it was skipped; `forced` = "" or a backend name.
 Verdict check_sdpa(const LayerSpec& spec, const DeviceInfo& dev, const std::string& forced,
@@ -63,7 +66,8 @@ Verdict check_sdpa(const LayerSpec& spec, const DeviceInfo& dev, const std::stri
 // PyTorch's memory-efficient kernel refuses bf16 below sm80 (less_than_sm80_mem_efficient_dtypes): its text.
 std::string sdpa_efficient_bf16_text();
 
-// Extra bytes each implementation needs beyond its inputs (the analytic memory model).
+// Extra bytes each implementation needs beyond its inputs: the analytic memory model's peak
+// (kernels/memory_model.h, which follows each library's allocation plan).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);
 // The same for its backward pass: bytes held at the backward's peak beyond the inputs, dO and the
 // forward's out/LSE (what autograd saved from the forward counts: eager's P).

@@ -52,6 +52,7 @@ struct LayerSpec {
   // sequence [cu_seqlens[s], cu_seqlens[s+1]) holding it and attends only within it; causal and
   // windows apply per sequence. Empty: not packed.
   std::vector<int> cu_seqlens;
+  int max_context = 0;          // the model's full context (HF max_position_embeddings); 0 = unknown
 
   double effective_scale() const;
   // Nk - Nq for bottom-right alignment, 0 for top-left.

@@ -120,6 +120,38 @@ std::vector<LibraryText> build_table() {
                         "wrong)",
                .fix = "check num_key_value_heads and the tensor-parallel size",
                .source = "flash-attn 2.x csrc/flash_attn/flash_api.cpp"}},
+      // Training through a registered attention function: its backward, and the mask it is given.
+      {.code = "torch.autograd.no_backward", .library = "torch", .since = "2.0", .until = "",
+       .severity = Severity::Error,
+       .text = "NotImplementedError: You must implement either the backward or vjp method for your custom "
+               "autograd.Function to use it with backward mode AD.",
+       .where = "torch/autograd/function.py (Function.backward / vjp not overridden; raised at the first backward)",
+       .log = {.pattern = "You must implement either the backward or vjp method",
+               .cause = "a custom torch.autograd.Function in the attention path defines only forward (typically a "
+                        "Triton forward kernel registered with AttentionInterface.register): inference runs, the "
+                        "first loss.backward() fails",
+               .fix = "train with an attention that has a backward (flash_attention_2, sdpa, eager), or give the "
+                      "Function a backward (attnscope run --backward judges its gradients)",
+               .source = "torch autograd"}},
+      {.code = "hf.custom.no_backward", .library = "transformers", .since = "4.48", .until = "",
+       .severity = Severity::Error,
+       .text = "\"{name}\" (registered with AttentionInterface.register, from {module}) has no backward ({error}): the "
+               "forward runs; a role that trains fails at its first loss.backward()",
+       .where = "transformers AttentionInterface (modeling_utils.py); probed by attnscope-env.py --import"},
+      {.code = "hf.custom.detached", .library = "transformers", .since = "4.48", .until = "",
+       .severity = Severity::Error,
+       .text = "\"{name}\" (from {module}) returns an output that does not depend on q, k, v through autograd "
+               "({error}): training runs without an error, but no gradient flows through attention, so the q/k/v "
+               "projections stop learning from it",
+       .where = "transformers AttentionInterface (modeling_utils.py); probed by attnscope-env.py --import"},
+      {.code = "hf.custom.no_mask", .library = "transformers", .since = "4.53", .until = "",
+       .severity = Severity::Silent,
+       .text = "\"{name}\" is registered without a mask function: transformers builds no mask for it and passes "
+               "attention_mask=None for every batch, so a padded batch is attended as if it had no padding (a "
+               "left-padded Llama batch on transformers 5.17: last-token logits off by 0.48 against the sequence run "
+               "alone; sdpa and eager 0.004). Fix: AttentionMaskInterface.register(\"{name}\", sdpa_mask)",
+       .where = "transformers masking_utils.py _preprocess_mask_arguments (\"custom attention without equivalent "
+                "mask creation: we don't need a mask!\"); first release approximate"},
       // Packed sequences (cu_seqlens): who takes them, and what the others do with them.
       {.code = "fa2.varlen_packed", .library = "flash-attn", .since = "2.0", .until = "", .severity = Severity::Note,
        .text = "runs the {n} packed sequences as flash_attn_varlen_func(cu_seqlens_q = cu_seqlens_k, max_seqlen "
@@ -225,7 +257,35 @@ std::vector<LibraryText> build_table() {
                "CausalAttnMask.",
        .where = kSdpUtils},
       {.code = "sdpa.efficient.arch", .library = "torch", .since = "2.0", .until = "", .severity = Severity::Note,
-       .text = "Mem Efficient Attention only supports gpu architectures in the range [sm50, sm121].",
+       .text = "Mem Efficient Attention only supports gpu architectures in the range [sm50, sm121]. Attempting to run "
+               "on a sm {major}.{minor} gpu.",
+       .where = kSdpUtils},
+      // torch 2.11's memory-efficient kernel takes no enable_gqa (check_batch_size_and_num_heads_dense
+      // <supports_gqa=false>); replayed against torch 2.11 on an H200 (tests/fixtures/sdpa_dispatch_h200.json).
+      {.code = "sdpa.efficient.gqa", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "For dense input, both fused kernels require query, key and value to have the same num_heads. "
+               "Query.sizes(): {q_sizes}, Key sizes(): {k_sizes}, Value sizes(): {v_sizes} instead. To broadcast "
+               "dense inputs, try using unsqueeze and expand_to before passing them into the kernel.",
+       .where = "aten/src/ATen/native/transformers/sdp_utils_cpp.h check_batch_size_and_num_heads_dense"},
+      // cuDNN attention (can_use_cudnn_attention), torch 2.11 with its cuDNN 9.19: replayed on an H200.
+      {.code = "sdpa.cudnn.arch", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "cuDNN MHA only supports gpu architectures in the range [sm80, sm121]. Attempting to run on a sm "
+               "{major}.{minor} gpu.",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.batch_heads", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "cuDNN SDPA does not support batch size or num_heads greater than 65535. Got batch size: {b}, "
+               "num_heads: {h}",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.head_dim", .library = "torch", .since = "2.5", .until = "", .severity = Severity::Note,
+       .text = "head_dim should be no more than {limit}",
+       .where = kSdpUtils},
+      {.code = "sdpa.cudnn.head_dim_multiple", .library = "torch", .since = "2.5", .until = "",
+       .severity = Severity::Note,
+       .text = "head_dim should be a multiple of 8",
+       .where = kSdpUtils},
+      // TORCH_WARN_ONCE: printed the first time in a process only.
+      {.code = "sdpa.cudnn.seq_k_1", .library = "torch", .since = "2.9", .until = "", .severity = Severity::Note,
+       .text = "cudnn SDPA does not support key/value sequence length 1.",
        .where = kSdpUtils},
       {.code = "sdpa.efficient.alignment", .library = "torch", .since = "2.0", .until = "", .severity = Severity::Note,
        .text = "Mem efficient attention requires last dimension of inputs to be divisible by {align}. Got "

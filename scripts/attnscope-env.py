@@ -10,6 +10,15 @@ Standard library only. For each package it records the installed distribution ve
 exact error `import <package>` raises (an undefined symbol in flash_attn_2_cuda is the classic),
 plus torch's CUDA build, the GPUs torch sees (compute capability, memory), the driver, and the
 environment variables that change attention backends. Nothing is sent anywhere.
+
+With --import MODULE (repeatable; the module your workers import to call
+AttentionInterface.register, e.g. verl's external_lib) it also probes every attention function
+registered beyond transformers' own: one tiny forward and backward (GQA, causal, on the GPU when
+torch sees one), recording whether the backward runs (or the exception's type and message: a
+custom autograd.Function without one raises NotImplementedError), whether the output depends on
+q/k/v through autograd at all, and whether a mask function is registered under the same name
+(AttentionMaskInterface; without one transformers passes attention_mask=None). Probing needs torch
+and transformers; without them the section says why.
 """
 import argparse
 import datetime
@@ -144,9 +153,91 @@ def nvidia_smi():
     return driver, gpus
 
 
+BUILTIN_ATTENTION = {"eager", "sdpa", "flash_attention_2", "flash_attention_3", "flash_attention_4",
+                     "flex_attention", "paged_attention"}
+
+
+def _registered_names():
+    """(transformers' attention interface, mask interface or None, names beyond its own)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    try:
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    except ImportError:  # transformers before masking_utils (< 4.53)
+        ALL_MASK_ATTENTION_FUNCTIONS = None
+    names = []
+    for attr in ("_local_mapping", "_global_mapping"):
+        for name in getattr(ALL_ATTENTION_FUNCTIONS, attr, {}) or {}:
+            base = name[6:] if name.startswith("paged|") else name
+            if base not in BUILTIN_ATTENTION and name not in names:
+                names.append(name)
+    return ALL_ATTENTION_FUNCTIONS, ALL_MASK_ATTENTION_FUNCTIONS, names
+
+
+def probe_attention_function(name, fn, masks):
+    """One tiny forward + backward through a registered attention function."""
+    import torch
+    entry = {"name": name, "module": getattr(fn, "__module__", "") or "", "forward_error": None,
+             "backward": None, "backward_error": None,
+             "mask_function": bool(masks is not None and name in (getattr(masks, "_global_mapping", None) or masks))}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    entry["device"] = device
+    B, Hq, Hkv, N, D = 1, 4, 2, 16, 64
+
+    class Stub(torch.nn.Module):  # what HF's attention functions read from the attention module
+        def __init__(self):
+            super().__init__()
+            self.is_causal, self.layer_idx, self.num_key_value_groups = True, 0, Hq // Hkv
+            self.scaling, self.head_dim, self.attention_dropout = D ** -0.5, D, 0.0
+            self.sinks = torch.nn.Parameter(torch.zeros(Hq))  # for functions that read GPT-OSS's sinks
+
+    torch.manual_seed(0)
+    q = torch.randn(B, Hq, N, D, device=device, dtype=dtype, requires_grad=True)
+    k = torch.randn(B, Hkv, N, D, device=device, dtype=dtype, requires_grad=True)
+    v = torch.randn(B, Hkv, N, D, device=device, dtype=dtype, requires_grad=True)
+    try:
+        result = fn(Stub().to(device), q, k, v, None, scaling=D ** -0.5, dropout=0.0)
+        out = result[0] if isinstance(result, (tuple, list)) else result
+    except Exception as e:
+        entry["forward_error"] = "%s: %s" % (type(e).__name__, str(e).strip())
+        return entry
+    if not getattr(out, "requires_grad", False):
+        entry["backward"] = "detached"
+        entry["backward_error"] = "the output does not depend on q, k, v through autograd (requires_grad=False)"
+        return entry
+    try:
+        out.float().square().sum().backward()
+        got = [t.grad is not None for t in (q, k, v)]
+        entry["backward"] = "ok" if all(got) else "partial"
+        if not all(got):
+            entry["backward_error"] = "no gradient for %s" % ", ".join(n for n, g in zip("qkv", got) if not g)
+    except Exception as e:
+        entry["backward"] = "error"
+        entry["backward_error"] = "%s: %s" % (type(e).__name__, str(e).strip())
+    return entry
+
+
+def attention_functions(imports):
+    """Probes of the attention functions registered beyond transformers' own (after `imports`)."""
+    for m in imports:
+        try:
+            importlib.import_module(m)
+        except Exception as e:
+            return {"error": "import %s failed: %s: %s" % (m, type(e).__name__, e), "functions": []}
+    try:
+        interface, masks, names = _registered_names()
+    except Exception as e:
+        return {"error": "%s: %s" % (type(e).__name__, e), "functions": []}
+    return {"error": None, "imports": list(imports),
+            "functions": [probe_attention_function(n, interface[n], masks) for n in names]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", help="write here instead of stdout")
+    ap.add_argument("--import", dest="imports", action="append", default=[],
+                    help="a module that registers attention functions (AttentionInterface.register); "
+                         "its functions are probed for a backward and a mask function")
     args = ap.parse_args()
 
     packages = {}
@@ -173,6 +264,8 @@ def main():
         "driver": driver,
         "env": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
     }
+    if args.imports:
+        report["attention_functions"] = attention_functions(args.imports)
     text = json.dumps(report, indent=2)
     if args.output:
         with open(args.output, "w") as f:

@@ -41,6 +41,26 @@ capture/outside_timing.h), and `--import-run` makes it the run's times, kernel r
 the Timeline, Memory panel, report and export-trace show the function's kernels beside attnscope's.
 A layer dumped without --time is "not timed" there, never 0 ms.
 
+Training (an option, since it runs a backward pass): with backward=True (--backward) each recorded
+call is run once more through the same function on copies of q, k, v (and the sinks) that require
+grad, with a seeded dO, and the gradients it produced are stored beside the output:
+
+    do, dq, dk, dv [, dsinks]    (bhnd; dsinks [Hq]); then attnscope run ... --backward judges them
+
+A function that cannot run a backward is recorded as exactly that: the exception's type and
+message in the file's metadata (backward_error), e.g. a custom autograd.Function without one:
+"NotImplementedError: You must implement either the backward or vjp method for your custom
+autograd.Function to use it with backward mode AD." A function whose output does not depend on its
+inputs through autograd (it detached them) is recorded the same way; sinks it gave no gradient
+(None) are noted (dsinks_none) and read by attnscope as 0.
+
+The mask the model was called with (a forward pre-hook on the model: record_attention(...,
+model=model)) is recorded beside the one the function received; when the model's batch had
+padding and the function got none, the file says padding_dropped and the spec keeps the model's
+padding (what the layer should have computed), so the replay shows what dropping it costs.
+Packed calls (batch 1 with position_ids that restart, or the cu_seq_lens_q/k kwargs HF's flash
+path passes) become the spec's cu_seqlens.
+
 torch and transformers are imported only when a model is recorded; the file-writing part
 (write_layer) also takes numpy arrays.
 """
@@ -118,8 +138,9 @@ def _mask_to_bool(mask, nq, nk):
     return vis
 
 
-def _structural(nq, nk, causal, window, torch_mode, device=None):
-    """The visibility causal + HF sliding window imply (bottom-right aligned, as HF with a cache)."""
+def _structural(nq, nk, causal, window, torch_mode, device=None, cu_seqlens=None):
+    """The visibility causal + HF sliding window imply (bottom-right aligned, as HF with a cache),
+    each packed sequence (cu_seqlens) on its own."""
     if torch_mode:
         import torch
         i = torch.arange(nq, device=device)[:, None] + (nk - nq)
@@ -134,6 +155,18 @@ def _structural(nq, nk, causal, window, torch_mode, device=None):
         vis = vis & (j <= i)
     if window:
         vis = vis & (j > i - window)
+    if cu_seqlens is not None:
+        seg = [0] * nk
+        for n in range(len(cu_seqlens) - 1):
+            for t in range(cu_seqlens[n], cu_seqlens[n + 1]):
+                seg[t] = n
+        if torch_mode:
+            import torch
+            sg = torch.tensor(seg, device=device)
+        else:
+            import numpy as np
+            sg = np.asarray(seg)
+        vis = vis & (sg[:nq, None] == sg[None, :])
     return vis
 
 
@@ -341,7 +374,7 @@ def time_attention(call, *, function, device, warmup=2, repeats=10):
 
 def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding_window=None, sinks=None,
                 softcap=None, mask=None, softmax_dtype="fp32", source="attnscope_dump.py", out_layout="bhnd",
-                extra_metadata=None, weights=None, timing=None):
+                extra_metadata=None, weights=None, grads=None, cu_seqlens=None, timing=None):
     """Writes NAME.safetensors + NAME.json for one attention call; returns (tensor_file, spec_file).
 
     q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] as HF's attention functions receive them;
@@ -349,6 +382,9 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
     weights: the attention probabilities [B, Hq, Nq, Nk] the function returned (eager-style
     functions return them; fused kernels return None), stored as "out_probs" so attnscope draws the
     function's own attention map beside its implementations'.
+    grads: {"do": dO [B, Hq, Nq, Dv], "dq", "dk", "dv" (bhnd), "dsinks" [Hq]} the function's gradients
+    for dO (any may be missing); stored under those names for attnscope run --backward.
+    cu_seqlens: [0, end_1, ..., total] for a packed call (batch 1): the spec's cu_seqlens.
     timing: the record time_attention() returns (or timing_record() builds), stored in the
     metadata under "attnscope_timing"; None = not timed.
     Tensors are torch tensors or numpy arrays.
@@ -379,6 +415,20 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
         if tuple(_shape(sinks)) != (Hq,):
             raise ValueError("sinks %s: expected one logit per query head (%d)" % (_shape(sinks), Hq))
         tensors["sinks"] = sinks
+    if cu_seqlens is not None:
+        cu = [int(x) for x in cu_seqlens]
+        if B != 1 or Nq != Nk or cu[0] != 0 or cu[-1] != Nq or any(b < a for a, b in zip(cu, cu[1:])):
+            raise ValueError("cu_seqlens %s: expected [0, ..., %d] for one packed row (batch 1, got %d)" % (cu, Nq, B))
+        spec["cu_seqlens"] = cu
+    want = {"do": (B, Hq, Nq, Dv), "dq": (B, Hq, Nq, D), "dk": (B, Hkv, Nk, D), "dv": (B, Hkv, Nk, Dv), "dsinks": (Hq,)}
+    for gname, g in (grads or {}).items():
+        if g is None:
+            continue
+        if gname not in want:
+            raise ValueError("grads: unknown tensor %r (do, dq, dk, dv, dsinks)" % gname)
+        if _shape(g) != want[gname]:
+            raise ValueError("%s %s: expected %s" % (gname, _shape(g), want[gname]))
+        tensors[gname] = g
     if mask is not None:
         vis = _mask_to_bool(mask, Nq, Nk)
         if vis is None:  # an additive bias: kept as float32, added to the scores
@@ -386,7 +436,8 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
             tensors["mask"] = m[..., -Nq:, :Nk]
             spec["mask"] = "additive"
         else:
-            same = _structural(Nq, Nk, causal, sliding_window, torch_mode, getattr(vis, "device", None))
+            same = _structural(Nq, Nk, causal, sliding_window, torch_mode, getattr(vis, "device", None),
+                               spec.get("cu_seqlens"))
             if not bool((vis == same).all()):  # padding or something else beyond causal + window
                 tensors["mask"] = vis.to(dtype=__import__("torch").bool) if torch_mode else vis.astype(bool)
                 spec["mask"] = "bool"
@@ -403,21 +454,55 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
     return tensor_file, spec_file
 
 
+def _describe_mask(mask):
+    """A short description of an attention mask for the file's metadata."""
+    if mask is None:
+        return "None"
+    shape = list(_shape(mask))
+    text = "%s %s" % (shape, str(mask.dtype).replace("torch.", ""))
+    if len(shape) == 2:
+        text += ", %d padded positions" % int((mask == 0).sum())
+    return text
+
+
+def _packed_from(kwargs, position_ids, batch, n):
+    """cu_seqlens of a packed call, from the kwargs HF's flash path passes (cu_seq_lens_q/k) or from
+    position_ids that restart at 0 (one row, several sequences); None when the call is not packed."""
+    cq, ck = kwargs.get("cu_seq_lens_q"), kwargs.get("cu_seq_lens_k")
+    if cq is not None and (ck is None or bool((cq == ck).all())):
+        return [int(x) for x in cq.tolist()], "kwargs cu_seq_lens_q"
+    pos = kwargs.get("position_ids", position_ids)
+    if pos is None or batch != 1:
+        return None, ""
+    p = pos.reshape(-1)[:n].tolist()
+    starts = [t for t in range(len(p)) if t == 0 or p[t] == 0 or p[t] < p[t - 1]]
+    if len(starts) <= 1:
+        return None, ""
+    return starts + [n], "position_ids"
+
+
 class AttentionRecorder:
     """Wraps transformers' attention functions while active; see record_attention."""
 
-    def __init__(self, out_dir, layers=None, calls=1, prefix="layer", time=False, warmup=2, repeats=10):
+    def __init__(self, out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None,
+                 time=False, warmup=2, repeats=10):
         self.out_dir = out_dir
         self.layers = None if layers is None else set(int(x) for x in layers)
         self.calls = int(calls)
         self.prefix = prefix
+        self.backward = bool(backward)
+        self.dout_seed = int(dout_seed)
+        self.model = model
         self.time = bool(time)   # time each recorded call again (time_attention)
         self.warmup = int(warmup)
         self.repeats = int(repeats)
         self.timings = []        # (tensor_file, timing record or None) per recorded call
         self.files = []          # (tensor_file, spec_file) per recorded call
+        self.notes = []          # what the recorder found per call ("padding dropped", "no backward: ...")
         self._seen = {}          # layer -> calls recorded
         self._restore = []       # (container, key, original)
+        self._model_call = {}    # the model's own attention_mask / position_ids (forward pre-hook)
+        self._hook = None
 
     # -- wrapping --
     def _wrap(self, impl_name, fn):
@@ -430,7 +515,7 @@ class AttentionRecorder:
                 return fn(module, query, key, value, attention_mask, *args, **kwargs)
 
             try:
-                rec._record(impl_name, module, query, key, value, attention_mask, kwargs, result, call)
+                rec._record(impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result, call)
             except Exception as e:  # recording must never break the model's forward pass
                 print("attnscope_dump: layer %s not recorded: %s" % (getattr(module, "layer_idx", "?"), e),
                       file=sys.stderr)
@@ -439,6 +524,11 @@ class AttentionRecorder:
         recorded_attention.__wrapped__ = fn
         recorded_attention.__name__ = getattr(fn, "__name__", "attention")
         return recorded_attention
+
+    def _pre_hook(self, module, args, kwargs):
+        # LlamaForCausalLM.forward(input_ids, attention_mask, position_ids, ...): by keyword or position.
+        self._model_call = {"attention_mask": kwargs.get("attention_mask", args[1] if len(args) > 1 else None),
+                            "position_ids": kwargs.get("position_ids", args[2] if len(args) > 2 else None)}
 
     def __enter__(self):
         import transformers  # noqa: F401 (imported only when recording)
@@ -466,6 +556,8 @@ class AttentionRecorder:
                 if callable(fn) and not hasattr(fn, "__wrapped__"):
                     self._restore.append((mod, "eager_attention_forward", fn))
                     setattr(mod, "eager_attention_forward", self._wrap("eager", fn))
+        if self.model is not None:
+            self._hook = self.model.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
         return self
 
     def __exit__(self, *exc):
@@ -475,10 +567,54 @@ class AttentionRecorder:
             else:
                 setattr(container, name, fn)
         self._restore = []
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         return False
 
+    # -- the backward --
+    def _gradients(self, fn, module, query, key, value, attention_mask, args, kwargs, layout, dout):
+        """Runs fn once more on copies that require grad; returns (grads, error, unused)."""
+        import torch
+        leaves = [t.detach().clone().requires_grad_(True) for t in (query, key, value)]
+        kw = dict(kwargs)
+        # One leaf for the sinks wherever the function reads them: the s_aux/sinks kwarg HF passes,
+        # or module.sinks (GPT-OSS's eager reads the parameter itself).
+        sinks_leaf, swapped = None, None
+        source = next((kw[n] for n in ("s_aux", "sinks") if torch.is_tensor(kw.get(n))), None)
+        if isinstance(getattr(module, "sinks", None), torch.nn.Parameter):
+            swapped = module.sinks
+            source = swapped if source is None else source
+        if source is not None:
+            sinks_leaf = torch.nn.Parameter(source.detach().clone())
+            for n in ("s_aux", "sinks"):
+                if torch.is_tensor(kw.get(n)):
+                    kw[n] = sinks_leaf
+            if swapped is not None:
+                module.sinks = sinks_leaf
+        names = ["dq", "dk", "dv"] + (["dsinks"] if sinks_leaf is not None else [])
+        try:
+            with torch.enable_grad():
+                result = fn(module, *leaves, attention_mask, *args, **kw)
+                out = result[0] if isinstance(result, (tuple, list)) else result
+                g_out = dout.transpose(1, 2) if layout == "bnhd" else dout
+                got = torch.autograd.grad(out, leaves + ([sinks_leaf] if sinks_leaf is not None else []),
+                                          grad_outputs=g_out.to(out.dtype), allow_unused=True)
+        except Exception as e:  # no backward, a detached output, ...: recorded as what it is
+            return {}, "%s: %s" % (type(e).__name__, str(e).strip()), []
+        finally:
+            if swapped is not None:
+                module.sinks = swapped
+        grads, unused = {}, []
+        for name, g, leaf in zip(names, got, leaves + [sinks_leaf]):
+            if g is None:  # the output does not depend on this input through autograd
+                unused.append(name)
+                g = torch.zeros_like(leaf)
+            grads[name] = g.detach()
+        return grads, "", unused
+
     # -- recording --
-    def _record(self, impl_name, module, query, key, value, attention_mask, kwargs, result, call=None):
+    def _record(self, impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result, call=None):
         layer = getattr(module, "layer_idx", None)
         if layer is None:
             layer = len(self._seen)
@@ -491,6 +627,7 @@ class AttentionRecorder:
         out = result[0] if isinstance(result, (tuple, list)) else result
         weights = result[1] if isinstance(result, (tuple, list)) and len(result) > 1 else None
         B, Hq, Nq, _ = query.shape
+        Nk = key.shape[2]
         # HF's attention functions return [B, Nq, Hq, Dv]; a wrapper that got the layout wrong may not.
         if tuple(out.shape[:3]) == (B, Nq, Hq):
             layout = "bnhd"
@@ -509,6 +646,51 @@ class AttentionRecorder:
         softmax = "model" if model_type == "gpt_oss" else "fp32"
         name = "%s%03d" % (self.prefix, layer) + ("" if self.calls == 1 else "_call%d" % n)
         label = "%s layer %d (%s)" % (getattr(config, "_name_or_path", "") or model_type or "model", layer, impl_name)
+        meta = {"attn_implementation": impl_name, "layer": layer, "model_type": model_type}
+        notes = []
+        # The mask: what the model was called with, beside what the function received.
+        model_mask = self._model_call.get("attention_mask")
+        meta["function_attention_mask"] = _describe_mask(attention_mask)
+        mask = attention_mask
+        if self.model is not None:
+            meta["model_attention_mask"] = _describe_mask(model_mask)
+            padded = model_mask is not None and len(model_mask.shape) == 2 and bool((model_mask == 0).any())
+            if padded and attention_mask is None:
+                text = ("the model was called with a padding mask (%d padded positions) and the function received "
+                        "attention_mask=None: padding dropped (the spec keeps the model's padding)"
+                        % int((model_mask == 0).sum()))
+                meta["padding_dropped"] = text
+                notes.append(text)
+                mask = model_mask[:, -Nk:]
+        cu, packed_from = _packed_from(kwargs, self._model_call.get("position_ids"), B, Nq)
+        if cu is not None and Nq == Nk:
+            meta["packed_from"] = packed_from
+            notes.append("packed call: %d sequences (cu_seqlens from %s)" % (len(cu) - 1, packed_from))
+        else:
+            cu = None
+        grads = None
+        if self.backward:
+            import torch
+            gen = torch.Generator(device="cpu").manual_seed(self.dout_seed * 1000003 + layer)
+            dout = torch.randn((B, Hq, Nq, value.shape[3]), generator=gen).to(query.dtype).to(query.device)
+            # Rows that see no key get no gradient (as a training loss gives padded positions none).
+            vis = _structural(Nq, Nk, causal, window, True, query.device, cu)[None, None]
+            mvis = _mask_to_bool(mask, Nq, Nk) if mask is not None else None
+            if mvis is not None:
+                vis = vis & mvis.to(query.device)
+            dout = dout * vis.any(-1, keepdim=True).expand(B, Hq, Nq, 1).to(dout.dtype)
+            grads, error, unused = self._gradients(fn, module, query, key, value, attention_mask, args, kwargs, layout,
+                                                   dout)
+            grads["do"] = dout
+            if error:
+                meta["backward_error"] = error
+                notes.append("no backward: " + error)
+            if unused:
+                meta["grads_none"] = ",".join(unused)
+                notes.append("no gradient for %s (the output does not depend on it through autograd): stored as 0"
+                             % ", ".join(unused))
+            if "dsinks" in unused:
+                grads.pop("dsinks")  # attnscope reads a missing dsinks as 0 and says so
         timing = None
         if self.time and call is not None:
             if not getattr(query, "is_cuda", False):
@@ -518,11 +700,10 @@ class AttentionRecorder:
                 timing = time_attention(call, function=impl_name, device=query.device, warmup=self.warmup,
                                         repeats=self.repeats)
         files = write_layer(self.out_dir, name, query, key, value, out, scale=scale, causal=causal,
-                            sliding_window=window, sinks=sinks, softcap=softcap, mask=attention_mask,
+                            sliding_window=window, sinks=sinks, softcap=softcap, mask=mask,
                             softmax_dtype=softmax, source="attnscope_dump.py (%s)" % impl_name,
                             out_layout=layout, weights=weights if _is_torch(weights) and weights.dim() == 4 else None,
-                            extra_metadata={"attn_implementation": impl_name, "layer": layer, "model_type": model_type},
-                            timing=timing)
+                            extra_metadata=meta, grads=grads, cu_seqlens=cu, timing=timing)
         spec_file = files[1]
         with open(spec_file) as f:
             spec = json.load(f)
@@ -532,15 +713,22 @@ class AttentionRecorder:
             f.write("\n")
         self.files.append(files)
         self.timings.append((files[0], timing))
+        self.notes.append(notes)
+        for t in notes:
+            print("attnscope_dump: layer %d (%s): %s" % (layer, impl_name, t), file=sys.stderr)
 
 
-def record_attention(out_dir, layers=None, calls=1, prefix="layer", time=False, warmup=2, repeats=10):
+def record_attention(out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None,
+                     time=False, warmup=2, repeats=10):
     """Context manager: records the attention calls of `layers` (None = all), `calls` per layer.
 
+    backward: also the gradients each recorded function produces for a seeded dO (dout_seed).
+    model: the model being called, to record the mask it was called with (a forward pre-hook).
     time=True also times each recorded call (time_attention: CUDA events, torch.profiler kernels,
-    peak memory; `warmup` calls, then `repeats`) and stores the record beside the tensors."""
-    return AttentionRecorder(out_dir, layers=layers, calls=calls, prefix=prefix, time=time, warmup=warmup,
-                             repeats=repeats)
+    peak memory; `warmup` calls, then `repeats`) and stores the record beside the tensors.
+    """
+    return AttentionRecorder(out_dir, layers=layers, calls=calls, prefix=prefix, backward=backward,
+                             dout_seed=dout_seed, model=model, time=time, warmup=warmup, repeats=repeats)
 
 
 def _parse_layers(text):
@@ -572,6 +760,12 @@ def main(argv=None):
     ap.add_argument("--import", dest="imports", action="append", default=[],
                     help="python module to import first (one that calls AttentionInterface.register)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backward", action="store_true",
+                    help="also record the gradients the attention function produces for a seeded dO")
+    ap.add_argument("--left-pad", type=int, default=0,
+                    help="left-pad the last sequence of the batch by N tokens (an attention_mask with zeros)")
+    ap.add_argument("--packed", default=None,
+                    help="pack sequences of these lengths into one row (position_ids restart, no mask): 37,93,20")
     ap.add_argument("--time", action="store_true",
                     help="time each recorded call again (CUDA events, torch.profiler kernels, peak memory)")
     ap.add_argument("--warmup", type=int, default=2, help="--time: warm-up calls (default 2, at least 1)")
@@ -597,15 +791,24 @@ def main(argv=None):
     else:
         model = AutoModelForCausalLM.from_pretrained(a.model, **kw)
     model = model.to(device).eval()
+    call = {}
     if a.prompt:
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(a.model)
         ids = tok([a.prompt] * a.batch, return_tensors="pt")["input_ids"].to(device)
+    elif a.packed:
+        lengths = [int(x) for x in a.packed.split(",")]
+        ids = torch.randint(0, model.config.vocab_size, (1, sum(lengths)), device=device)
+        call["position_ids"] = torch.cat([torch.arange(n, device=device) for n in lengths])[None]
     else:
         ids = torch.randint(0, model.config.vocab_size, (a.batch, a.seq), device=device)
-    with record_attention(a.out, layers=_parse_layers(a.layers), time=a.time, warmup=a.warmup,
-                          repeats=a.repeats) as rec, torch.no_grad():
-        model(input_ids=ids)
+    if a.left_pad:
+        mask = torch.ones_like(ids)
+        mask[-1, :a.left_pad] = 0
+        call["attention_mask"] = mask
+    with record_attention(a.out, layers=_parse_layers(a.layers), backward=a.backward, dout_seed=a.seed,
+                          model=model, time=a.time, warmup=a.warmup, repeats=a.repeats) as rec, torch.no_grad():
+        model(input_ids=ids, **call)
     impl = getattr(model.config, "_attn_implementation", "?")
     for (tensor_file, spec_file), (_, timing) in zip(rec.files, rec.timings):
         print("%s  %s" % (tensor_file, spec_file))
@@ -617,8 +820,8 @@ def main(argv=None):
         print("no attention call recorded (layers %s, attn_implementation %s)" % (a.layers, impl), file=sys.stderr)
         return 1
     t, s = rec.files[0]
-    print("replay: attnscope run --spec %s --inputs %s --import-run %s=%s:out -o %s.h5"
-          % (s, t, impl.replace("/", "_"), t, os.path.splitext(t)[0]))
+    print("replay: attnscope run --spec %s --inputs %s --import-run %s=%s:out%s -o %s.h5"
+          % (s, t, impl.replace("/", "_"), t, " --backward" if a.backward else "", os.path.splitext(t)[0]))
     return 0
 
 

@@ -23,3 +23,8 @@ if ! python3 -c 'import h5py, numpy' 2>/dev/null; then
   python3 -m pip install -q h5py numpy 2>/dev/null || echo "attnscope: pip could not install h5py/numpy (interop tests will use what is there)"
 fi
 python3 -c 'import ml_dtypes, safetensors' 2>/dev/null || python3 -m pip install -q ml_dtypes safetensors 2>/dev/null || true
+# sdpa:cudnn builds against NVIDIA's header-only cuDNN frontend from PyPI (never vendored); CMake
+# finds the wheel's include/ without importing the package.
+python3 -c 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("cudnn") else 1)' 2>/dev/null ||
+  python3 -m pip install -q --no-deps nvidia-cudnn-frontend 2>/dev/null ||
+  echo "attnscope: pip could not install nvidia-cudnn-frontend (sdpa:cudnn will not be built)"

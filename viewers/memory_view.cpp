@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/memory_model.h"
+#include "kernels/sdpa_dispatch.h"
+
 namespace attnscope {
 namespace {
 
@@ -145,7 +148,7 @@ void MemoryView::draw(Model& m) {
     ImGui::TextDisabled("No capture open: the model below uses the layer being edited.");
   }
 
-  // ---- analytic model vs sequence length -----------------------------------------------------
+  // ---- the memory model at any length, and at the layer's full context ---------------------------
   LayerSpec base = m.cap ? m.cap->spec : m.spec;
   if (for_version_ != m.cap_version) {
     for_version_ = m.cap_version;
@@ -155,36 +158,46 @@ void MemoryView::draw(Model& m) {
   DeviceInfo dev = m.verdict_device(&why);
   // A capture made on a GPU, viewed where there is none: judge against that GPU's memory when
   // the built-in table knows it ("NVIDIA H100 80GB HBM3" -> H100).
-  if (!dev.is_gpu() && m.settings.verdict_gpu.empty() && m.cap && m.cap->env.backend == "cuda") {
-    std::string best;
-    for (const auto& n : named_gpu_list())
-      if (n.rfind("sm", 0) != 0 && m.cap->env.device.find(n) != std::string::npos && n.size() > best.size()) best = n;
-    if (auto g = best.empty() ? std::nullopt : named_gpu(best)) dev = *g;
-  }
-  int64_t dev_mem = dev.mem_total > 0 ? dev.mem_total : host_memory();
-  std::string dev_name = dev.mem_total > 0 ? dev.describe() : "host memory (" + dev.name + ")";
-  if (seq_ <= 0) seq_ = std::max(base.seq_q, base.seq_k);
+  if (!dev.is_gpu() && m.settings.verdict_gpu.empty() && m.cap && m.cap->env.backend == "cuda")
+    if (auto g = named_gpu_in(m.cap->env.device)) dev = *g;
+  const bool gpu = dev.is_gpu() && dev.mem_total > 0;
+  const int64_t dev_mem = gpu ? dev.mem_total : host_memory();
+  const std::string dev_name = gpu ? dev.describe() : "host memory (" + dev.name + ")";
+  const int full = full_context(base);
+  if (seq_ <= 0) seq_ = full;  // opens at the full context (HF max_position_embeddings when known)
   ImGui::SetNextItemWidth(360);
   ImGui::SliderInt("sequence length (Nq = Nk)", &seq_, 16, 1 << 20, "%d", ImGuiSliderFlags_Logarithmic);
   ImGui::SameLine();
-  ImGui::TextDisabled("against %s: %s", dev_name.c_str(), fmt_bytes(static_cast<double>(dev_mem)).c_str());
-  const auto& impls = implementation_names();
-  ImVec2 c0 = ImGui::GetCursorScreenPos();
-  ImVec2 cs = ImGui::GetContentRegionAvail();
-  cs.y = std::max(120.0f, cs.y - ImGui::GetTextLineHeightWithSpacing() * (impls.size() + 1));
-  ImGui::InvisibleButton("model_plot", cs);
-  dl->AddRectFilled(c0, ImVec2(c0.x + cs.x, c0.y + cs.y), IM_COL32(22, 22, 26, 255));
-  // log2(seq) from 4 to 20 on x, log2(bytes) on y from 2^10 to the larger of 4x the device and the max.
-  const double lx0 = 4, lx1 = 20;
-  double ly1 = std::log2(std::max<double>(dev_mem, 1 << 20)) + 2, ly0 = 10;
+  if (ImGui::SmallButton("full context")) seq_ = full;
+  ImGui::SameLine();
+  ImGui::TextDisabled("%s %d tokens; against %s: %s", base.max_context > 0 ? "full context" : "layer length", full,
+                      dev_name.c_str(), fmt_bytes(static_cast<double>(dev_mem)).c_str());
+  // sdpa's memory is its backend's: the one torch picks on this device.
+  auto key = [&](const std::string& impl, const LayerSpec& s) {
+    return impl == "sdpa" ? "sdpa:" + sdpa_choice(s, dev) : impl;
+  };
   auto spec_at = [&](double n) {
     LayerSpec s = base;
     s.seq_q = s.seq_k = static_cast<int>(n);
     return s;
   };
-  for (const auto& impl : impls) {
-    for (double lx = lx0; lx <= lx1; lx += 0.25) ly1 = std::max(ly1, std::log2(std::max<double>(1, model_bytes(impl, spec_at(std::exp2(lx))))) + 0.5);
-  }
+  // What the layer needs at a length: q, k, v, the mask transformers builds, and the call's peak.
+  auto need = [&](const std::string& impl, double n) {
+    const LayerSpec s = spec_at(n);
+    return estimate_memory(key(impl, s), s).total();
+  };
+  const auto& impls = implementation_names();
+  ImVec2 c0 = ImGui::GetCursorScreenPos();
+  ImVec2 cs = ImGui::GetContentRegionAvail();
+  cs.y = std::max(120.0f, cs.y - ImGui::GetTextLineHeightWithSpacing() * (impls.size() + 2));
+  ImGui::InvisibleButton("model_plot", cs);
+  dl->AddRectFilled(c0, ImVec2(c0.x + cs.x, c0.y + cs.y), IM_COL32(22, 22, 26, 255));
+  // log2(seq) from 4 to 20 on x, log2(bytes) on y from 2^10 to the larger of 4x the device and the max.
+  const double lx0 = 4, lx1 = 20;
+  double ly1 = std::log2(std::max<double>(dev_mem, 1 << 20)) + 2, ly0 = 10;
+  for (const auto& impl : impls)
+    for (double lx = lx0; lx <= lx1; lx += 0.25)
+      ly1 = std::max(ly1, std::log2(std::max<double>(1, static_cast<double>(need(impl, std::exp2(lx))))) + 0.5);
   auto X = [&](double lx) { return static_cast<float>(c0.x + 50 + (lx - lx0) / (lx1 - lx0) * (cs.x - 60)); };
   auto Y = [&](double ly) { return static_cast<float>(c0.y + cs.y - 18 - (ly - ly0) / (ly1 - ly0) * (cs.y - 26)); };
   for (int lx = 4; lx <= 20; ++lx) {
@@ -196,13 +209,15 @@ void MemoryView::draw(Model& m) {
   dl->AddLine(ImVec2(X(lx0), dy), ImVec2(X(lx1), dy), IM_COL32(255, 90, 90, 255), 1.5f);
   dl->AddText(ImVec2(X(lx0) + 4, dy - ImGui::GetTextLineHeight()), IM_COL32(255, 120, 120, 255),
               ("device memory " + fmt_bytes(static_cast<double>(dev_mem))).c_str());
+  const float fx = X(std::log2(static_cast<double>(full)));
+  dl->AddLine(ImVec2(fx, c0.y), ImVec2(fx, c0.y + cs.y - 16), IM_COL32(120, 200, 255, 200), 1.0f);
+  dl->AddText(ImVec2(fx + 3, c0.y + 2), IM_COL32(120, 200, 255, 255), "full context");
   for (const auto& impl : impls) {
     ImU32 c = name_color(impl);
     ImVec2 prev;
     bool first = true;
     for (double lx = lx0; lx <= lx1 + 1e-9; lx += 0.125) {
-      double b = static_cast<double>(model_bytes(impl, spec_at(std::exp2(lx))));
-      ImVec2 p(X(lx), Y(std::log2(std::max(1.0, b))));
+      ImVec2 p(X(lx), Y(std::log2(std::max(1.0, static_cast<double>(need(impl, std::exp2(lx)))))));
       if (!first) dl->AddLine(prev, p, c, 2.0f);
       prev = p;
       first = false;
@@ -210,27 +225,26 @@ void MemoryView::draw(Model& m) {
   }
   float sx = X(std::log2(static_cast<double>(seq_)));
   dl->AddLine(ImVec2(sx, c0.y), ImVec2(sx, c0.y + cs.y - 16), IM_COL32(255, 255, 255, 160));
+  char js[160];
+  std::snprintf(js, sizeof js, "\"full\":%d,\"seq\":%d,\"device_bytes\":%lld", full, seq_,
+                static_cast<long long>(dev_mem));
+  m.add_region({"memory:model", c0.x * fs, c0.y * fs, cs.x * fs, cs.y * fs, js});
+  ImGui::TextDisabled("needs = q, k, v + the mask transformers builds + the call's peak, by each library's allocation plan");
   for (const auto& impl : impls) {
-    int64_t b = model_bytes(impl, spec_at(seq_));
-    // First power-of-two-ish length (1/8 octave steps) where the model exceeds the device.
-    double exceeds = 0;
-    for (double lx = lx0; lx <= 24; lx += 0.125)
-      if (model_bytes(impl, spec_at(std::exp2(lx))) > dev_mem) {
-        exceeds = std::exp2(lx);
-        break;
-      }
+    const LayerSpec s = spec_at(seq_);
+    const ContextFit f = fit_at_context(key(impl, s), base, seq_, gpu ? &dev : nullptr);
     ImGui::ColorButton(("##m" + impl).c_str(), ImGui::ColorConvertU32ToFloat4(name_color(impl)),
                        ImGuiColorEditFlags_NoTooltip, ImVec2(10, 10));
     ImGui::SameLine();
-    bool over = b > dev_mem;
-    ImGui::TextColored(over ? ImVec4(1, 0.4f, 0.4f, 1) : ImVec4(0.85f, 0.85f, 0.85f, 1),
-                       "%-7s at %d tokens: %s%s", impl.c_str(), seq_, fmt_bytes(static_cast<double>(b)).c_str(),
-                       over ? "  EXCEEDS the device" : "");
-    ImGui::SameLine(460);
-    if (exceeds > 0)
-      ImGui::TextDisabled("exceeds %s from about %.0f tokens", fmt_bytes(static_cast<double>(dev_mem)).c_str(), exceeds);
-    else
-      ImGui::TextDisabled("fits up to 16M tokens");
+    const bool over = f.need.total() > dev_mem;
+    ImGui::TextColored(over ? ImVec4(1, 0.4f, 0.4f, 1) : ImVec4(0.85f, 0.85f, 0.85f, 1), "%s", f.sentence.c_str());
+    if (ImGui::IsItemHovered()) {
+      std::string tip = f.need.basis + "\nalive at the peak:";
+      for (const auto& [what, bytes] : f.need.at_peak) tip += "\n  " + what + ": " + fmt_bytes(static_cast<double>(bytes));
+      ImGui::SetTooltip("%s", tip.c_str());
+    }
+    std::snprintf(js, sizeof js, "\"need\":%lld,\"over\":%d", static_cast<long long>(f.need.total()), over ? 1 : 0);
+    m.add_region({"memory:need:" + impl, 0, 0, 0, 0, js});
   }
 }
 

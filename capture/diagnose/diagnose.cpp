@@ -6,9 +6,10 @@
 #include <cmath>
 #include <cstdio>
 
-#include "kernels/format.h"
 #include "capture/analysis.h"
+#include "capture/diagnose/custom_attention.h"
 #include "capture/session.h"
+#include "kernels/format.h"
 #include "kernels/gpu_backend.h"
 #include "kernels/implementation.h"
 #include "kernels/inputs.h"
@@ -344,6 +345,8 @@ std::string build_diagnose_report(const DiagnoseOptions& opt, DiagnoseReport* ou
   if (r.model.sinks) names.push_back("kernels-community/vllm-flash-attn3");
   names.push_back("kernels-community/flash-attn2");
   for (const auto& n : names) r.hf.push_back(hf_merged(n, r.model, r.spec, r.device, r.env, false));
+  // The functions the user's modules registered (attnscope-env.py --import probed them).
+  for (const auto& f : r.env.attention_functions) r.hf.push_back(custom_attention_verdict(f, false, r.env));
   if (r.model.sinks) {
     ImplVerdict seed;
     seed.name = "seed triton sink wrapper";

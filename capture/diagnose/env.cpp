@@ -114,8 +114,40 @@ std::string parse_env_json(const std::string& text, const std::string& origin, P
     for (auto it = j["env"].begin(); it != j["env"].end(); ++it)
       if (it.value().is_string()) e.env_vars[it.key()] = it.value().get<std::string>();
   }
+  if (j.contains("attention_functions")) {
+    const json& a = j["attention_functions"];
+    const std::string where = origin + ": attention_functions";
+    if (!a.is_object()) return where + ": expected an object {error, functions}";
+    if (!get_str(a, "error", &e.attention_functions_error, &err, where)) return err;
+    if (a.contains("functions")) {
+      if (!a["functions"].is_array()) return where + ".functions: expected an array";
+      int i = 0;
+      for (const json& f : a["functions"]) {
+        const std::string w = where + ".functions[" + std::to_string(i++) + "]";
+        if (!f.is_object()) return w + ": expected an object";
+        PyAttentionFunction pf;
+        if (!get_str(f, "name", &pf.name, &err, w) || !get_str(f, "module", &pf.module, &err, w) ||
+            !get_str(f, "device", &pf.device, &err, w) || !get_str(f, "forward_error", &pf.forward_error, &err, w) ||
+            !get_str(f, "backward", &pf.backward, &err, w) || !get_str(f, "backward_error", &pf.backward_error, &err, w))
+          return err;
+        if (pf.name.empty()) return w + ".name: expected the registered name";
+        if (f.contains("mask_function")) {
+          if (!f["mask_function"].is_boolean()) return w + ".mask_function: expected true/false";
+          pf.mask_function = f["mask_function"].get<bool>();
+        }
+        e.attention_functions.push_back(std::move(pf));
+      }
+    }
+  }
   *env = std::move(e);
   return "";
+}
+
+const PyAttentionFunction* PyEnv::attention_function(const std::string& name) const {
+  const std::string base = name.rfind("paged|", 0) == 0 ? name.substr(6) : name;
+  for (const auto& f : attention_functions)
+    if (f.name == name || f.name == base) return &f;
+  return nullptr;
 }
 
 std::string load_env_file(const std::string& path, PyEnv* env) {

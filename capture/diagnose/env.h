@@ -22,6 +22,19 @@ struct PyGpu {
   int64_t mem_total = 0;
 };
 
+// A function registered with AttentionInterface.register beyond transformers' own names, as
+// `attnscope-env.py --import MODULE` probed it with one tiny forward and backward.
+struct PyAttentionFunction {
+  std::string name;            // the registered name ("triton_sink", "paged|my_attn", ...)
+  std::string module;          // the Python module defining it
+  std::string device;          // where the probe ran ("cuda", "cpu")
+  std::string forward_error;   // "Type: message" when the tiny forward raised; "" when it ran
+  std::string backward;        // "ok", "error" (raised), "detached" (no autograd path), "partial", "" (not probed)
+  std::string backward_error;  // the exception's "Type: message", or what is missing
+  bool mask_function = false;  // a mask function under the same name (AttentionMaskInterface)
+  bool trains() const { return backward == "ok"; }
+};
+
 struct PyEnv {
   bool present = false;
   std::string file;
@@ -34,6 +47,11 @@ struct PyEnv {
   std::vector<PyGpu> gpus;
   std::string driver;
   std::map<std::string, std::string> env_vars;  // VLLM_ATTENTION_BACKEND, CUDA_VISIBLE_DEVICES, ...
+  std::vector<PyAttentionFunction> attention_functions;  // --import probes (empty: none asked for)
+  std::string attention_functions_error;                 // why probing failed (an import error, no torch)
+
+  // The probe of a registered name ("paged|" prefix ignored), nullptr when not probed.
+  const PyAttentionFunction* attention_function(const std::string& name) const;
 
   const PyPackage* pkg(const std::string& name) const;
   // Version of an installed package, "" when absent or the env is unknown.

@@ -183,6 +183,24 @@ std::vector<Fix> rank_fixes(const DiagnoseReport& r) {
                        "the reference path: every feature, no fused kernel",
                        "materialises S and P: " + format_bytes(model_bytes("eager", s)) + " per layer at this shape"}});
 
+  // Registered functions the env probed: the mask function they lack (one line, no cost), and a
+  // name that trains where theirs cannot.
+  for (const auto& f : r.env.attention_functions) {
+    if (!f.mask_function && f.forward_error.empty())
+      c.push_back({0.05,
+                   {0, "transformers",
+                    "from transformers.masking_utils import AttentionMaskInterface, sdpa_mask; "
+                    "AttentionMaskInterface.register(\"" + f.name + "\", sdpa_mask)",
+                    "\"" + f.name + "\" receives attention_mask=None: padded batches are attended as if unpadded",
+                    "none: the function then receives the [B, 1, N, N] bool mask SDPA takes (it must apply it)"}});
+    if (f.forward_error.empty() && !f.trains())
+      c.push_back({fb_cost + 0.5,
+                   {0, "transformers", "from_pretrained(..., attn_implementation=\"" + fb + "\")  # for the roles that train",
+                    "\"" + f.name + "\" " + (f.backward == "detached" ? "passes no gradient to q, k, v" : "has no backward") +
+                        ": " + f.backward_error,
+                    fb_cost_text}});
+  }
+
   // A release that predates the model type: nothing about attn_implementation helps until transformers has it.
   for (const auto& h : r.hf)
     if (h.predicted.code == "hf.model.unknown_type") {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "capture/diagnose/custom_attention.h"
 #include "capture/diagnose/hf_case.h"
 #include "capture/diagnose/messages.h"
 
@@ -286,6 +287,15 @@ AttnImplCheck check_attn_implementation(const std::string& s, const ModelInfo& m
     return c;
   }
   std::string base = s.rfind("paged|", 0) == 0 ? s.substr(6) : s;
+  // A name the user's module registered (attnscope-env.py --import probed it): what it does is known.
+  if (const PyAttentionFunction* f = env.attention_function(s)) {
+    ImplVerdict iv = custom_attention_verdict(*f, false, env);
+    c.kind = "registered by " + (f->module.empty() ? std::string("the user") : f->module);
+    c.verdict = iv.verdict;
+    c.predicted = iv.predicted;
+    c.resolves_to = iv.runs_as;
+    return c;
+  }
   static const std::vector<std::string> registered = {"eager", "sdpa", "flash_attention_2", "flash_attention_3",
                                                       "flex_attention"};
   const hf::HfEra* era = hf::era_of(tver);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "capture/diagnose/custom_attention.h"
 #include "capture/diagnose/hf_rules.h"
 #include "capture/diagnose/messages.h"
 
@@ -138,7 +139,18 @@ VerlReport analyse_verl(const VerlConfig& cfg, const std::string& file, const st
     bool custom = std::find(known.begin(), known.end(), base_name) == known.end() &&
                   base_name.find('/') == std::string::npos;
     std::string ext = get(ro.role == "critic" ? "critic.model.external_lib" : "actor_rollout_ref.model.external_lib");
-    if (custom && !ext.empty()) {
+    const PyAttentionFunction* probed = custom ? env.attention_function(ro.attn_implementation) : nullptr;
+    if (probed) {
+      // The env probed the registered function: whether this role can train with it, and its mask.
+      iv = custom_attention_verdict(*probed, training, env);
+      if (ext.empty())
+        iv.verdict.add(Severity::Warning, "verl.custom_no_external_lib",
+                       "\"" + ro.attn_implementation + "\" is registered by " + probed->module +
+                           " in the probed environment, but this config sets no " +
+                           (ro.role == "critic" ? "critic" : "actor_rollout_ref") +
+                           ".model.external_lib: verl's workers import it only through that key",
+                       "verl/utils/import_utils.py import_external_libs");
+    } else if (custom && !ext.empty()) {
       // A name registered by the user's module: transformers accepts it once the module ran
       // AttentionInterface.register; what it computes is not visible from here.
       iv.verdict.add(Severity::Note, "verl.custom_attention",

@@ -1,6 +1,7 @@
 // Pieces every CPU backward shares: the gradient tensors, and the GQA reduction of the per-query-
 // head dK/dV that HF's repeat_kv backward and FA2's dk_expanded sum both perform.
 #pragma once
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,31 @@ void reduce_sinks(const LayerSpec& s, const std::vector<Acc>& per_bh, Tensor* ou
     out->data[h] = round_to(out->dtype, static_cast<float>(sum));
   }
 }
+
+// The accumulators every CPU backward fills per (batch, query head): each query head's dK and dV
+// [B, Hq, Nk, D|Dv] before the GQA sum, and its share of dsinks. Threads write disjoint heads.
+template <class Acc>
+struct HeadAccumulators {
+  const LayerSpec& s;
+  std::vector<Acc> dk, dv, dsink;
+  explicit HeadAccumulators(const LayerSpec& spec)
+      : s(spec),
+        dk(static_cast<size_t>(spec.batch) * spec.heads_q * spec.seq_k * spec.head_dim, Acc{0}),
+        dv(static_cast<size_t>(spec.batch) * spec.heads_q * spec.seq_k * spec.head_dim_v, Acc{0}),
+        dsink(static_cast<size_t>(spec.batch) * spec.heads_q, Acc{0}) {}
+  Acc* dk_head(int b, int h) { return &dk[static_cast<size_t>(at4(b, h, 0, 0, s.heads_q, s.seq_k, s.head_dim))]; }
+  Acc* dv_head(int b, int h) { return &dv[static_cast<size_t>(at4(b, h, 0, 0, s.heads_q, s.seq_k, s.head_dim_v))]; }
+  Acc& dsinks(int b, int h) { return dsink[static_cast<size_t>(b) * s.heads_q + h]; }
+  // g's dK = the group sums of dk_scale · dk, dV = of dv (reduce_groups' roundings unless fp64),
+  // dsinks = the batch sum; `sinks_used` false: the kernel ignored the sinks, their gradient is 0.
+  void finish(Gradients* g, Acc dk_scale, bool round_per_head, bool sinks_used = true) const {
+    reduce_groups<Acc>(s, dk, s.head_dim, dk_scale, &g->dk, round_per_head);
+    reduce_groups<Acc>(s, dv, s.head_dim_v, Acc{1}, &g->dv, round_per_head);
+    if (g->dsinks.empty()) return;
+    if (sinks_used) reduce_sinks<Acc>(s, dsink, &g->dsinks);
+    else std::fill(g->dsinks.data.begin(), g->dsinks.data.end(), 0.0f);
+  }
+};
 
 // Closes a backward: timing from the spans, the analytic memory model, ran/cancelled.
 void finish_gradients(Gradients* g, const std::string& impl, const LayerSpec& s, bool ok);

@@ -41,15 +41,13 @@ Gradients eager_backward(const LayerSpec& s, const Inputs& in, const RunOptions&
   const int64_t cols = Nk + (s.sinks ? 1 : 0);
   auto t0 = Clock::now();
 
-  std::vector<float> dk_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * D, 0.0f);
-  std::vector<float> dv_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * Dv, 0.0f);
-  std::vector<float> dsink_bh(static_cast<size_t>(s.batch) * s.heads_q, 0.0f);
+  HeadAccumulators<float> acc(s);
   bool ok = for_each_head(s, opt, [&](int b, int h, int) {
     const int hk = h / group;
     EagerRow row;
     std::vector<float> dx(cols), dq_acc(D);
-    float* dk_head = &dk_h[at4(b, h, 0, 0, s.heads_q, Nk, D)];
-    float* dv_head = &dv_h[at4(b, h, 0, 0, s.heads_q, Nk, Dv)];
+    float* dk_head = acc.dk_head(b, h);
+    float* dv_head = acc.dv_head(b, h);
     float dsink = 0;
     for (int64_t i = 0; i < Nq; ++i) {
       eager_row(s, in, b, h, i, &row);
@@ -86,16 +84,12 @@ Gradients eager_backward(const LayerSpec& s, const Inputs& in, const RunOptions&
       float* dq = &g.dq.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       for (int64_t d = 0; d < D; ++d) dq[d] = rd(dq_acc[d]);
     }
-    dsink_bh[static_cast<size_t>(b) * s.heads_q + h] = dsink;
+    acc.dsinks(b, h) = dsink;
   });
   g.spans.push_back({impl + "/bwd/autograd", start_us, us_since(t0), 0});
   const double reduce_at = start_us + us_since(t0);
   t0 = Clock::now();
-  if (ok) {
-    reduce_groups<float>(s, dk_h, D, 1.0f, &g.dk);
-    reduce_groups<float>(s, dv_h, Dv, 1.0f, &g.dv);
-    if (!g.dsinks.empty()) reduce_sinks<float>(s, dsink_bh, &g.dsinks);
-  }
+  if (ok) acc.finish(&g, 1.0f, true);
   g.spans.push_back({impl + "/bwd/repeat_kv_sum", reduce_at, us_since(t0), 0});
   finish_gradients(&g, impl, s, ok);
   return g;

@@ -34,11 +34,12 @@ void eager_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i, Ea
       x = rd(t * s.softcap);
     }
     // The mask is additive: 0 where visible, finfo.min where not (HF's causal/window/padding mask).
+    // transformers' 4D mask is a model-dtype tensor: an additive mask is rounded to it first.
     if (!key_visible(s, in, b, h, i, j)) x = rd(x + minv);
-    else if (s.mask == MaskKind::ExplicitAdditive) x = rd(x + in.mask_at(b, h, i, j));
+    else if (s.mask == MaskKind::ExplicitAdditive) x = rd(x + rd(in.mask_at(b, h, i, j)));
     r->s[j] = std::max(x, minv);  // x + min saturates at min in the model dtype
   }
-  if (s.sinks) r->s[Nk] = in.sinks[h];
+  if (s.sinks) r->s[Nk] = rd(in.sinks[h]);  // module.sinks is a model-dtype parameter, cat'ed as such
   float m = -std::numeric_limits<float>::infinity();
   r->argmax = -1;
   for (int64_t j = 0; j < cols; ++j)

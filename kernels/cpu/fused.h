@@ -23,6 +23,8 @@ inline float fused_score(const LayerSpec& s, const Inputs& in, FusedFlags flags,
                          int b, int h, int64_t i, int64_t j, float scale, float* tanh_out = nullptr);
 
 RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl);
+// torch 2.11's SDPA math backend (fp32 upcast, fp32 scores, safe softmax), kernels/cpu/math_cpu.cpp.
+RunResult run_math(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl);
 RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                     FusedFlags flags);
 

@@ -60,14 +60,12 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
   phase("preprocess");
 
   // 2. dQ, and dK/dV per query head.
-  std::vector<float> dk_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * D, 0.0f);
-  std::vector<float> dv_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * Dv, 0.0f);
-  std::vector<float> dsink_bh(static_cast<size_t>(s.batch) * s.heads_q, 0.0f);
+  HeadAccumulators<float> acc(s);
   ok = ok && for_each_head(s, opt, [&](int b, int h, int) {
     const int hk = h / group;
     std::vector<float> dq_acc(D);
-    float* dk_head = &dk_h[at4(b, h, 0, 0, s.heads_q, Nk, D)];
-    float* dv_head = &dv_h[at4(b, h, 0, 0, s.heads_q, Nk, Dv)];
+    float* dk_head = acc.dk_head(b, h);
+    float* dv_head = acc.dv_head(b, h);
     float dsink = 0;
     for (int64_t i = 0; i < Nq; ++i) {
       const size_t row = (static_cast<size_t>(b) * s.heads_q + h) * Nq + i;
@@ -107,19 +105,12 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       for (int64_t d = 0; d < D; ++d) dq[d] = round_to(dt, dq_acc[d] * scale);
       if (flags.sinks) dsink += -std::exp(in.sinks[h] - lse) * Di;
     }
-    dsink_bh[static_cast<size_t>(b) * s.heads_q + h] = dsink;
+    acc.dsinks(b, h) = dsink;
   });
   phase("dq_dk_dv");
 
   // 3. Convert and sum over the GQA groups.
-  if (ok) {
-    reduce_groups<float>(s, dk_h, D, scale, &g.dk);
-    reduce_groups<float>(s, dv_h, Dv, 1.0f, &g.dv);
-    if (!g.dsinks.empty()) {
-      if (flags.sinks) reduce_sinks<float>(s, dsink_bh, &g.dsinks);
-      else std::fill(g.dsinks.data.begin(), g.dsinks.data.end(), 0.0f);  // the kernel ignored the sinks
-    }
-  }
+  if (ok) acc.finish(&g, scale, true, flags.sinks);
   phase("convert");
   finish_gradients(&g, impl, s, ok);
   return g;

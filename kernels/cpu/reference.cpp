@@ -92,15 +92,13 @@ Gradients reference_backward(const LayerSpec& s, const Inputs& in, const RunOpti
   const double scale = s.effective_scale();
   const int group = s.kv_group();
   const int64_t D = s.head_dim, Dv = s.head_dim_v, Nq = s.seq_q, Nk = s.seq_k;
-  std::vector<double> dk_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * D, 0.0);
-  std::vector<double> dv_h(static_cast<size_t>(s.batch) * s.heads_q * Nk * Dv, 0.0);
-  std::vector<double> dsink_bh(static_cast<size_t>(s.batch) * s.heads_q, 0.0);
+  HeadAccumulators<double> acc(s);
   bool ok = for_each_head(s, opt, [&](int b, int h, int) {
     const int hk = h / group;
     ReferenceRow row;
     std::vector<double> dp(Nk), dq(D);
-    double* dk_head = &dk_h[at4(b, h, 0, 0, s.heads_q, Nk, D)];
-    double* dv_head = &dv_h[at4(b, h, 0, 0, s.heads_q, Nk, Dv)];
+    double* dk_head = acc.dk_head(b, h);
+    double* dv_head = acc.dv_head(b, h);
     double dsink = 0;
     for (int64_t i = 0; i < Nq; ++i) {
       reference_row(s, in, b, h, i, &row);
@@ -125,13 +123,9 @@ Gradients reference_backward(const LayerSpec& s, const Inputs& in, const RunOpti
       for (int64_t d = 0; d < D; ++d) out[d] = static_cast<float>(dq[d] * scale);
       dsink -= row.p_sink * Di;
     }
-    dsink_bh[static_cast<size_t>(b) * s.heads_q + h] = dsink;
+    acc.dsinks(b, h) = dsink;
   });
-  if (ok) {
-    reduce_groups<double>(s, dk_h, D, scale, &g.dk, false);
-    reduce_groups<double>(s, dv_h, Dv, 1.0, &g.dv, false);
-    if (!g.dsinks.empty()) reduce_sinks<double>(s, dsink_bh, &g.dsinks);
-  }
+  if (ok) acc.finish(&g, scale, false);
   g.spans.push_back({"reference/bwd/fp64", start_us, us_since(t0), 0});
   finish_gradients(&g, "reference", s, ok);
   return g;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "kernels/cpu/fused.h"
+#include "kernels/sdpa_dispatch.h"
 
 namespace attnscope {
 
@@ -37,7 +38,7 @@ class SinkCpu final : public Implementation {
 
 // SDPA: the dispatcher picks a backend (check_sdpa records why the others were skipped), then
 // runs its CPU version: flash -> the FA2 emulation, efficient -> the fused emulation with the
-// attn_mask, math -> eager's steps with an fp32 softmax.
+// attn_mask, math -> torch's math backend (fp32 throughout, output rounded).
 class SdpaCpu final : public Implementation {
  public:
   explicit SdpaCpu(std::string forced) : forced_(std::move(forced)) {}
@@ -45,8 +46,7 @@ class SdpaCpu final : public Implementation {
   Verdict check(const LayerSpec& s, const DeviceInfo& d) const override {
     std::string chosen;
     Verdict v = check_sdpa(s, d, forced_, &chosen);
-    if (chosen == "cudnn")
-      v.add(Severity::Error, "sdpa.cudnn.cpu", "the cuDNN backend runs only in the GPU backend", "attnscope");
+    if (chosen == "cudnn") refuse_cudnn_on_cpu(v);
     return v;
   }
   RunResult run(const LayerSpec& s, const Inputs& in, const RunOptions& o) const override {
@@ -58,17 +58,14 @@ class SdpaCpu final : public Implementation {
     } else if (chosen == "efficient") {
       r = cpu::run_fused(s, in, o, name(), {.sinks = false, .explicit_mask = true});
     } else if (chosen == "math") {
-      LayerSpec m = s;
-      m.softmax_dtype = DType::F32;
-      m.sinks = false;
-      r = cpu::run_eager(m, in, o, name());
+      r = cpu::run_math(s, in, o, name());
     } else {
       r = cpu::start_result(name(), s);
       r.error = "sdpa:" + chosen + " has no CPU version";
       return r;
     }
     r.sdpa_backend = chosen;
-    r.model_bytes = model_bytes(chosen == "math" ? "sdpa:math" : "sdpa", s);
+    r.model_bytes = model_bytes("sdpa:" + chosen, s);
     if (!r.grad.empty()) r.grad.model_bytes = r.grad.peak_bytes = model_bytes_backward("sdpa:" + chosen, s);
     return r;
   }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device_environment.h"
 #include "kernels/cuda/device_state.h"
 #include "kernels/cuda/efficient_kernel.h"
@@ -15,6 +16,7 @@
 #include "kernels/cuda/impl_fused.h"
 #include "kernels/cuda/run_harness.h"
 #include "kernels/gpu_backend.h"
+#include "kernels/sdpa_dispatch.h"
 
 namespace attnscope::cuda {
 
@@ -44,6 +46,15 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
   } else if (impl == "sdpa" || impl.rfind("sdpa:", 0) == 0) {
     std::string chosen;
     *v = check_sdpa(spec, dev, impl == "sdpa" ? "" : impl.substr(5), &chosen);
+    if (impl == "sdpa" && chosen == "cudnn" && !cudnn_library().available) {
+      // torch would run cuDNN; without it here, run what torch picks when cuDNN is not first.
+      const std::string next = sdpa_choice(spec, dev, TorchSdpaBuild{0});
+      v->add(Severity::Warning, "gpu.cudnn.fallback",
+             "torch would run cuDNN attention here, which this GPU backend cannot (" + cudnn_library().why +
+                 "): runs the " + next + " backend, torch's choice without cuDNN",
+             kSource);
+      chosen = next;
+    }
     plan.sdpa_backend = chosen;
     plan.family = chosen == "flash"       ? Family::Flash
                   : chosen == "efficient" ? Family::Efficient
@@ -73,7 +84,11 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
     case Family::Efficient: {
       if (spec.dtype != DType::F32) {  // the tensor-core variant of the sm80 flash kernel
         const int hd = flash_compiled_head_dim(FlashPath::Sm80, std::max(spec.head_dim, spec.head_dim_v));
-        if (hd > 0 && !flash_instantiated(FlashPath::Sm80, spec.dtype, hd))
+        if (hd == 0)  // torch's memory-efficient kernel takes larger head dims (288, 320: the dispatcher picks it)
+          v->add(Severity::Error, "gpu.efficient.head_dim",
+                 "attnscope's memory-efficient kernel handles head dims up to 256; torch's would run this layer",
+                 kSource);
+        else if (!flash_instantiated(FlashPath::Sm80, spec.dtype, hd))
           v->add(Severity::Error, "gpu.not_compiled",
                  std::string(dtype_name(spec.dtype)) + " x head dim " + std::to_string(hd) +
                      " of the sm80 kernel is not compiled in this build (ATTNSCOPE_CI_REDUCED)",
@@ -90,10 +105,14 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
                kSource);
       break;
     }
-    case Family::Cudnn:
-      v->add(Severity::Error, "gpu.cudnn", "sdpa:cudnn (cuDNN graph API) is not part of this build of the GPU backend",
-             kSource);
+    case Family::Cudnn: {
+      const CudnnLibrary& lib = cudnn_library();
+      if (!lib.available)
+        v->add(Severity::Error, "gpu.cudnn", "sdpa:cudnn is unavailable: " + lib.why, kSource);
+      else
+        v->add(Severity::Note, "gpu.cudnn", "runs cuDNN " + lib.version + " (" + lib.path + ")", kSource);
       break;
+    }
     default:
       break;
   }
@@ -102,11 +121,12 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
 
 std::unique_ptr<GpuImpl> make_impl(const Plan& plan, const LayerSpec& spec, const DeviceState& st) {
   switch (plan.family) {
-    case Family::Eager: return make_eager_impl(spec, st.cublas, false);
-    case Family::Math: return make_eager_impl(spec, st.cublas, true);
+    case Family::Eager: return make_eager_impl(spec, st.cublas, st.dev.sm_count, false);
+    case Family::Math: return make_eager_impl(spec, st.cublas, st.dev.sm_count, true);
     case Family::Flash: return make_flash_impl(spec, st.dev, false);
     case Family::Sink: return make_flash_impl(spec, st.dev, true);
     case Family::Efficient: return make_efficient_impl(spec);
+    case Family::Cudnn: return make_cudnn_impl(spec);
     default: return nullptr;
   }
 }
@@ -120,7 +140,7 @@ bool api_open(DeviceInfo* dev, std::string* why) {
 }
 
 std::vector<std::string> api_names() {
-  return {"eager", "sdpa", "flash2", "sink", "sdpa:flash", "sdpa:efficient", "sdpa:math"};
+  return {"eager", "sdpa", "flash2", "sink", "sdpa:flash", "sdpa:efficient", "sdpa:math", "sdpa:cudnn"};
 }
 
 Verdict api_check(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev) {
@@ -137,7 +157,7 @@ void run_impl(const std::string& impl, const LayerSpec& spec, const Inputs& in, 
   Verdict checked;
   const Plan plan = plan_for(impl, spec, st.dev, &checked);
   r->sdpa_backend = plan.sdpa_backend;
-  r->model_bytes = model_bytes(plan.family == Family::Math ? "sdpa:math" : impl, spec);
+  r->model_bytes = model_bytes(impl == "sdpa" && !plan.sdpa_backend.empty() ? "sdpa:" + plan.sdpa_backend : impl, spec);
   if (!checked.supported) {
     r->verdict = checked;
     for (const auto& reason : r->verdict.reasons)

@@ -34,6 +34,13 @@ class DeviceArena {
     }
     return p;
   }
+  // A logical allocation (bytes > 0) or free (< 0) inside memory already held uncounted, e.g. a
+  // plan's tensors in its pool: counted and logged as if allocated, nothing reaches CUDA.
+  void account(int64_t bytes, const std::string& what) {
+    current_ += bytes;
+    peak_ = std::max(peak_, current_);
+    events_.push_back({now_us(), bytes, what});
+  }
   template <class T>
   T* alloc_as(size_t count, const std::string& what, bool counted) {
     return static_cast<T*>(alloc(count * sizeof(T), what, counted));

@@ -20,11 +20,15 @@ class GpuImpl {
   virtual ~GpuImpl() = default;
   // Bytes allocated beyond the inputs and out/lse (S, P, workspace), known before anything is allocated.
   virtual int64_t workspace_bytes() const { return 0; }
+  // True when the family counts its own output (a torch plan's output lives in its pool): the
+  // harness's out/lse buffers are then scaffolding, filled by collect() and not counted.
+  virtual bool counts_own_output() const { return false; }
   // Counted allocations and parameters, once the inputs are on the device and out/lse allocated.
   virtual void prepare(DeviceArena& arena, const DeviceInputs& in, void* out, float* lse) = 0;
   // One forward pass on `stream`: what the warm-up and the timed repeats launch.
   virtual void launch(cudaStream_t stream) = 0;
-  // After the timed repeats: results beyond out/lse (eager's S and P), notes in r->verdict.
+  // After the timed repeats, before out/lse are downloaded: results beyond them (eager's S and P),
+  // notes in r->verdict; a family that counts its own output writes out/lse here.
   virtual void collect(RunResult* r, const RunOptions& opt, cudaStream_t stream) { (void)r, (void)opt, (void)stream; }
   // The Probe=true variant once, writing `probe`'s buffers and out/lse given there; false when the
   // family has none.

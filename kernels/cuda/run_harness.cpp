@@ -269,7 +269,8 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   // Memory: estimated before anything is allocated; an implementation that cannot fit is skipped.
   size_t free_b = 0, total_b = 0;
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const int64_t extra = rows * Dv * e + rows * 4 + family.workspace_bytes(), inputs = input_bytes(s, in);
+  const bool own = family.counts_own_output();
+  const int64_t extra = (own ? 0 : rows * Dv * e + rows * 4) + family.workspace_bytes(), inputs = input_bytes(s, in);
   if (extra + inputs > static_cast<int64_t>(free_b)) {
     const std::string text = "skipped: needs an estimated " + format_bytes(extra) + " beyond the inputs (" +
                              format_bytes(inputs) + "), the GPU has " + format_bytes(static_cast<int64_t>(free_b)) +
@@ -300,8 +301,8 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
 
   size_t free_before = 0, free_after = 0;
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_before, &total_b));
-  void* dout = arena.alloc(static_cast<size_t>(rows * Dv * e), "out", true);
-  float* dlse = arena.alloc_as<float>(static_cast<size_t>(rows), "lse", true);
+  void* dout = arena.alloc(static_cast<size_t>(rows * Dv * e), "out", !own);
+  float* dlse = arena.alloc_as<float>(static_cast<size_t>(rows), "lse", !own);
   family.prepare(arena, din, dout, dlse);
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_after, &total_b));
   r->kernel_path = family.path();
@@ -347,9 +348,9 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const auto t_down = Clock::now();
   {
     NvtxRange range(NvtxLevel::Phase, "download");
+    family.collect(r, opt, stream);  // first: a family that owns its output fills out/lse here
     r->out = download(dout, dt, {B, Hq, Nq, Dv}, stream);
     r->lse = download(dlse, DType::F32, {B, Hq, Nq}, stream);
-    family.collect(r, opt, stream);
   }
   span(impl + "/download", t_down);
 

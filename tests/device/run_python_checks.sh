@@ -7,22 +7,10 @@
 set -u
 OUT=${OUT:-/tmp/attnscope-out}
 mkdir -p "$OUT"
-if ls .devdeps/*.deb >/dev/null 2>&1; then
-  rm -rf /tmp/devroot && mkdir -p /tmp/devroot
-  for f in .devdeps/*.deb; do dpkg -x "$f" /tmp/devroot; done
-  cp -an /tmp/devroot/usr/. /usr/ && ldconfig
-fi
 set -o pipefail
 # BIN: an attnscope already built (with the GPU plugin beside it); else a CPU-only build here.
-BIN=${BIN:-}
-REPLAY_ARGS=()
-if [ -z "$BIN" ]; then
-  { cmake -S . -B build-py -G Ninja -DATTNSCOPE_GPU=OFF -DATTNSCOPE_GUI=OFF -DATTNSCOPE_TESTS=OFF \
-      -DCMAKE_BUILD_TYPE=Release && ninja -C build-py -j16 attnscope; } > "$OUT/build_py.log" 2>&1 \
-    || { tail -30 "$OUT/build_py.log"; exit 1; }
-  BIN=./build-py/attnscope
-  REPLAY_ARGS+=(--cpu)
-fi
+source tests/device/device_setup.sh
+REPLAY_ARGS=("${CPU_ARGS[@]}")
 python3 -c "import torch, transformers, safetensors; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())"
 python3 scripts/attnscope-env.py -o "$OUT/env.json" && echo "env.json written"
 if [ -z "${SKIP_GT:-}" ]; then  # SKIP_GT=1 when tests/fixtures/device_h100 is current

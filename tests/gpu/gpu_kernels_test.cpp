@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "kernels/torch_plan.h"
 #include "tests/gpu/gpu_compare.h"
 #include "tests/gpu/gpu_plugin.h"
 
@@ -207,39 +208,55 @@ TEST(GpuSweep, AcceptanceRuleAndCpuAgreement) {
   }
 }
 
-// eager: cuBLAS + the softmax kernel against kernels/cpu/eager_cpu.cpp, rounding point by point.
+// What a random layer may have (draw_layer).
+struct Draw {
+  bool fp32 = false;   // fp32 layers too
+  bool eager = false;  // GPT-OSS's sinks (either softmax dtype) and Gemma 2's softcap
+  std::vector<int> dims = {32, 59, 64, 96, 128, 256};
+  int min_seq = 1;
+};
+
+// A random layer: dtype, head dims incl. odd ones, GQA, Nq != Nk, causal either alignment, windows,
+// padding (some rows with no key) and explicit masks.
+LayerSpec draw_layer(std::mt19937_64& rng, Inputs* in, int idx, const Draw& d) {
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  LayerSpec s;
+  s.dtype = d.fp32 && pick(3) == 0 ? DType::F32 : pick(2) ? DType::BF16 : DType::F16;
+  s.head_dim = s.head_dim_v = d.dims[static_cast<size_t>(pick(static_cast<int>(d.dims.size())))];
+  s.heads_kv = 1 + pick(2);
+  s.heads_q = s.heads_kv * (1 << pick(3));
+  s.batch = 1 + pick(2);
+  s.seq_q = d.min_seq + pick(small_only() ? 64 : 200);
+  s.seq_k = pick(2) ? s.seq_q : d.min_seq + pick(small_only() ? 64 : 260);
+  s.causal = pick(2);
+  s.align = pick(2) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
+  if (pick(4) == 0) s.sliding_window = 1 + pick(s.seq_k), s.causal = true;
+  if (d.eager && pick(3) == 0) {  // GPT-OSS: sinks, softmax in the model dtype (or fp32)
+    s.sinks = true;
+    s.softmax_dtype = pick(2) ? s.dtype : DType::F32;
+  }
+  if (d.eager && pick(6) == 0) s.softcap = 50.0f;
+  *in = random_inputs(s, sweep_seed() + 77 * idx, Distribution::Normal);
+  const int m = pick(6);
+  if (m == 0) {
+    s.mask = MaskKind::Padding;
+    s.kv_lengths.resize(s.batch);
+    for (int& l : s.kv_lengths) l = pick(s.seq_k + 1);
+  } else if (m == 1) {
+    add_random_mask(s, *in, rng, pick(2));
+  }
+  return s;
+}
+
+// eager: transformers' eager_attention_forward op by op, against kernels/cpu/eager_cpu.cpp, rounding
+// point by point.
 TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
   ATTNSCOPE_REQUIRE_GPU();
   std::mt19937_64 rng(sweep_seed() ^ 0xEA9E5);
   gputest::UlpCount out_all, probs_all;
   for (int idx = 0; idx < 36; ++idx) {
-    LayerSpec s;
-    auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
-    s.dtype = pick(2) ? DType::BF16 : DType::F16;
-    static const int kDims[] = {32, 59, 64, 96, 128, 256};
-    s.head_dim = s.head_dim_v = kDims[pick(6)];
-    s.heads_kv = 1 + pick(2);
-    s.heads_q = s.heads_kv * (1 << pick(3));
-    s.batch = 1 + pick(2);
-    s.seq_q = 1 + pick(small_only() ? 64 : 200);
-    s.seq_k = pick(2) ? s.seq_q : 1 + pick(small_only() ? 64 : 260);
-    s.causal = pick(2);
-    s.align = pick(2) ? CausalAlign::TopLeft : CausalAlign::BottomRight;
-    if (pick(4) == 0) s.sliding_window = 1 + pick(s.seq_k), s.causal = true;
-    if (pick(3) == 0) {  // GPT-OSS: sinks, softmax in the model dtype
-      s.sinks = true;
-      s.softmax_dtype = pick(2) ? s.dtype : DType::F32;
-    }
-    if (pick(6) == 0) s.softcap = 50.0f;
-    Inputs in = random_inputs(s, sweep_seed() + 77 * idx, Distribution::Normal);
-    const int m = pick(6);
-    if (m == 0) {
-      s.mask = MaskKind::Padding;
-      s.kv_lengths.resize(s.batch);
-      for (int& l : s.kv_lengths) l = pick(s.seq_k + 1);
-    } else if (m == 1) {
-      add_random_mask(s, in, rng, pick(2));
-    }
+    Inputs in;
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.eager = true});
     SCOPED_TRACE(gputest::describe("eager", s));
     RunOptions o = one_shot();
     o.keep_intermediates = true;
@@ -279,6 +296,121 @@ TEST(GpuEager, Fp32CloseToCpu) {
 
 // Probe: O rebuilt from the probe's tiles equals the kernel's O; the probe variant's O is bitwise
 // the timed variant's; skipped tiles are marked.
+// sdpa:math against the CPU version of torch 2.11's math backend: fp32 throughout, so only the
+// GEMMs' summation order differs; outputs agree to the model dtype's last bit almost everywhere.
+TEST(GpuMath, MatchesCpuMath) {
+  ATTNSCOPE_REQUIRE_GPU();
+  std::mt19937_64 rng(sweep_seed() ^ 0x3A7B);
+  gputest::UlpCount out_all;
+  for (int idx = 0; idx < 30; ++idx) {
+    Inputs in;
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.fp32 = true});
+    SCOPED_TRACE(gputest::describe("sdpa:math", s));
+    RunOptions o = one_shot();
+    o.keep_intermediates = true;
+    RunResult g = run_gpu("sdpa:math", s, in, o);
+    ASSERT_TRUE(g.ran) << g.error;
+    EXPECT_EQ(g.sdpa_backend, "math");
+    RunResult c = cpu_implementation("sdpa:math")->run(s, in, o);
+    ASSERT_TRUE(c.ran) << c.error;
+    if (s.dtype == DType::F32) {
+      EXPECT_LE(gputest::rel_frobenius(g.out, c.out), 1e-5);
+    } else {
+      const auto u = gputest::ulp_count(s.dtype, g.out, c.out, 1);
+      out_all.total += u.total, out_all.within += u.within;
+      EXPECT_GE(u.fraction(), 0.99) << "out: worst " << u.worst << " ulps at " << u.first_bad;
+    }
+    // S and P stay fp32: the GEMM order is the only difference.
+    ASSERT_EQ(g.scores.dtype, DType::F32);
+    ASSERT_EQ(g.probs.numel(), c.probs.numel());
+    double worst = 0;
+    for (int64_t i = 0; i < g.probs.numel(); ++i)
+      worst = std::max(worst, std::fabs(double(g.probs.data[i]) - c.probs.data[i]));
+    EXPECT_LE(worst, 1e-5) << "probs";
+    // Fully masked rows are 0 (the safe softmax), never NaN.
+    for (float x : g.out.data) ASSERT_FALSE(std::isnan(x));
+    for (int64_t r = 0; r < g.lse.numel(); ++r) {
+      if (std::isfinite(c.lse.data[r])) {
+        EXPECT_NEAR(g.lse.data[r], c.lse.data[r], 1e-4 * (1 + std::fabs(c.lse.data[r])));
+      }
+    }
+  }
+  std::printf("[ attnscope ] sdpa:math vs CPU: out %.4f%% within 1 ulp\n", 100 * out_all.fraction());
+}
+
+// eager and sdpa:math count memory as torch.cuda.max_memory_allocated would: the plan's allocations
+// one by one, so the measured peak is the model's, to the byte, and the timeline is torch's.
+TEST(GpuTorchPlan, PeakAndTimelineAreTorchs) {
+  ATTNSCOPE_REQUIRE_GPU();
+  LayerSpec s;
+  s.dtype = DType::BF16, s.batch = 2, s.heads_q = 8, s.heads_kv = 2, s.seq_q = s.seq_k = 300;
+  s.head_dim = s.head_dim_v = 64, s.causal = true;
+  for (bool sinks : {false, true}) {
+    s.sinks = sinks;
+    s.softmax_dtype = sinks ? DType::BF16 : DType::F32;
+    Inputs in = random_inputs(s, 5, Distribution::Normal);
+    for (const char* impl : {"eager", "sdpa:math"}) {
+      if (sinks && std::string(impl) != "eager") continue;
+      SCOPED_TRACE(std::string(impl) + (sinks ? " (sinks)" : ""));
+      RunResult r = run_gpu(impl, s, in, one_shot());
+      ASSERT_TRUE(r.ran) << r.error;
+      const TorchPlan p = std::string(impl) == "eager" ? hf_eager_plan(s) : torch_math_plan(s);
+      EXPECT_EQ(r.peak_bytes, p.peak_bytes());
+      EXPECT_EQ(r.model_bytes, p.peak_bytes());
+      const std::vector<int64_t> trace = p.allocation_trace();
+      ASSERT_EQ(r.memory.size(), trace.size());
+      for (size_t i = 0; i < trace.size(); ++i) EXPECT_EQ(r.memory[i].bytes, trace[i]) << r.memory[i].what;
+      std::printf("[ attnscope ] %s: %s\n", impl, r.kernel_path.c_str());
+    }
+  }
+}
+
+// sdpa:cudnn: torch's graph through the frontend; FlashAttention's acceptance rule against fp64,
+// the LSE against the reference's, and sdpa's own choice on Hopper.
+TEST(GpuCudnn, AcceptanceRuleAndLse) {
+  ATTNSCOPE_REQUIRE_GPU();
+  LayerSpec probe;
+  probe.dtype = DType::BF16;
+  const Verdict cv = plugin().api->check("sdpa:cudnn", probe, plugin().dev);
+  if (!cv.supported) {
+    std::string why;
+    for (const auto& r : cv.reasons)
+      if (r.severity == Severity::Error) why = r.text;
+    GTEST_SKIP() << why;
+  }
+  std::mt19937_64 rng(sweep_seed() ^ 0xC0D);
+  for (int idx = 0; idx < 24; ++idx) {
+    // cuDNN: head dims a multiple of 8 up to 256, at least two keys.
+    Inputs in;
+    const LayerSpec s = draw_layer(rng, &in, idx, Draw{.dims = {40, 64, 96, 128, 256}, .min_seq = 2});
+    SCOPED_TRACE(gputest::describe("sdpa:cudnn", s));
+    RunResult g = run_gpu("sdpa:cudnn", s, in, one_shot());
+    ASSERT_TRUE(g.ran) << g.error;
+    RunResult ref = run_reference(s, in, one_shot());
+    LayerSpec eager_spec = s;
+    eager_spec.softmax_dtype = DType::F32;
+    RunResult eager = cpu_implementation("eager")->run(eager_spec, in, one_shot());
+    const double eager_err = gputest::max_abs_visible(s, in, eager.out, ref.out);
+    const gputest::ErrStats e = gputest::error_vs(s, in, g, ref, true);
+    EXPECT_EQ(e.nan, 0);
+    EXPECT_LE(e.max_abs, 2 * eager_err + 1e-5) << "FA2 rule: cuDNN " << e.max_abs << ", eager (fp32 softmax) "
+                                               << eager_err;
+    EXPECT_LE(e.lse_rel, 1e-3);
+    EXPECT_TRUE(g.verdict.has("gpu.cudnn.library"));
+  }
+  // torch 2.11's own choice on an H200/H100: cuDNN.
+  if (plugin().dev.cc_major == 9) {
+    LayerSpec s;
+    s.dtype = DType::BF16, s.heads_q = 8, s.heads_kv = 2, s.seq_q = s.seq_k = 256, s.head_dim = s.head_dim_v = 128;
+    s.causal = true;
+    RunResult r = run_gpu("sdpa", s, random_inputs(s, 1, Distribution::Normal), one_shot());
+    ASSERT_TRUE(r.ran) << r.error;
+    EXPECT_EQ(r.sdpa_backend, "cudnn");
+    for (const auto& x : r.verdict.reasons)
+      if (x.code == "gpu.cudnn.library") std::printf("[ attnscope ] %s\n", x.text.c_str());
+  }
+}
+
 void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool expect_skips) {
   SCOPED_TRACE(gputest::describe(impl, s));
   Inputs in = random_inputs(s, sweep_seed() + 5, Distribution::Normal);
@@ -426,14 +558,18 @@ TEST(GpuVerdicts, RefusalsWithoutAGpu) {
   s.head_dim = s.head_dim_v = 320;
   EXPECT_TRUE(plugin().api->check("flash2", s, h100).has("fa2.head_dim"));
   s.head_dim = s.head_dim_v = 64;
+  // cuDNN: available where libcudnn loads (an error naming why otherwise), a note naming the version.
   Verdict cud = plugin().api->check("sdpa:cudnn", s, h100);
-  EXPECT_FALSE(cud.supported);
   EXPECT_TRUE(cud.has("gpu.cudnn"));
+  for (const auto& r : cud.reasons)
+    if (r.code == "gpu.cudnn") std::printf("[ attnscope ] sdpa:cudnn: %s\n", r.text.c_str());
   std::string chosen;
   s.mask = MaskKind::Padding;
   s.kv_lengths = {10};
+  // torch 2.11 takes cuDNN first on sm90 (a mask is fine there); an A100 tries flash first.
   Verdict sd = plugin().api->check("sdpa", s, h100);
-  EXPECT_TRUE(sd.has("sdpa.flash.attn_mask"));
+  EXPECT_TRUE(sd.has("sdpa.backend"));
+  EXPECT_TRUE(plugin().api->check("sdpa", s, *named_gpu("A100")).has("sdpa.flash.attn_mask"));
   EXPECT_TRUE(plugin().api->check("bogus", s, h100).has("gpu.unknown_impl"));
 }
 

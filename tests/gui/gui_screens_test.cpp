@@ -25,6 +25,7 @@
 #include "capture/spec_io.h"
 #include "capture/store.h"
 #include "capture/tensor_io.h"
+#include "kernels/memory_model.h"
 #include "viewers/colormap.h"
 
 namespace attnscope {
@@ -161,6 +162,18 @@ class GuiScreens : public ::testing::Test {
     std::ifstream jf(png.string() + ".json");
     EXPECT_TRUE(jf.good()) << "no sidecar JSON";
     if (jf) s.j = json::parse(jf);
+    return s;
+  }
+
+  // The timeline of a capture, the capture itself, and the plot's pixels per microsecond (0 when
+  // the screenshot or its plot region is missing).
+  static Shot timeline_shot(const std::string& path, Capture* cap, double* px_per_us) {
+    *px_per_us = 0;
+    EXPECT_TRUE(load_capture(path, cap).ok());
+    Shot s = render(path, "timeline");
+    const json* plot = s.px.empty() ? nullptr : s.region("timeline:plot");
+    if (plot)
+      *px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
     return s;
   }
 
@@ -360,14 +373,10 @@ TEST_F(GuiScreens, MapsMinusReferenceAreWhiteForSinkAndRedWhereTheWhatIfDroppedT
 }
 
 TEST_F(GuiScreens, TimelineDrawsOneBarPerSpanAtTheRecordedRelativeWidths) {
-  std::string path = gptoss_capture();
   Capture cap;
-  ASSERT_TRUE(load_capture(path, &cap).ok());
-  Shot s = render(path, "timeline");
-  ASSERT_FALSE(s.px.empty());
-  const json* plot = s.region("timeline:plot");
-  ASSERT_NE(plot, nullptr);
-  const double px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+  double px_per_us = 0;
+  Shot s = timeline_shot(gptoss_capture(), &cap, &px_per_us);
+  ASSERT_GT(px_per_us, 0);
   int checked = 0;
   for (const RunResult& r : cap.runs) {
     const json* t = s.region("timeline:track:" + r.label);
@@ -518,6 +527,31 @@ TEST_F(GuiScreens, MemoryBarHeightsOrderAsThePeaks) {
       if (bars[i].first > bars[k].first * 1.05 + 4096) {
         EXPECT_GT(bars[i].second, bars[k].second) << "peak " << bars[i].first << " vs " << bars[k].first;
       }
+}
+
+// The memory model at the model's full context: a Llama-3-8B layer from its HF config (8192
+// tokens) against a T4: eager's plan needs more than the card, flash2 does not.
+TEST_F(GuiScreens, MemoryPanelOpensAtTheFullContextAgainstTheGpu) {
+  const std::string cap = cli_capture("llama3_config", "--config " + q(std::string(ATTNSCOPE_SOURCE_DIR) +
+                                                                       "/samples/hf/llama-3-8b.json") +
+                                                           " --seq 128 --impl eager,flash2");
+  Shot s = render(cap, "memory", "--gpu T4");
+  ASSERT_FALSE(s.px.empty());
+  const json* m = s.region("memory:model");
+  ASSERT_NE(m, nullptr) << s.j.dump();
+  EXPECT_EQ((*m)["full"], 8192);
+  EXPECT_EQ((*m)["seq"], 8192);
+  EXPECT_EQ((*m)["device_bytes"], int64_t{16} << 30);
+  const json* eager = s.region("memory:need:eager");
+  const json* flash = s.region("memory:need:flash2");
+  ASSERT_NE(eager, nullptr);
+  ASSERT_NE(flash, nullptr);
+  LayerSpec spec;
+  ASSERT_EQ(load_hf_config(std::string(ATTNSCOPE_SOURCE_DIR) + "/samples/hf/llama-3-8b.json", 0, &spec, nullptr), "");
+  spec.seq_q = spec.seq_k = 8192;
+  EXPECT_EQ((*eager)["need"], estimate_memory("eager", spec).total());
+  EXPECT_EQ((*eager)["over"], 1);
+  EXPECT_EQ((*flash)["over"], 0);
 }
 
 TEST_F(GuiScreens, ProbePanelShowsTheProbedTiles) {
@@ -963,14 +997,10 @@ TEST_F(GuiScreens, GradientVerdictsPerTensorAndTheDroppedSinksGradient) {
 // The backward's phases sit on each run's track under its forward, one bar per recorded span,
 // outlined, at the recorded widths.
 TEST_F(GuiScreens, TimelineShowsTheBackwardPhasesUnderTheForward) {
-  std::string path = gptoss_backward_capture();
   Capture cap;
-  ASSERT_TRUE(load_capture(path, &cap).ok());
-  Shot s = render(path, "timeline");
-  ASSERT_FALSE(s.px.empty());
-  const json* plot = s.region("timeline:plot");
-  ASSERT_NE(plot, nullptr);
-  const double px_per_us = (*plot)["w"].get<double>() / ((*plot)["t1_us"].get<double>() - (*plot)["t0_us"].get<double>());
+  double px_per_us = 0;
+  Shot s = timeline_shot(gptoss_backward_capture(), &cap, &px_per_us);
+  ASSERT_GT(px_per_us, 0);
   int checked = 0;
   for (const RunResult& r : cap.runs) {
     if (!r.grad.ran) continue;

@@ -10,43 +10,9 @@
 namespace attnscope {
 namespace {
 
-struct SweepCase {
-  int head_dim, hq, hkv, nq, nk;
-  DType dtype;
-  bool causal;
-  CausalAlign align;
-  int sliding;  // HF W
-  int wl, wr;   // FA2 window
-  bool sinks;
-  float softcap;
-};
-
-std::string describe(const SweepCase& c) {
-  char b[256];
-  std::snprintf(b, sizeof b, "d=%d H=%d/%d N=%d/%d %s causal=%d(%s) W=%d win=(%d,%d) sinks=%d softcap=%g",
-                c.head_dim, c.hq, c.hkv, c.nq, c.nk, dtype_name(c.dtype), c.causal,
-                causal_align_name(c.align), c.sliding, c.wl, c.wr, c.sinks, c.softcap);
-  return b;
-}
-
-LayerSpec spec_of(const SweepCase& c) {
-  LayerSpec s;
-  s.batch = 2;
-  s.head_dim = s.head_dim_v = c.head_dim;
-  s.heads_q = c.hq;
-  s.heads_kv = c.hkv;
-  s.seq_q = c.nq;
-  s.seq_k = c.nk;
-  s.dtype = c.dtype;
-  s.causal = c.causal;
-  s.align = c.align;
-  s.sliding_window = c.sliding;
-  s.window_left = c.wl;
-  s.window_right = c.wr;
-  s.sinks = c.sinks;
-  s.softcap = c.softcap;
-  return s;
-}
+using testing::describe;
+using testing::spec_of;
+using testing::SweepCase;
 
 std::vector<SweepCase> sweep() {
   std::vector<SweepCase> v = {
@@ -122,22 +88,8 @@ TEST(Sinks, ReproduceGptOssEagerOnAHandCheckedCase) {
   //   row 1 sees s = [1, 2]   -> m = 2, out = (e^-1 * 1 + 1 * 3) / (e^-1 + 1 + e^-1.5) = 2.1168191
   // (p_ij = exp(S_ij - m) / (sum_j exp(S_ij - m) + exp(s_h - m)), REFERENCE.md "Sinks").
   LayerSpec s;
-  s.batch = 1;
-  s.heads_q = s.heads_kv = 1;
-  s.seq_q = s.seq_k = 2;
-  s.head_dim = s.head_dim_v = 1;
-  s.dtype = DType::F32;
-  s.scale = 1.0;
-  s.causal = true;
-  s.sinks = true;
   Inputs in;
-  in.q = Tensor(DType::F32, {1, 1, 2, 1});
-  in.q.data = {1, 1};
-  in.k = Tensor(DType::F32, {1, 1, 2, 1});
-  in.k.data = {1, 2};
-  in.v = Tensor(DType::F32, {1, 1, 2, 1});
-  in.v.data = {1, 3};
-  in.sinks = {0.5f};
+  testing::hand_checked_sink_layer(&s, &in);
   const double want0 = 1.0 / (1.0 + std::exp(-0.5));
   const double want1 = (std::exp(-1.0) + 3.0) / (std::exp(-1.0) + 1.0 + std::exp(-1.5));
   EXPECT_NEAR(want0, 0.6224593, 1e-7);

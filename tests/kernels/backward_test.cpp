@@ -146,48 +146,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- every implementation against the reference, per gradient tensor ----
 
-struct SweepCase {
-  int head_dim, hq, hkv, nq, nk;
-  DType dtype;
-  bool causal;
-  CausalAlign align;
-  int sliding;
-  int wl, wr;
-  bool sinks;
-  float softcap;
-  bool padding;
-};
-
-std::string describe(const SweepCase& c) {
-  char b[256];
-  std::snprintf(b, sizeof b, "d=%d H=%d/%d N=%d/%d %s causal=%d(%s) W=%d win=(%d,%d) sinks=%d softcap=%g pad=%d",
-                c.head_dim, c.hq, c.hkv, c.nq, c.nk, dtype_name(c.dtype), c.causal, causal_align_name(c.align),
-                c.sliding, c.wl, c.wr, c.sinks, c.softcap, c.padding);
-  return b;
-}
-
-LayerSpec spec_of(const SweepCase& c) {
-  LayerSpec s;
-  s.batch = 2;
-  s.head_dim = s.head_dim_v = c.head_dim;
-  s.heads_q = c.hq;
-  s.heads_kv = c.hkv;
-  s.seq_q = c.nq;
-  s.seq_k = c.nk;
-  s.dtype = c.dtype;
-  s.causal = c.causal;
-  s.align = c.align;
-  s.sliding_window = c.sliding;
-  s.window_left = c.wl;
-  s.window_right = c.wr;
-  s.sinks = c.sinks;
-  s.softcap = c.softcap;
-  if (c.padding) {
-    s.mask = MaskKind::Padding;
-    s.kv_lengths = {c.nk, std::max(1, c.nk * 2 / 3)};
-  }
-  return s;
-}
+using testing::describe;
+using testing::spec_of;
+using testing::SweepCase;
 
 std::vector<SweepCase> sweep() {
   return {
@@ -305,22 +266,8 @@ TEST(BackwardSinks, MatchTheClosedFormOnAHandCheckedCase) {
   //   row 1: keys [1, 2], v = [1, 3]
   // dsinks = -Σ_i p_sink,i · D_i, D_i = dO_i · O_i (the sink column has no V row).
   LayerSpec s;
-  s.batch = 1;
-  s.heads_q = s.heads_kv = 1;
-  s.seq_q = s.seq_k = 2;
-  s.head_dim = s.head_dim_v = 1;
-  s.dtype = DType::F32;
-  s.scale = 1.0;
-  s.causal = true;
-  s.sinks = true;
   Inputs in;
-  in.q = Tensor(DType::F32, {1, 1, 2, 1});
-  in.q.data = {1, 1};
-  in.k = Tensor(DType::F32, {1, 1, 2, 1});
-  in.k.data = {1, 2};
-  in.v = Tensor(DType::F32, {1, 1, 2, 1});
-  in.v.data = {1, 3};
-  in.sinks = {0.5f};
+  testing::hand_checked_sink_layer(&s, &in);
   in.dout = Tensor(DType::F32, {1, 1, 2, 1});
   in.dout.data = {1, 1};
   const double z0 = 1 + std::exp(-0.5);                               // row 0 in units of e^1

@@ -158,6 +158,45 @@ def main():
             for j in range(0, 600, 97):
                 assert o[0, 0, row // pq, j // pk] >= p[0, 0, r, j]
 
+    # The backward: /inputs/do and each run's dq/dk/dv read with h5py; the reference's gradients are
+    # what numpy's fp64 formulas give from the stored inputs and dO.
+    spec_path = os.path.join(WORK, "spec_bwd.json")
+    fields = lib.write_spec(spec_path, dtype="bf16", causal=True)
+    cap = os.path.join(WORK, "capture_bwd.h5")
+    lib.attnscope(BIN, "run", "--spec", spec_path, "--cpu", "--impl", "eager,flash2", "--backward", "--quiet", "-o", cap)
+    with h5py.File(cap, "r") as f:
+        B, Hq, Hkv, D = fields["batch"], fields["heads_q"], fields["heads_kv"], fields["head_dim"]
+        Nq, Nk = fields["seq_q"], fields["seq_k"]
+        q, k, v, do = (decoded(f["inputs"][n]).astype(np.float64) for n in ("q", "k", "v", "do"))
+        assert do.shape == (B, Hq, Nq, D)
+        g = Hq // Hkv
+        kr, vr = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
+        scale = 1.0 / np.sqrt(D)
+        sc = np.einsum("bhid,bhjd->bhij", q, kr) * scale
+        i, j = np.arange(Nq)[:, None] + (Nk - Nq), np.arange(Nk)[None, :]
+        sc = np.where(j <= i, sc, -np.inf)
+        p = np.exp(sc - sc.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        dp = np.einsum("bhid,bhjd->bhij", do, vr)
+        ds = p * (dp - (p * dp).sum(-1, keepdims=True))
+        want = {"dq": np.einsum("bhij,bhjd->bhid", ds, kr) * scale,
+                "dk": np.einsum("bhij,bhid->bhjd", ds, q).reshape(B, Hkv, g, Nk, D).sum(2) * scale,
+                "dv": np.einsum("bhij,bhid->bhjd", p, do).reshape(B, Hkv, g, Nk, D).sum(2)}
+        for name, w in want.items():
+            ref = decoded(f["reference"][name])
+            assert ref.dtype == np.float32 and ref.shape == w.shape, (name, ref.shape)
+            err = np.max(np.abs(ref - w))
+            assert err < 1e-4 * max(1.0, np.max(np.abs(w))), "reference %s differs from numpy by %g" % (name, err)
+            for run in ("eager", "flash2"):
+                ds_ = f["runs"][run][name]
+                assert attr_str(ds_.attrs["dtype"]) == "bfloat16" and ds_.shape == w.shape, (run, name)
+                assert np.max(np.abs(decoded(ds_) - w)) < 0.05 * max(1.0, np.max(np.abs(w))), (run, name)
+        bg = f["runs"]["flash2"]["backward"]
+        assert int(bg.attrs["ran"]) == 1 and float(bg.attrs["median_ms"]) > 0
+        assert set(bg["spans"].dtype.names) >= {"name", "start_us", "dur_us"} and len(bg["spans"]) == 3
+        assert float(f.attrs["acceptance_baseline_dq"]) > 0
+    print("ok: gradients (dq, dk, dv), dO and the backward's records read with h5py; the reference's match numpy")
+
     # h5dump -H reads the layout without the data.
     if shutil.which("h5dump"):
         p = subprocess.run(["h5dump", "-H", os.path.join(WORK, "capture_bf16.h5")], capture_output=True, text=True)

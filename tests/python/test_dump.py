@@ -30,23 +30,28 @@ os.makedirs(WORK, exist_ok=True)
 assert "torch" not in sys.modules and "transformers" not in sys.modules, "attnscope_dump imported torch eagerly"
 
 
-def gpt_oss_attention(q, k, v, sinks, scale, window, vis):
-    """HF GPT-OSS eager math in fp64: sink column in the softmax, then dropped."""
+def gpt_oss_probs(q, k, v, sinks, scale, window, vis):
+    """HF GPT-OSS eager math in fp64: P with the sink column in the softmax (then dropped), the
+    sink's share, and K/V repeated over the GQA groups."""
     q, k, v = (np.asarray(t, np.float64) for t in (q, k, v))
-    B, Hq, Nq, D = q.shape
+    Hq, Nq = q.shape[1], q.shape[2]
     Hkv, Nk = k.shape[1], k.shape[2]
-    k = np.repeat(k, Hq // Hkv, axis=1)
-    v = np.repeat(v, Hq // Hkv, axis=1)
-    s = np.einsum("bhid,bhjd->bhij", q, k) * scale
+    kr, vr = np.repeat(k, Hq // Hkv, axis=1), np.repeat(v, Hq // Hkv, axis=1)
+    s = np.einsum("bhid,bhjd->bhij", q, kr) * scale
     i = np.arange(Nq)[:, None] + (Nk - Nq)
     j = np.arange(Nk)[None, :]
     allowed = (j <= i) & (j > i - window) & vis
     s = np.where(allowed, s, -np.inf)
     sk = np.asarray(sinks, np.float64)[None, :, None, None]
     m = np.maximum(s.max(axis=-1, keepdims=True), sk)
-    p = np.exp(s - m)
-    p = p / (p.sum(axis=-1, keepdims=True) + np.exp(sk - m))
-    return np.einsum("bhij,bhjd->bhid", p, v)
+    e = np.exp(s - m)
+    z = e.sum(axis=-1, keepdims=True) + np.exp(sk - m)
+    return e / z, np.exp(sk - m) / z, kr, vr
+
+
+def gpt_oss_attention(q, k, v, sinks, scale, window, vis):
+    p, _, _, vr = gpt_oss_probs(q, k, v, sinks, scale, window, vis)
+    return np.einsum("bhij,bhjd->bhid", p, vr)
 
 
 def read_run(cap, label):
@@ -117,6 +122,84 @@ def part_numpy():
         assert "output" in str(e)
     print("ok: structural masks dropped, wrong shapes refused")
     return 2
+
+
+def gpt_oss_gradients(q, k, v, sinks, scale, window, vis, dout):
+    """fp64 gradients of sum(out * dO) through the same math (GQA groups summed)."""
+    p, psink, kr, vr = gpt_oss_probs(q, k, v, sinks, scale, window, vis)
+    q, dout = np.asarray(q, np.float64), np.asarray(dout, np.float64)
+    B, Hq, Nq, D = q.shape
+    Hkv, Nk, g = np.shape(k)[1], np.shape(k)[2], Hq // np.shape(k)[1]
+    dp = np.einsum("bhid,bhjd->bhij", dout, vr)
+    Dsum = (p * dp).sum(-1, keepdims=True)
+    ds = p * (dp - Dsum)
+    dq = np.einsum("bhij,bhjd->bhid", ds, kr) * scale
+    dk = np.einsum("bhij,bhid->bhjd", ds, q).reshape(B, Hkv, g, Nk, D).sum(2) * scale
+    dv = np.einsum("bhij,bhid->bhjd", p, dout).reshape(B, Hkv, g, Nk, -1).sum(2)
+    dsinks = -(psink * Dsum).sum(axis=(0, 2, 3))
+    return dq, dk, dv, dsinks
+
+
+def part_gradients():
+    """The backward through the dump format: gradients a function produced for a seeded dO (here
+    numpy's fp64 ones, rounded to fp16) are stored beside its output and judged by attnscope per
+    tensor; a function recorded without a backward is reported as exactly that."""
+    try:
+        import safetensors.numpy  # noqa: F401
+    except ImportError:
+        print("SKIPPED gradients: python package 'safetensors' not installed")
+        return 0
+    rng = np.random.default_rng(7)
+    B, Hq, Hkv, N, D, W = 1, 4, 2, 24, 32, 8
+    q, k, v = (rng.standard_normal(sh).astype(np.float16) for sh in ((B, Hq, N, D), (B, Hkv, N, D), (B, Hkv, N, D)))
+    sinks = rng.standard_normal(Hq).astype(np.float16)
+    dout = rng.standard_normal((B, Hq, N, D)).astype(np.float16)
+    vis = np.ones((B, 1, N, N), bool)
+    out = gpt_oss_attention(q, k, v, sinks, 0.125, W, vis).astype(np.float16)
+    dq, dk, dv, dsinks = gpt_oss_gradients(q, k, v, sinks, 0.125, W, vis, dout)
+    grads = {"do": dout, "dq": dq.astype(np.float16), "dk": dk.astype(np.float16), "dv": dv.astype(np.float16),
+             "dsinks": dsinks.astype(np.float16)}
+    t, s = attnscope_dump.write_layer(WORK, "trained", q, k, v, out, scale=0.125, sliding_window=W, sinks=sinks,
+                                      softmax_dtype="model", grads=grads)
+    cap = os.path.join(WORK, "trained.h5")
+    lib.attnscope(BIN, "run", "--spec", s, "--inputs", t, "--import-run", "fn=%s:out" % t, "--impl", "eager",
+                  "--backward", "--cpu", "--quiet", "-o", cap)
+    _, rep, _ = lib.attnscope(BIN, "report", cap, "--json")
+    runs = {r["label"]: r for r in json.loads(rep)["runs"]}
+    with h5py.File(cap, "r") as f:
+        assert np.array_equal(f["inputs"]["do"][()], dout), "the file's dO was not the one the backward used"
+    g = runs["fn"]["backward"]["gradients"]
+    for name in ("dq", "dk", "dv", "dsinks"):
+        assert g[name]["acceptance"]["pass"], "%s: %s" % (name, g[name])
+    print("ok: a function's gradients (fp64 rounded to fp16) import and pass per tensor: %s"
+          % ", ".join("%s %.2g" % (n, g[n]["vs_reference"]["max_abs"]) for n in ("dq", "dk", "dv", "dsinks")))
+    # The same function recorded without a backward: the exception stands in the run.
+    msg = ("NotImplementedError: You must implement either the backward or vjp method for your custom "
+           "autograd.Function to use it with backward mode AD.")
+    t2, s2 = attnscope_dump.write_layer(WORK, "forward_only", q, k, v, out, scale=0.125, sliding_window=W,
+                                        sinks=sinks, softmax_dtype="model", grads={"do": dout},
+                                        extra_metadata={"backward_error": msg})
+    cap2 = os.path.join(WORK, "forward_only.h5")
+    lib.attnscope(BIN, "run", "--spec", s2, "--inputs", t2, "--import-run", "triton=%s:out" % t2, "--impl", "eager",
+                  "--backward", "--cpu", "--quiet", "-o", cap2)
+    _, rep2, _ = lib.attnscope(BIN, "report", cap2, "--json")
+    run = {r["label"]: r for r in json.loads(rep2)["runs"]}["triton"]
+    assert not run["backward"]["ran"] and msg in run["backward"]["error"], run["backward"]
+    assert any(r["code"] == "outside.no_backward" and r["severity"] == "error" for r in run["verdict"]["reasons"])
+    _, text, _ = lib.attnscope(BIN, "report", cap2)
+    assert "no gradients: no backward: NotImplementedError" in text, text
+    print("ok: a function without a backward is recorded and reported with torch's exception")
+    # Packed calls: cu_seqlens become the spec's, refused when they do not describe one row.
+    t3, s3 = attnscope_dump.write_layer(WORK, "packed", q, k, v, out, scale=0.125, cu_seqlens=[0, 10, 17, 24])
+    with open(s3) as f:
+        assert json.load(f)["cu_seqlens"] == [0, 10, 17, 24]
+    try:
+        attnscope_dump.write_layer(WORK, "bad_packed", q, k, v, out, cu_seqlens=[0, 10, 20])
+        raise AssertionError("cu_seqlens not ending at the token count were accepted")
+    except ValueError as e:
+        assert "cu_seqlens" in str(e)
+    print("ok: packed calls carry cu_seqlens")
+    return 3
 
 
 def replay(root, cases):
@@ -254,7 +337,7 @@ def part_timing():
 
 
 def main():
-    n = part_numpy() + part_timing() + part_torch()
+    n = part_numpy() + part_timing() + part_gradients() + part_torch()
     if n == 0:
         lib.skip("neither safetensors nor torch is installed: nothing to check beyond the import")
     print("%d passed, 0 failed" % n)

@@ -1,0 +1,455 @@
+#include "kernels/torch_plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace attnscope {
+
+int ttype_bytes(TType t) {
+  switch (t) {
+    case TType::F32: return 4;
+    case TType::F16:
+    case TType::BF16: return 2;
+    case TType::Bool: return 1;
+    case TType::I64: return 8;
+  }
+  return 0;
+}
+
+const char* ttype_name(TType t) {
+  switch (t) {
+    case TType::F32: return "fp32";
+    case TType::F16: return "fp16";
+    case TType::BF16: return "bf16";
+    case TType::Bool: return "bool";
+    case TType::I64: return "int64";
+  }
+  return "?";
+}
+
+TType ttype_of(DType d) {
+  switch (d) {
+    case DType::F32: return TType::F32;
+    case DType::F16: return TType::F16;
+    case DType::BF16: return TType::BF16;
+  }
+  return TType::F32;
+}
+
+int64_t torch_alloc_bytes(int64_t requested) {
+  constexpr int64_t kMinBlock = 512;  // c10/cuda/CUDACachingAllocator.cpp kMinBlockSize
+  return std::max<int64_t>(kMinBlock, (requested + kMinBlock - 1) / kMinBlock * kMinBlock);
+}
+
+int64_t PlanTensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+const char* plan_op_name(PlanOpKind k) {
+  switch (k) {
+    case PlanOpKind::RepeatHeads: return "repeat heads";
+    case PlanOpKind::Cast: return "cast";
+    case PlanOpKind::MulScalar: return "mul scalar";
+    case PlanOpKind::DivScalar: return "div scalar";
+    case PlanOpKind::Tanh: return "tanh";
+    case PlanOpKind::AddBroadcast: return "add";
+    case PlanOpKind::Softmax: return "softmax";
+    case PlanOpKind::GemmQK: return "matmul QK^T";
+    case PlanOpKind::GemmPV: return "matmul PV";
+    case PlanOpKind::CatSink: return "cat sink column";
+    case PlanOpKind::RowMax: return "row max";
+    case PlanOpKind::Transpose12: return "transpose(1,2).contiguous";
+    case PlanOpKind::Fill: return "fill";
+    case PlanOpKind::Tril: return "tril";
+    case PlanOpKind::WhereScalars: return "where (mask to bias)";
+    case PlanOpKind::IsNegInf: return "isneginf";
+    case PlanOpKind::AllLastDim: return "all(dim=-1)";
+    case PlanOpKind::WhereRowsZero: return "where (zero masked rows)";
+  }
+  return "?";
+}
+
+int64_t TorchPlan::peak_bytes() const {
+  int64_t cur = 0, peak = 0;
+  for (int64_t x : allocation_trace()) {
+    cur += x;
+    peak = std::max(peak, cur);
+  }
+  return peak;
+}
+
+int64_t TorchPlan::end_bytes() const {
+  int64_t cur = 0;
+  for (int64_t x : allocation_trace()) cur += x;
+  return cur;
+}
+
+std::vector<int64_t> TorchPlan::allocation_trace() const {
+  std::vector<int64_t> t;
+  for (const PlanEvent& e : events) {
+    if (e.kind == PlanEvent::Kind::Op) continue;
+    const int64_t b = torch_alloc_bytes(tensors[static_cast<size_t>(e.index)].bytes());
+    t.push_back(e.kind == PlanEvent::Kind::Alloc ? b : -b);
+  }
+  return t;
+}
+
+int64_t TorchPlan::place(std::vector<int64_t>* offset) const {
+  // Offline, as arena planners do: each tensor's lifetime (its alloc to its free event), then the
+  // largest first, each at the lowest offset where it overlaps no placed tensor alive at the same
+  // time. On the bench plans this packs into exactly the peak.
+  const size_t n = tensors.size();
+  std::vector<int64_t> born(n, -1), dies(n, static_cast<int64_t>(events.size()));
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind == PlanEvent::Kind::Alloc) born[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
+    if (events[i].kind == PlanEvent::Kind::Free) dies[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
+  }
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (born[i] >= 0) order.push_back(i);
+  auto bytes = [&](size_t i) { return torch_alloc_bytes(tensors[i].bytes()); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return bytes(a) > bytes(b); });
+  offset->assign(n, -1);
+  std::vector<size_t> placed;
+  int64_t high = 0;
+  for (size_t t : order) {
+    std::vector<std::pair<int64_t, int64_t>> busy;  // [start, end) of placed tensors alive with t
+    for (size_t u : placed)
+      if (born[u] < dies[t] && born[t] < dies[u]) busy.push_back({(*offset)[u], (*offset)[u] + bytes(u)});
+    std::sort(busy.begin(), busy.end());
+    int64_t at = 0;
+    for (const auto& [b0, b1] : busy) {
+      if (b0 - at >= bytes(t)) break;
+      at = std::max(at, b1);
+    }
+    (*offset)[t] = at;
+    high = std::max(high, at + bytes(t));
+    placed.push_back(t);
+  }
+  return high;
+}
+
+MaskInput eager_mask_input(const LayerSpec& s) {
+  // transformers' eager gets a 4D additive mask whenever anything is masked (masking_utils); packed
+  // sequences reach it as the padded batch with its padding mask.
+  if (s.packed() || s.causal || s.has_window() || s.mask != MaskKind::None) return MaskInput::Additive4D;
+  return MaskInput::None;
+}
+
+MaskInput sdpa_mask_input(const LayerSpec& s) {
+  // transformers' sdpa_attention_forward: is_causal when the causal mask alone is top-left and
+  // nothing else is masked; otherwise the boolean mask (an additive one stays additive).
+  if (s.mask == MaskKind::ExplicitAdditive) return MaskInput::Additive4D;
+  if (s.packed()) return MaskInput::Bool4D;  // the padded batch and its padding mask
+  const bool only_causal = s.mask == MaskKind::None && !s.has_window();
+  if (s.causal && only_causal && (s.seq_q == s.seq_k || s.align == CausalAlign::TopLeft)) return MaskInput::IsCausal;
+  if (s.causal || s.has_window() || s.mask != MaskKind::None) return MaskInput::Bool4D;
+  return MaskInput::None;
+}
+
+namespace {
+
+// Records tensors, ops and the allocator's events in program order.
+class Builder {
+ public:
+  explicit Builder(std::string what) { p_.what = std::move(what); }
+  int external(std::string name, TType t, std::vector<int64_t> shape) {
+    p_.tensors.push_back({std::move(name), t, std::move(shape), true});
+    return static_cast<int>(p_.tensors.size()) - 1;
+  }
+  int alloc(std::string name, TType t, std::vector<int64_t> shape) {
+    p_.tensors.push_back({std::move(name), t, std::move(shape), false});
+    const int id = static_cast<int>(p_.tensors.size()) - 1;
+    p_.events.push_back({PlanEvent::Kind::Alloc, id});
+    return id;
+  }
+  void free(int id) { p_.events.push_back({PlanEvent::Kind::Free, id}); }
+  // query [B, Hq, Nq, D], key [B, Hkv, Nk, D], value [B, Hkv, Nk, Dv] in the model dtype.
+  void inputs(const LayerSpec& s) {
+    const TType t = ttype_of(s.dtype);
+    p_.q = external("query", t, {s.batch, s.heads_q, s.seq_q, s.head_dim});
+    p_.k = external("key", t, {s.batch, s.heads_kv, s.seq_k, s.head_dim});
+    p_.v = external("value", t, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v});
+  }
+  PlanOp& op(PlanOpKind k, std::vector<int> in, int out, std::string torch_kernel) {
+    PlanOp o;
+    o.kind = k;
+    o.in = std::move(in);
+    o.out = out;
+    o.torch_kernel = std::move(torch_kernel);
+    p_.ops.push_back(o);
+    p_.events.push_back({PlanEvent::Kind::Op, static_cast<int>(p_.ops.size()) - 1});
+    return p_.ops.back();
+  }
+  const PlanTensor& tensor(int id) const { return p_.tensors[static_cast<size_t>(id)]; }
+  TorchPlan& plan() { return p_; }
+
+ private:
+  TorchPlan p_;
+};
+
+// convert_boolean_attn_mask: two 0-dim tensors (0 and -inf in `t`) and at::where into a bias of
+// the mask's shape; the scalars go once the where is done.
+int bool_mask_to_bias(Builder& b, int mask_bool, TType t, const std::string& name) {
+  const int zero = b.alloc("0 (scalar_tensor)", t, {});
+  b.op(PlanOpKind::Fill, {}, zero, "vectorized_elementwise_kernel<4, FillFunctor>").scalar = 0.0;
+  const int ninf = b.alloc("-inf (scalar_tensor)", t, {});
+  b.op(PlanOpKind::Fill, {}, ninf, "vectorized_elementwise_kernel<4, FillFunctor>").scalar =
+      -std::numeric_limits<double>::infinity();
+  const int bias = b.alloc(name, t, b.tensor(mask_bool).shape);
+  b.op(PlanOpKind::WhereScalars, {mask_bool, zero, ninf}, bias, "elementwise_kernel<128, 2, where_kernel_impl>");
+  b.free(zero);
+  b.free(ninf);
+  return bias;
+}
+
+}  // namespace
+
+TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
+  const bool gptoss = s.sinks && s.softmax_dtype != DType::F32;
+  Builder b(gptoss ? "transformers eager_attention_forward (GPT-OSS: sink column, softmax in the model dtype)"
+                   : "transformers eager_attention_forward (Llama: softmax in fp32)");
+  const TType t = ttype_of(s.dtype);
+  const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
+  const int64_t D = s.head_dim, Dv = s.head_dim_v;
+  TorchPlan& p = b.plan();
+  b.inputs(s);
+  const MaskInput mi = eager_mask_input(s);
+  if (mi != MaskInput::None) p.mask = b.external("attention_mask (4D, model dtype)", t, {B, mask_heads, Nq, Nk});
+  if (s.sinks) p.sinks = b.external("module.sinks", t, {Hq});
+
+  // repeat_kv: expand + reshape copies K and V per query head when there are fewer KV heads.
+  int k = p.k, v = p.v;
+  if (Hkv != Hq) {
+    k = b.alloc("key_states (repeat_kv)", t, {B, Hq, Nk, D});
+    b.op(PlanOpKind::RepeatHeads, {p.k}, k, "elementwise_kernel<128, 4, direct_copy>");
+    v = b.alloc("value_states (repeat_kv)", t, {B, Hq, Nk, Dv});
+    b.op(PlanOpKind::RepeatHeads, {p.v}, v, "elementwise_kernel<128, 4, direct_copy>");
+  }
+  // attn_weights = torch.matmul(query, key_states.transpose(2, 3)) * scaling: the matmul's result
+  // goes as soon as the product exists.
+  const std::vector<int64_t> sh = {B, Hq, Nq, Nk};
+  int w = b.alloc("attn_weights (matmul)", t, sh);
+  b.op(PlanOpKind::GemmQK, {p.q, k}, w, "cuBLAS bf16 GEMM (nvjet)");
+  int w2 = b.alloc("attn_weights (* scaling)", t, sh);
+  b.op(PlanOpKind::MulScalar, {w}, w2, "vectorized_elementwise_kernel<8, MulFunctor>").scalar = s.effective_scale();
+  b.free(w);
+  w = w2;
+  if (s.softcap > 0) {  // Gemma 2: / softcap, tanh, * softcap, each a new tensor
+    int a = b.alloc("attn_weights (/ softcap)", t, sh);
+    b.op(PlanOpKind::DivScalar, {w}, a, "vectorized_elementwise_kernel<8, DivFunctor>").scalar = s.softcap;
+    b.free(w);
+    int c = b.alloc("attn_weights (tanh)", t, sh);
+    b.op(PlanOpKind::Tanh, {a}, c, "vectorized_elementwise_kernel<8, tanh>");
+    b.free(a);
+    int d = b.alloc("attn_weights (* softcap)", t, sh);
+    b.op(PlanOpKind::MulScalar, {c}, d, "vectorized_elementwise_kernel<8, MulFunctor>").scalar = s.softcap;
+    b.free(c);
+    w = d;
+  }
+  if (p.mask >= 0) {
+    // + causal_mask: [B, 1, Nq, Nk] broadcast over heads, TensorIterator's generic strided kernel.
+    int m = b.alloc("attn_weights (+ attention_mask)", t, sh);
+    b.op(PlanOpKind::AddBroadcast, {w, p.mask}, m, "elementwise_kernel<128, 4, CUDAFunctor_add>").scalar = 1.0;
+    b.free(w);
+    w = m;
+  }
+  int probs = -1, combined = -1;
+  if (s.sinks) {
+    // combined_logits = torch.cat([attn_weights, sinks.reshape(1, -1, 1, 1).expand(B, -1, Nq, -1)], dim=-1)
+    const std::vector<int64_t> shc = {B, Hq, Nq, Nk + 1};
+    const int cat = b.alloc("combined_logits (cat)", t, shc);
+    b.op(PlanOpKind::CatSink, {w, p.sinks}, cat, "CatArrayBatchedCopy<OpaqueType<2>, unsigned int, 4, 64, 64>");
+    p.lse_from = cat;
+    combined = cat;
+    if (gptoss) {
+      // combined_logits - combined_logits.max(dim=-1, keepdim=True).values: max.dim returns values
+      // and int64 indices; its reduction stages 16 bytes per row (measured, freed at once).
+      const int mx = b.alloc("max values", t, {B, Hq, Nq, 1});
+      const int idx = b.alloc("max indices", TType::I64, {B, Hq, Nq, 1});
+      const int stage = b.alloc("max reduction staging", TType::I64, {B, Hq, Nq, 2});
+      b.op(PlanOpKind::RowMax, {cat}, mx, "reduce_kernel<512, 1, ReduceOp<MaxOps>>");
+      b.free(stage);
+      b.free(idx);
+      const int sub = b.alloc("combined_logits (- max)", t, shc);
+      b.op(PlanOpKind::AddBroadcast, {cat, mx}, sub, "elementwise_kernel<128, 4, CUDAFunctor_add>").scalar = -1.0;
+      b.free(mx);   // the max's values die with the statement,
+      b.free(cat);  // and the concatenated logits with the rebinding of combined_logits
+      combined = sub;
+      // F.softmax(combined_logits, dim=-1, dtype=combined_logits.dtype)
+      probs = b.alloc("probs (softmax, model dtype)", t, shc);
+      b.op(PlanOpKind::Softmax, {sub}, probs, "cunn_SoftMaxForwardReg<bf16, float, bf16>");
+      // attn_weights (the masked scores) is rebound to the dropped-sink slice of probs.
+      b.free(w);
+    }
+  }
+  p.scores = w;
+  if (p.lse_from < 0) p.lse_from = w;
+  if (!gptoss) {
+    const int in = s.sinks ? combined : w;
+    const std::vector<int64_t> shp = b.tensor(in).shape;
+    if (s.softmax_dtype != DType::F32 || t == TType::F32) {
+      // Softmax in the input's own dtype (fp32 layers, or a model-dtype softmax without sinks).
+      probs = b.alloc("attn_weights (softmax)", t, shp);
+      b.op(PlanOpKind::Softmax, {in}, probs, "softmax_warp_forward / cunn_SoftMaxForward*");
+      b.free(in);
+    } else {
+      // nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype):
+      // bf16 is first copied to fp32 (torch's softmax(dtype=) converts unless the input is
+      // fp16, whose half_to_float kernel reads fp16 directly), then cast back.
+      int pf;
+      if (t == TType::BF16) {
+        const int f = b.alloc("attn_weights (.to(float32))", TType::F32, shp);
+        b.op(PlanOpKind::Cast, {in}, f, "unrolled_elementwise_kernel<direct_copy>");
+        pf = b.alloc("softmax (fp32)", TType::F32, shp);
+        b.op(PlanOpKind::Softmax, {f}, pf, "softmax_warp_forward / cunn_SoftMaxForwardReg<float>");
+        b.free(f);
+      } else {
+        pf = b.alloc("softmax (fp32, half_to_float)", TType::F32, shp);
+        b.op(PlanOpKind::Softmax, {in}, pf, "softmax_warp_forward / cunn_SoftMaxForward<half, float>");
+      }
+      probs = b.alloc("attn_weights (.to(query.dtype))", t, shp);
+      b.op(PlanOpKind::Cast, {pf}, probs, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
+      b.free(pf);
+      b.free(in);
+      if (s.sinks) b.free(w);  // attn_weights rebound to the sliced probs
+    }
+  }
+  p.probs = probs;
+  p.probs_row_stride = b.tensor(probs).shape.back();
+  // attn_output = torch.matmul(attn_weights, value_states) on the (possibly sliced) probabilities,
+  // then attn_output.transpose(1, 2).contiguous().
+  const int o = b.alloc("attn_output (matmul)", t, {B, Hq, Nq, Dv});
+  PlanOp& pv = b.op(PlanOpKind::GemmPV, {probs, v}, o,
+                    s.sinks ? "cuBLAS GEMM, lda = Nk + 1 (cutlass align1)" : "cuBLAS bf16 GEMM (nvjet)");
+  pv.lda = p.probs_row_stride;
+  pv.cols = Nk;
+  const int o2 = b.alloc("attn_output (transpose(1, 2).contiguous())", t, {B, Nq, Hq, Dv});
+  b.op(PlanOpKind::Transpose12, {o}, o2, "elementwise_kernel<128, 4, direct_copy>");
+  b.free(o);
+  // Function return: the repeated K/V and the kept logits go; attn_weights (probs) is returned
+  // and dropped by the caller.
+  if (k != p.k) b.free(k);
+  if (v != p.v) b.free(v);
+  if (gptoss) b.free(combined);
+  b.free(probs);
+  p.out = o2;
+  p.out_bnhd = true;
+  return p;
+}
+
+TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
+  Builder b("torch 2.11 SDPA math backend (_scaled_dot_product_attention_math)");
+  const TType t = ttype_of(s.dtype);
+  const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
+  const int64_t D = s.head_dim, Dv = s.head_dim_v;
+  TorchPlan& p = b.plan();
+  b.inputs(s);
+  const MaskInput mi = sdpa_mask_input(s);
+  int mask = -1;
+  if (mi == MaskInput::Bool4D) {
+    // scaled_dot_product_attention converts a boolean mask to a bias in the query's dtype first.
+    p.mask = b.external("attn_mask (bool)", TType::Bool, {B, mask_heads, Nq, Nk});
+    mask = bool_mask_to_bias(b, p.mask, t, "attn_mask (bias, model dtype)");
+  } else if (mi == MaskInput::Additive4D) {
+    p.mask = b.external("attn_mask (additive, model dtype)", t, {B, mask_heads, Nq, Nk});
+    mask = p.mask;
+  }
+  // Keep query, key, value in high precision: fp16/bf16 are copied to fp32.
+  const bool up = t != TType::F32;
+  int qa = p.q, ka = p.k, va = p.v;
+  if (up) {
+    qa = b.alloc("query_acc (.to(float))", TType::F32, {B, Hq, Nq, D});
+    b.op(PlanOpKind::Cast, {p.q}, qa, "unrolled_elementwise_kernel<direct_copy>");
+    ka = b.alloc("key_acc (.to(float))", TType::F32, {B, Hkv, Nk, D});
+    b.op(PlanOpKind::Cast, {p.k}, ka, "unrolled_elementwise_kernel<direct_copy>");
+    va = b.alloc("value_acc (.to(float))", TType::F32, {B, Hkv, Nk, Dv});
+    b.op(PlanOpKind::Cast, {p.v}, va, "unrolled_elementwise_kernel<direct_copy>");
+  }
+  // Scale q and k before the matmul, each by sqrt(scale).
+  const double sf = std::sqrt(s.effective_scale());
+  const int qs = b.alloc("query * sqrt(scale)", TType::F32, {B, Hq, Nq, D});
+  b.op(PlanOpKind::MulScalar, {qa}, qs, "vectorized_elementwise_kernel<4, MulFunctor<float>>").scalar = sf;
+  if (mi == MaskInput::IsCausal) {
+    // attn_mask = at::ones({L, S}, bool).tril(); convert_boolean_attn_mask(attn_mask, fp32).
+    const int ones = b.alloc("ones (bool)", TType::Bool, {Nq, Nk});
+    b.op(PlanOpKind::Fill, {}, ones, "vectorized_elementwise_kernel<4, FillFunctor<bool>>").scalar = 1.0;
+    const int tril = b.alloc("tril (bool)", TType::Bool, {Nq, Nk});
+    b.op(PlanOpKind::Tril, {ones}, tril, "triu_tril_kernel<bool>");
+    b.free(ones);
+    mask = bool_mask_to_bias(b, tril, TType::F32, "causal bias (fp32)");
+    b.free(tril);
+  }
+  // GQA (enable_gqa): repeat_interleave K and V over the query heads.
+  int ke = ka, ve = va;
+  if (Hkv != Hq) {
+    ke = b.alloc("key (repeat_interleave)", TType::F32, {B, Hq, Nk, D});
+    b.op(PlanOpKind::RepeatHeads, {ka}, ke, "elementwise_kernel<128, 2, direct_copy>");
+    ve = b.alloc("value (repeat_interleave)", TType::F32, {B, Hq, Nk, Dv});
+    b.op(PlanOpKind::RepeatHeads, {va}, ve, "elementwise_kernel<128, 2, direct_copy>");
+  }
+  // attn = at::matmul(query, key_expanded.transpose(-2, -1) * scaling_factor): fp32 GEMM, no TF32.
+  const int ks = b.alloc("key^T * sqrt(scale)", TType::F32, {B, Hq, Nk, D});
+  b.op(PlanOpKind::MulScalar, {ke}, ks, "vectorized_elementwise_kernel<4, MulFunctor<float>>").scalar = sf;
+  const std::vector<int64_t> sh = {B, Hq, Nq, Nk};
+  const int attn = b.alloc("attn (fp32)", TType::F32, sh);
+  b.op(PlanOpKind::GemmQK, {qs, ks}, attn, "cuBLAS fp32 GEMM (sm80_xmma ffma)");
+  b.free(ks);
+  if (mask >= 0)  // attn.add_(attn_mask): in place
+    b.op(PlanOpKind::AddBroadcast, {attn, mask}, attn, "elementwise_kernel<128, 2, CUDAFunctor_add<float>>").scalar =
+        1.0;
+  p.scores = p.lse_from = attn;
+  // _safe_softmax: softmax, then rows whose every input is -inf become 0 instead of NaN.
+  const int pf = b.alloc("attn (_safe_softmax)", TType::F32, sh);
+  b.op(PlanOpKind::Softmax, {attn}, pf, "softmax_warp_forward / cunn_SoftMaxForwardReg<float>");
+  const int neg = b.alloc("isneginf", TType::Bool, sh);
+  b.op(PlanOpKind::IsNegInf, {attn}, neg, "vectorized_elementwise_kernel<4, isneginf>");
+  const int rows = b.alloc("all(dim=-1)", TType::Bool, {B, Hq, Nq, 1});
+  b.op(PlanOpKind::AllLastDim, {neg}, rows, "reduce_kernel<512, 1, ReduceOp<bool, and>>");
+  const int zero = b.alloc("0 (scalar_tensor)", TType::F32, {});
+  b.op(PlanOpKind::Fill, {}, zero, "vectorized_elementwise_kernel<4, FillFunctor<float>>").scalar = 0.0;
+  b.op(PlanOpKind::WhereRowsZero, {rows, zero}, pf, "elementwise_kernel<128, 2, where_kernel_impl>");
+  b.free(zero);
+  b.free(rows);
+  b.free(neg);
+  b.free(attn);
+  p.probs = pf;
+  p.probs_row_stride = Nk;
+  // return {at::matmul(attn, value_expanded).to(origin_dtype), attn.to(origin_dtype)}: the
+  // arguments are evaluated right to left (GCC), so the probabilities are cast first.
+  int pb = -1;
+  if (up) {
+    pb = b.alloc("attn (.to(origin_dtype), returned)", t, sh);
+    b.op(PlanOpKind::Cast, {pf}, pb, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
+  }
+  const int of = b.alloc("output (fp32 matmul)", TType::F32, {B, Hq, Nq, Dv});
+  PlanOp& pv = b.op(PlanOpKind::GemmPV, {pf, ve}, of, "cuBLAS fp32 GEMM (sm80_xmma ffma)");
+  pv.lda = Nk;
+  pv.cols = Nk;
+  int out = of;
+  if (up) {
+    out = b.alloc("output (.to(origin_dtype))", t, {B, Hq, Nq, Dv});
+    b.op(PlanOpKind::Cast, {of}, out, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
+    b.free(of);
+  }
+  // Locals go at return; the returned probabilities are dropped by scaled_dot_product_attention.
+  b.free(pf);
+  b.free(qs);
+  if (ke != ka) b.free(ke);
+  if (ve != va) b.free(ve);
+  if (mask >= 0 && mask != p.mask) b.free(mask);
+  if (up) {
+    b.free(ka);
+    b.free(va);
+    b.free(qa);
+    b.free(pb);
+  }
+  p.out = out;
+  p.out_bnhd = false;
+  return p;
+}
+
+}  // namespace attnscope

@@ -1,0 +1,122 @@
+// What PyTorch does for one attention call, step by step: every tensor its caching allocator hands
+// out and takes back, in order, and the operation each step runs. Two plans:
+//   hf_eager_plan:   transformers' eager_attention_forward (Llama's: repeat_kv, matmul, * scaling,
+//                    + mask, softmax in fp32, cast back, matmul, transpose; GPT-OSS's: sink column
+//                    concatenated, row max subtracted, softmax in the model dtype, column dropped)
+//   torch_math_plan: torch 2.11's SDPA math backend (_scaled_dot_product_attention_math: q/k/v
+//                    upcast to fp32, q and k each scaled by sqrt(scale), fp32 GEMMs, the mask as an
+//                    fp32 bias, "safe" softmax that zeroes fully masked rows, output cast back)
+// Both were read off torch 2.11 + transformers 5.17 on an H200 (bench/torch_plans.py ->
+// bench/results/2026-12-01-h200/torch_plans.json). The GPU eager and sdpa:math execute these plans
+// op by op; the memory model replays their allocations (kernels/memory_model.h). No CUDA here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layer_spec.h"
+
+namespace attnscope {
+
+// Element types of the tensors torch makes along the way (bool masks, int64 indices too).
+enum class TType : uint8_t { F32, F16, BF16, Bool, I64 };
+int ttype_bytes(TType t);
+const char* ttype_name(TType t);
+TType ttype_of(DType d);
+
+// torch's caching allocator rounds every request up to a multiple of 512 bytes (kMinBlockSize), and
+// torch.cuda.max_memory_allocated counts the rounded sizes.
+int64_t torch_alloc_bytes(int64_t requested);
+
+struct PlanTensor {
+  std::string name;             // what HF/torch calls it: "attn_weights (matmul)", "query (fp32)", ...
+  TType type = TType::F32;
+  std::vector<int64_t> shape;   // row-major, contiguous
+  bool external = false;        // owned by the caller (q, k, v, the 4D mask, sinks): never counted
+  int64_t numel() const;
+  int64_t bytes() const { return numel() * ttype_bytes(type); }
+};
+
+enum class PlanOpKind : uint8_t {
+  RepeatHeads,   // out[b, h] = in[b, h / G]: HF repeat_kv (expand + reshape) and torch's repeat_interleave
+  Cast,          // out = in converted (.to(dtype)): widening runs torch's unrolled copy, narrowing its vectorised one
+  MulScalar,     // out = in * scalar, fp32 arithmetic (tensor * Python float), vectorised
+  DivScalar,     // out = in / scalar (Gemma 2's softcap)
+  Tanh,          // out = tanh(in)
+  AddBroadcast,  // out = a + alpha * b, b broadcast over its size-1 dims (TensorIterator's generic strided kernel)
+  Softmax,       // out = softmax(in) over the last dim, fp32 arithmetic; in/out types may differ (half_to_float)
+  GemmQK,        // out[b, h] = a[b, h] · b[b, h]ᵀ (cuBLAS batched, batch = B·H)
+  GemmPV,        // out[b, h] = a[b, h][:, :cols] · b[b, h]; a's rows are `lda` elements apart
+  CatSink,       // out[b, h, i, :] = [a[b, h, i, :], sinks[h]]  (torch.cat of the expanded sink column)
+  RowMax,        // out[b, h, i, 0] = max_j in[b, h, i, j]  (.max(dim=-1, keepdim=True).values)
+  Transpose12,   // out[b, i, h, :] = in[b, h, i, :]  (.transpose(1, 2).contiguous())
+  Fill,          // out[...] = scalar (torch.ones / at::scalar_tensor)
+  Tril,          // out = in.tril()  (top-left causal, [Nq, Nk])
+  WhereScalars,  // out = cond ? t : f, t and f 0-dim tensors (convert_boolean_attn_mask)
+  IsNegInf,      // out = in == -inf
+  AllLastDim,    // out[..., 0] = all(in[..., :])  (keepdim)
+  WhereRowsZero, // inout[..., j] = cond[..., 0] ? zero : inout[..., j]  (_safe_softmax's where)
+};
+const char* plan_op_name(PlanOpKind k);
+
+struct PlanOp {
+  PlanOpKind kind;
+  std::vector<int> in;  // tensor ids
+  int out = -1;         // tensor id (may equal in[0] for torch's in-place ops)
+  double scalar = 0;    // MulScalar/DivScalar factor, Fill value, AddBroadcast alpha
+  int64_t lda = 0;      // GemmPV: row stride of `a` in elements (Nk, or Nk + 1 on GPT-OSS's sliced P)
+  int64_t cols = 0;     // GemmPV: columns of `a` used (Nk)
+  std::string torch_kernel;  // the kernel torch's profiler shows for this step (short form)
+};
+
+// One entry of the plan, in order: an allocation, a free, or an op.
+struct PlanEvent {
+  enum class Kind : uint8_t { Alloc, Free, Op } kind;
+  int index;  // tensor id (Alloc/Free) or op index (Op)
+};
+
+struct TorchPlan {
+  std::string what;                 // "transformers eager_attention_forward (Llama)", ...
+  std::vector<PlanTensor> tensors;
+  std::vector<PlanOp> ops;
+  std::vector<PlanEvent> events;
+  int out = -1;        // the attention output tensor
+  bool out_bnhd = false;  // output laid out [B, Nq, Hq, Dv] (HF's transpose(1, 2).contiguous())
+  // Tensors the capture reads (each as its last writer left it, before the plan frees it):
+  int scores = -1;     // S [B, Hq, Nq, Nk]: the scores after scale, softcap and mask (no sink column)
+  int lse_from = -1;   // the rows whose logsumexp is the LSE (S, or S with the sink column appended)
+  int probs = -1;      // the probabilities P·V reads
+  int64_t probs_row_stride = 0;  // elements between rows of `probs` (Nk, or Nk + 1 with the sink column)
+  // External inputs by role (-1 when absent).
+  int q = -1, k = -1, v = -1, mask = -1, sinks = -1;
+
+  // Peak of the bytes allocated during the call, as torch.cuda.max_memory_allocated counts them
+  // (512-byte rounding), and the bytes still held at the end (the output).
+  int64_t peak_bytes() const;
+  int64_t end_bytes() const;
+  // The rounded size of every allocation and free, in order (+ alloc, - free).
+  std::vector<int64_t> allocation_trace() const;
+  // A place for every allocated tensor in one address range (byte offsets, -1 for inputs) where no
+  // two tensors alive at the same time overlap. Returns the range's size: what one pool allocated
+  // up front must hold (the peak itself on every bench plan).
+  int64_t place(std::vector<int64_t>* offset) const;
+};
+
+// How an attention mask reaches the implementation: transformers builds a 4D mask outside the
+// attention function (not counted, as in the bench); SDPA gets is_causal or a mask.
+enum class MaskInput : uint8_t {
+  None,         // no mask
+  IsCausal,     // SDPA is_causal=True (top-left); eager never sees this
+  Additive4D,   // [B, 1, Nq, Nk] in the model dtype: 0 / finfo.min, or the user's additive mask
+  Bool4D,       // [B, 1, Nq, Nk] bool (SDPA: converted to a 0 / -inf bias in the model dtype)
+};
+// The mask transformers hands eager (additive) or SDPA (is_causal / bool / additive) for this layer.
+MaskInput eager_mask_input(const LayerSpec& s);
+MaskInput sdpa_mask_input(const LayerSpec& s);
+
+// `mask_heads`: the 4D mask's head dim (1, or Hq for an explicit per-head mask); inputs are never
+// counted, so it changes how the mask broadcasts, not the memory.
+TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads = 1);
+TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads = 1);
+
+}  // namespace attnscope

@@ -1,0 +1,59 @@
+// The bench cases (bench/peers.py CASES) and what torch did on each on the H200
+// (bench/results/2026-12-01-h200/torch_plans.json), for the plan and memory model tests.
+#pragma once
+#include <fstream>
+#include <regex>
+#include <vector>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "kernels/layer_spec.h"
+
+namespace attnscope::testdata {
+
+// (name, B, Hq, Hkv, N, D, causal, sinks, window), bf16: bench/peers.py's CASES, read from that
+// file (the list torch_plans.py and peers.py use), so the tests cannot drift from the bench.
+struct BenchCase {
+  std::string name;
+  int b, hq, hkv, n, d;
+  bool causal, sinks;
+  int window;
+};
+
+inline const std::vector<BenchCase>& bench_cases() {
+  static const std::vector<BenchCase> cases = [] {
+    std::vector<BenchCase> v;
+    std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/peers.py");
+    const std::regex row(
+        R"re(^\s*\("([^"]+)",\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(\d+),\s*(True|False),\s*(True|False),\s*(\d+)\),)re");
+    std::string line;
+    std::smatch m;
+    while (std::getline(f, line))
+      if (std::regex_search(line, m, row))
+        v.push_back({m[1], std::stoi(m[2]), std::stoi(m[3]), std::stoi(m[4]), std::stoi(m[5]), std::stoi(m[6]),
+                     m[7] == "True", m[8] == "True", std::stoi(m[9])});
+    return v;
+  }();
+  return cases;
+}
+
+inline LayerSpec spec_of(const BenchCase& c) {
+  LayerSpec s;
+  s.name = c.name;
+  s.dtype = DType::BF16;
+  s.batch = c.b, s.heads_q = c.hq, s.heads_kv = c.hkv, s.seq_q = s.seq_k = c.n;
+  s.head_dim = s.head_dim_v = c.d;
+  s.causal = c.causal, s.sinks = c.sinks, s.sliding_window = c.window;
+  if (c.sinks) s.softmax_dtype = DType::BF16;  // GPT-OSS's eager
+  return s;
+}
+
+inline const nlohmann::json& recorded() {
+  static const nlohmann::json j = [] {
+    std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/results/2026-12-01-h200/torch_plans.json");
+    return f ? nlohmann::json::parse(f) : nlohmann::json();
+  }();
+  return j;
+}
+
+}  // namespace attnscope::testdata

@@ -1,0 +1,81 @@
+// The memory model against torch.cuda.max_memory_allocated on the H200 (torch_plans.json), every
+// bench case and backend within 5%, and its full-context sentence.
+#include <gtest/gtest.h>
+
+#include "kernels/format.h"
+#include "kernels/implementation.h"
+#include "kernels/memory_model.h"
+#include "tests/kernels/bench_cases.h"
+
+namespace attnscope {
+namespace {
+
+using testdata::bench_cases;
+using testdata::recorded;
+using testdata::spec_of;
+
+TEST(MemoryModel, WithinFivePercentOfTorchOnEveryBenchCase) {
+  // torch_plans.json tag -> the attnscope implementation that stands for it.
+  const std::pair<const char*, const char*> pairs[] = {{"hf_eager", "eager"},
+                                                       {"sdpa_math", "sdpa:math"},
+                                                       {"sdpa_flash", "flash2"},
+                                                       {"sdpa_flash", "sdpa:flash"},
+                                                       {"sdpa_efficient", "sdpa:efficient"},
+                                                       {"sdpa_cudnn", "sdpa:cudnn"}};
+  int checked = 0;
+  for (const auto& c : bench_cases())
+    for (const auto& [tag, impl] : pairs) {
+      const nlohmann::json* m = nullptr;
+      for (const auto& rc : recorded()["cases"])
+        if (rc["case"] == c.name && rc["plans"].contains(tag)) m = &rc["plans"][tag];
+      if (!m || m->contains("error")) continue;
+      const double torch_peak = (*m)["peak_bytes"].get<double>();
+      const double ours = static_cast<double>(model_bytes(impl, spec_of(c)));
+      EXPECT_NEAR(ours / torch_peak, 1.0, 0.05) << c.name << " " << impl << ": model " << format_bytes(ours)
+                                                << ", torch " << format_bytes(static_cast<int64_t>(torch_peak));
+      ++checked;
+    }
+  EXPECT_EQ(checked, 9 + 7 + 2 * 7 + 4 + 7);  // eager 9, math 7, flash 7 (x2), efficient 4, cudnn 7
+}
+
+TEST(MemoryModel, EagerPeakNamesWhatIsAliveThen) {
+  const MemoryEstimate m = estimate_memory("eager", spec_of(bench_cases()[0]));
+  ASSERT_EQ(m.at_peak.size(), 3u);
+  EXPECT_EQ(m.at_peak[0].second, int64_t{2} << 30);  // the fp32 copy and the fp32 softmax, 2 GiB each
+  EXPECT_EQ(m.at_peak[2].second, int64_t{1} << 30);  // the masked bf16 scores
+  EXPECT_EQ(m.mask_bytes, int64_t{4} * 2048 * 2048 * 2);
+}
+
+TEST(MemoryModel, Llama3At16kIsOutOfMemoryOnAnH100) {
+  LayerSpec s = spec_of(bench_cases()[7]);
+  s.seq_q = s.seq_k = 1024;
+  s.max_context = 16384;
+  EXPECT_EQ(full_context(s), 16384);
+  const ContextFit f = fit_at_context("eager", s, full_context(s), nullptr);
+  // 80.25 GiB of the call (measured 82176 MiB) + the 512 MiB mask + q, k, v.
+  EXPECT_EQ(f.need.peak_bytes, int64_t{82176} << 20);
+  ASSERT_TRUE(f.exceeded && f.fits);
+  EXPECT_EQ(f.exceeded->name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(f.fits->name, "NVIDIA H200");
+  EXPECT_EQ(f.sentence,
+            "eager at 16384 tokens needs 80.94 GiB: out of memory on an NVIDIA H100 80GB HBM3 (80.00 GiB); fits an "
+            "NVIDIA H200 (141.00 GiB)");
+  // The fused kernels hold the output and the LSE only.
+  const ContextFit g = fit_at_context("flash2", s, 16384, nullptr);
+  EXPECT_LT(g.need.total(), int64_t{1} << 30);
+  EXPECT_EQ(g.exceeded, std::nullopt);
+  // On the GPU the capture ran on, that GPU comes first.
+  const auto h200 = named_gpu("H200");
+  const ContextFit here = fit_at_context("eager", s, 16384, &*h200);
+  EXPECT_EQ(here.sentence.rfind("eager at 16384 tokens needs 80.94 GiB: fits this GPU, NVIDIA H200 (141.00 GiB); out "
+                                "of memory on an NVIDIA H100",
+                                0),
+            0u)
+      << here.sentence;
+  const ContextFit huge = fit_at_context("eager", s, 131072, nullptr);
+  EXPECT_NE(huge.sentence.find("more than any GPU attnscope knows (the largest: an NVIDIA B200"), std::string::npos)
+      << huge.sentence;
+}
+
+}  // namespace
+}  // namespace attnscope
