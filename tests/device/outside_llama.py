@@ -18,9 +18,10 @@ on the GPU, and the capture is checked through report --json and export-trace:
   - the capture holds the GPU environment; export-trace has the NVTX phases and both runs' kernels.
 A second dump of a left-padded batch of 2 shows the ignored mask (printed, not a fixture).
 
-Writes to OUT: outside_llama_triton_sink/layer000.{safetensors,json} (the CI fixture, for
-tests/fixtures/outside_llama_triton_sink/), gpu_llama_outside.h5 (a GPU capture for the GUI tests)
-and outside_llama.json (the figures). Exit 1 on a failed expectation.
+Writes to OUT: outside_llama_triton_sink_gpu/layer000.{safetensors,json} (the CI fixture, for
+tests/fixtures/outside_llama_triton_sink_gpu/), gpu_llama_outside.h5 (the GPU capture, for
+tests/fixtures/: the CLI and GUI tests of the recorded case) and outside_llama_gpu.json (the
+figures). One "PASS name: ..." or "FAIL name: ..." line per check; exit 1 when one failed.
 
 usage: outside_llama.py --attnscope BIN --out OUT
 """
@@ -40,7 +41,7 @@ FAILED = []
 
 
 def expect(ok, what):
-    print(("ok:   " if ok else "FAIL: ") + what)
+    print(("PASS " if ok else "FAIL ") + what)
     if not ok:
         FAILED.append(what)
 
@@ -76,7 +77,7 @@ def main():
     import attnscope_dump
     import triton_sink_attention  # registers "triton_sink"
 
-    dump = os.path.join(a.out, "outside_llama_triton_sink")
+    dump = os.path.join(a.out, "outside_llama_triton_sink_gpu")
     shutil.rmtree(dump, ignore_errors=True)
     model = llama(torch, triton_sink_attention.NAME)
     torch.manual_seed(1)
@@ -98,8 +99,8 @@ def main():
     t, s = rec.files[0]
 
     cap = os.path.join(a.out, "gpu_llama_outside.h5")
-    attnscope(a.attnscope, "run", "--spec", s, "--inputs", t, "--import-run", "triton_sink=%s:out" % t, "--quiet",
-              "-o", cap)
+    attnscope(a.attnscope, "run", "--spec", s, "--inputs", t, "--import-run", "triton_sink=%s:out" % t,
+              "--impl", "eager,sdpa,flash2,sink", "--quiet", "-o", cap)
     report = json.loads(attnscope(a.attnscope, "report", cap, "--json"))
     text = attnscope(a.attnscope, "report", cap)
     print(text)
@@ -149,7 +150,7 @@ def main():
     print("left padding (mask ignored): rel. Frobenius %s, timed: %s" % (rel2, r2["timed"]))
     expect(r2["timed"] is False and r2["median_ms"] is None, "a layer dumped without timing says not timed (null)")
 
-    with open(os.path.join(a.out, "outside_llama.json"), "w") as f:
+    with open(os.path.join(a.out, "outside_llama_gpu.json"), "w") as f:
         json.dump({"torch": torch.__version__, "device": torch.cuda.get_device_name(), "outside": o,
                    "ours": [{k: r[k] for k in ("label", "median_ms", "median_untraced_ms", "cupti_overhead_pct",
                                                "kernels", "ranges", "peak_bytes")} for r in ours],
