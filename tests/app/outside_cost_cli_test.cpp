@@ -1,6 +1,6 @@
 // An outside run's cost through the CLI (issue 13), on the Llama + Triton sink kernel dump in
-// tests/fixtures/outside_llama_triton_sink (made with attnscope_dump.py's format; see the
-// fixture's "synthetic" metadata until the GPU recording replaces it): the report, its JSON, the
+// tests/fixtures/outside_llama_triton_sink (made without a GPU in attnscope_dump.py's format, its
+// metadata says "synthetic"; the device recording sits beside it, tested at the end): the report, its JSON, the
 // summary and export-trace show the function's time, kernels, phases and peak; the same layer
 // dumped without timing says "not timed" (null in JSON), never 0; a malformed timing record stops
 // the run with the file, the field and the problem.
@@ -212,6 +212,92 @@ TEST(OutsideCost, TheReportListsTheGpuEnvironmentAndCuptisOverhead) {
   EXPECT_EQ(j["env"]["gpu"]["compute_capability"], "9.0");
   EXPECT_TRUE(j["env"]["gpu"]["cudnn"].is_null());
   EXPECT_NEAR(runs_of(j)["eager"]["cupti_overhead_pct"].get<double>(), 2.5, 1e-9);
+}
+
+// ---- The same layer recorded on the GPU (tests/device/post_build_profile.sh writes these; they
+// are committed as tests/fixtures/outside_llama_triton_sink_gpu/ and gpu_llama_outside.h5).
+// Until they are, these tests skip.
+const std::string kGpuDump = ATTNSCOPE_SOURCE_DIR "/tests/fixtures/outside_llama_triton_sink_gpu/";
+const std::string kGpuCapture = ATTNSCOPE_SOURCE_DIR "/tests/fixtures/gpu_llama_outside.h5";
+
+bool exists(const std::string& path) { return std::ifstream(path).good(); }
+
+// The dump made on the device with --time imports as a timed run: the Triton kernel once per call.
+TEST(OutsideCostRecordedOnTheGpu, TheTimedDumpImportsWithTheTritonKernelOfEveryCall) {
+  if (!exists(kGpuDump + "layer000.safetensors")) GTEST_SKIP() << "no device recording in " << kGpuDump;
+  NamedTensors nt;
+  ASSERT_EQ(read_safetensors(kGpuDump + "layer000.safetensors", &nt), "");
+  EXPECT_EQ(nt.metadata.count("synthetic"), 0u) << "the device fixture is a real recording";
+  const json t = json::parse(nt.metadata.at(kOutsideTimingKey));
+  std::map<int, int> per_call;
+  for (const auto& k : t["kernels"])
+    if (k["name"] == "_sink_attn_fwd") ++per_call[k["repeat"].get<int>()];
+  for (int i = 0; i < t["repeats"].get<int>(); ++i) EXPECT_EQ(per_call[i], 1) << "repeat " << i;
+  EXPECT_EQ(per_call[-1], t["warmup"].get<int>());
+
+  const std::string cap = tmp("gpu_dump.h5");
+  Shell run = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " run --cpu --impl eager --spec " + kGpuDump + "layer000.json --inputs " +
+                 kGpuDump + "layer000.safetensors --import-run triton_sink=" + kGpuDump +
+                 "layer000.safetensors:out --quiet -o " + cap);
+  ASSERT_EQ(run.code, 0) << run.out;
+  auto runs = runs_of(json::parse(sh(kBin + " report " + cap + " --json", false).out));
+  const json& o = runs["triton_sink"];
+  EXPECT_TRUE(o["timed"].get<bool>());
+  EXPECT_GT(o["median_ms"].get<double>(), 0.0);
+  EXPECT_EQ(o["kernels"], t["kernels"].size());
+  EXPECT_EQ(o["peak_bytes"], t["peak_bytes"]);
+  EXPECT_GT(o["peak_bytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(o["acceptance"]["pass"].get<bool>()) << "the zero-logit sink fails FA2's rule";
+}
+
+// The GPU capture of that layer: the outside Triton kernel beside attnscope's own runs, each of
+// ours with its NVTX ranges and CUPTI's overhead, the full environment, and export-trace with the
+// phases and both kinds of kernels.
+TEST(OutsideCostRecordedOnTheGpu, TheGpuCaptureShowsTheOutsideKernelBesideOursWithEnvironmentAndOverhead) {
+  if (!exists(kGpuCapture)) GTEST_SKIP() << "no device capture " << kGpuCapture;
+  Shell rep = sh(kBin + " report " + kGpuCapture + " --json", false);
+  ASSERT_EQ(rep.code, 0) << rep.out;
+  const json j = json::parse(rep.out);
+  EXPECT_EQ(j["format_version"], 3);
+  const json& g = j["env"]["gpu"];
+  EXPECT_FALSE(g["name"].get<std::string>().empty());
+  EXPECT_GT(g["sm_count"].get<int>(), 0);
+  EXPECT_GT(g["memory_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(g["sm_clock_max_mhz"].get<int>(), 0);
+  for (const char* k : {"cuda_driver", "cuda_runtime", "cublas", "cupti", "nvtx"})
+    EXPECT_FALSE(g[k].get<std::string>().empty()) << k;
+  auto runs = runs_of(j);
+  ASSERT_TRUE(runs.count("triton_sink"));
+  const json& o = runs["triton_sink"];
+  EXPECT_TRUE(o["timed"].get<bool>());
+  EXPECT_GT(o["kernels"].get<int>(), 0);
+  EXPECT_GT(o["peak_bytes"].get<int64_t>(), 0);
+  int ours = 0;
+  for (const auto& [label, r] : runs) {
+    if (r["backend"] != "cuda" || r["status"] != "ran") continue;
+    ++ours;
+    EXPECT_GT(r["kernels"].get<int>(), 0) << label;
+    EXPECT_GT(r["ranges"].get<int>(), 0) << label;
+    EXPECT_TRUE(r["cupti_overhead_pct"].is_number()) << label;
+  }
+  EXPECT_GE(ours, 2);
+  Shell text = sh(kBin + " report " + kGpuCapture);
+  EXPECT_NE(text.out.find("CUPTI off"), std::string::npos) << text.out;
+
+  const std::string out = tmp("gpu_trace.json");
+  ASSERT_EQ(sh(kBin + " export-trace " + kGpuCapture + " -o " + out).code, 0);
+  std::ifstream f(out);
+  const json doc = json::parse(f);
+  std::map<std::string, int> phases;
+  int triton = 0, our_kernels = 0;
+  for (const auto& e : doc["traceEvents"]) {
+    if (e["ph"] != "X") continue;
+    if (e["cat"] == "nvtx") ++phases[e["name"].get<std::string>()];
+    if (e["cat"] == "kernel") (e["name"] == "_sink_attn_fwd" ? triton : our_kernels)++;
+  }
+  for (const char* p : {"upload", "warm-up", "timed repeats", "download"}) EXPECT_GT(phases[p], 0) << p;
+  EXPECT_GT(triton, 0);
+  EXPECT_GT(our_kernels, 0);
 }
 
 }  // namespace

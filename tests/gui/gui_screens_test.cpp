@@ -945,6 +945,41 @@ TEST_F(GuiOutsideCost, TheTimelineSaysNotTimedAndShowsTheGpuEnvironment) {
   EXPECT_EQ(s.region("timeline:ranges:triton_sink"), nullptr);
 }
 
+// The Llama layer recorded on the GPU (tests/device/post_build_profile.sh; skipped until its capture
+// is committed as tests/fixtures/gpu_llama_outside.h5): the outside Triton kernel on the timeline
+// beside attnscope's kernels, our runs' NVTX phases above theirs, the environment in the header,
+// and the outside run's measured peak in the memory panel.
+TEST_F(GuiScreens, GpuCaptureOfTheLlamaLayerShowsTheOutsideKernelBesideOurs) {
+  const std::string path = std::string(ATTNSCOPE_SOURCE_DIR) + "/tests/fixtures/gpu_llama_outside.h5";
+  if (!fs::exists(path)) GTEST_SKIP() << "no device capture " << path;
+  Capture cap;
+  ASSERT_TRUE(load_capture(path, &cap).ok());
+  const RunResult* o = cap.find("triton_sink");
+  ASSERT_TRUE(o && !o->kernels.empty());
+  Shot s = render(path, "timeline");
+  ASSERT_FALSE(s.px.empty());
+  const json* track = s.region("timeline:track:triton_sink");
+  ASSERT_NE(track, nullptr) << s.j.dump();
+  EXPECT_TRUE((*track)["timed"].get<bool>());
+  EXPECT_EQ((*track)["bars"].size(), o->kernels.size());
+  int ours = 0;
+  for (const RunResult& r : cap.runs) {
+    if (r.backend != "cuda" || !r.ran || r.kernels.empty()) continue;
+    ++ours;
+    const json* t = s.region("timeline:track:" + r.label);
+    ASSERT_NE(t, nullptr) << r.label;
+    EXPECT_FALSE((*t)["bars"].empty()) << r.label;
+    EXPECT_NE(s.region("timeline:ranges:" + r.label), nullptr) << r.label << ": no NVTX phases";
+  }
+  EXPECT_GE(ours, 2);
+  EXPECT_NE(s.region("environment"), nullptr);
+  Shot m = render(path, "memory");
+  ASSERT_FALSE(m.px.empty());
+  const json* bar = m.region("memory:bar:triton_sink");
+  ASSERT_NE(bar, nullptr) << m.j.dump();
+  EXPECT_EQ((*bar)["peak"].get<int64_t>(), o->peak_bytes);
+}
+
 // The gradient views: the verdict table has a green cell for each tensor eager and sink get right
 // and red ones for the what-if that dropped the sinks (its dsinks is 0); the dsinks heatmap of that
 // what-if against fp64 is bright in every head (each head lost its whole gradient).

@@ -8,7 +8,8 @@ shared wrapper calls it (sinks=None, so a sink logit of 0; the mask ignored). It
 kernel's arithmetic done in numpy; its timing record comes from attnscope_dump's own
 kernels_and_ranges_from_trace/timing_record over a made-up torch.profiler trace
 (kineto_trace.py) with H200-like numbers. The metadata says "synthetic" so nobody mistakes it for
-a measurement; the device recording replaces it under the same name.
+a measurement; the device recording (post_build_profile.sh) is committed beside it as
+outside_llama_triton_sink_gpu/, with tests of its own.
 
 usage: make_outside_fixture.py OUT_DIR
 """
