@@ -145,6 +145,16 @@ def generate(run_dir):
             summary["met" if v == "met" else "missed"] += 1
             out.append(f"| {ours_impl} backward vs torch SDPA flash backward | {c} | {fmt(a['bwd_ms'])} | "
                        f"{fmt(b['ms'])} | {ratio:.2f} | <= 1.50 | {v} |")
+    # Eager's backward peak (issue 12): ours (autograd's plan, counted on the GPU) vs HF's eager under autograd.
+    for c in cases:
+        a, b = o.get((c, "eager")), pb.get((c, "hf_eager_bwd"))
+        if not a or not b or "bwd_peak_mib" not in a or not b.get("peak_mib"):
+            continue
+        ratio = a["bwd_peak_mib"] / b["peak_mib"]
+        v = verdict("within", ratio, 0.05)
+        summary["met" if v == "met" else "missed"] += 1
+        out.append(f"| eager backward peak vs HF eager under autograd | {c} | {fmt(a['bwd_peak_mib'], 1)} MiB | "
+                   f"{fmt(b['peak_mib'], 1)} MiB | {ratio:.3f} | ±0.05 | {v} |")
     # Memory model vs the real library's measured peak.
     for (c, impl), r in sorted(o.items()):
         if "model_mib" not in r or "peak_mib" not in r or not r["peak_mib"]:

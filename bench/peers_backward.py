@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Backward peer timings for attnscope's GPU bench: torch SDPA's FlashAttention-2 backward (dq, dk, dv for
 a given dO, the forward's graph retained), on bench/peers.py's cases without sinks (torch has no sink
-backward), timed like the forward peers (triton.testing.do_bench median, 25 ms warm-up, 200 ms).
+backward), timed like the forward peers (triton.testing.do_bench median, 25 ms warm-up, 200 ms); and
+transformers' eager_attention_forward under autograd on every case ("hf_eager_bwd": Llama's, GPT-OSS's
+with sinks), whose peak is what attnscope's eager backward models (kernels/torch_plan.h
+hf_eager_backward_plan): the saved tensors and every gradient buffer, beyond the inputs, dO and the output.
 
   python3 bench/peers_backward.py --json peers_bwd.jsonl [--cases a,b]
 
@@ -65,7 +68,56 @@ def main():
         torch.cuda.empty_cache()
         if out:
             out.write(json.dumps(rec) + "\n")
+    for rec in hf_eager_backward(a, dev):
+        if out:
+            out.write(json.dumps(rec) + "\n")
     return 0
+
+
+def hf_eager_backward(a, dev):
+    """HF's eager under autograd, one backward with retain_graph=False (saved tensors released as
+    torch's engine runs): peak = max_memory_allocated during the forward's graph and the backward,
+    less the inputs, dO and the output (their 512-byte rounded sizes), as attnscope counts it."""
+    from types import SimpleNamespace
+
+    import torch
+    from peers import causal_mask_4d, hf_functions
+
+    llama_eager, gptoss_eager = hf_functions()
+    rnd = lambda n: (n + 511) // 512 * 512
+    for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
+        if a.cases and name not in a.cases.split(","):
+            continue
+        rec = {"source": "torch", "case": name, "impl": "hf_eager_bwd"}
+        try:
+            fn = gptoss_eager if sinks else llama_eager
+            if fn is None:
+                raise RuntimeError("this transformers has no GPT-OSS eager_attention_forward")
+            dt = torch.bfloat16
+            g = torch.Generator(device=dev).manual_seed(1)
+            mk = lambda h: torch.randn(B, h, N, D, device=dev, dtype=dt, generator=g).requires_grad_()
+            q, k, v = mk(Hq), mk(Hkv), mk(Hkv)
+            do = torch.randn(B, N, Hq, D, device=dev, dtype=dt, generator=g)  # attn_output is [B, N, Hq, D]
+            mask = causal_mask_4d(B, N, dt, dev, causal, window)
+            module = SimpleNamespace(num_key_value_groups=Hq // Hkv, training=False)
+            if sinks:
+                module.sinks = (2.0 + torch.randn(Hq, device=dev, generator=g)).to(dt).requires_grad_()
+            torch.cuda.synchronize()
+            base = torch.cuda.memory_allocated()
+            o = fn(module, q, k, v, mask, 1.0 / math.sqrt(D))[0]
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            torch.autograd.backward(o, do)
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() - base - rnd(o.untyped_storage().nbytes())
+            rec.update(peak_mib=peak / 2**20)
+            print(f"{name:40s} hf_eager_bwd {'':10s} {'':9s} {rec['peak_mib']:10.1f}", flush=True)
+            del q, k, v, do, o, mask, module
+        except Exception as e:  # noqa: BLE001 - a refusal (OOM) is a result
+            rec["error"] = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            print(f"{name:40s} hf_eager_bwd  -  {rec['error'][:90]}", flush=True)
+        torch.cuda.empty_cache()
+        yield rec
 
 
 if __name__ == "__main__":

@@ -70,7 +70,8 @@ std::string sdpa_efficient_bf16_text();
 // (kernels/memory_model.h, which follows each library's allocation plan).
 int64_t model_bytes(const std::string& impl, const LayerSpec& spec);
 // The same for its backward pass: bytes held at the backward's peak beyond the inputs, dO and the
-// forward's out/LSE (what autograd saved from the forward counts: eager's P).
+// forward's out/LSE (what autograd saved from the forward counts: eager's P). eager: the peak of
+// autograd's own plan (hf_eager_backward_plan's backward_peak_bytes).
 int64_t model_bytes_backward(const std::string& impl, const LayerSpec& spec);
 
 }  // namespace attnscope

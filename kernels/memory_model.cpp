@@ -129,8 +129,10 @@ int64_t model_bytes_backward(const std::string& impl, const LayerSpec& s) {
   const int64_t expanded =
       s.heads_q != s.heads_kv ? int64_t{s.batch} * s.heads_q * s.seq_k * (s.head_dim + s.head_dim_v) * e : 0;
   const std::string base = impl.substr(0, impl.find(':'));
-  if (base == "eager" || impl == "sdpa:math" || impl == "reference") {
-    // Autograd through HF eager at the softmax backward: the saved softmax output (fp32 for
+  // eager: autograd's own plan, allocation by allocation (saved tensors counted from the start).
+  if (impl.rfind("eager", 0) == 0) return hf_eager_backward_plan(s).backward_peak_bytes();
+  if (impl == "sdpa:math" || impl == "reference") {
+    // Analytic (no plan yet): autograd through HF eager at the softmax backward: the saved softmax output (fp32 for
     // Llama's softmax, the model dtype for GPT-OSS's) and P in the model dtype (a view of it for
     // GPT-OSS), dP = dO·Vᵀ in the model dtype, and the softmax's input gradient (fp32 before
     // the cast back, or the model dtype); the repeat_kv copies of K and V saved for the GEMMs.

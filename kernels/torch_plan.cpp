@@ -68,6 +68,18 @@ const char* plan_op_name(PlanOpKind k) {
     case PlanOpKind::IsNegInf: return "isneginf";
     case PlanOpKind::AllLastDim: return "all(dim=-1)";
     case PlanOpKind::WhereRowsZero: return "where (zero masked rows)";
+    case PlanOpKind::GemmDP: return "matmul dO V^T";
+    case PlanOpKind::GemmDV: return "matmul P^T dO";
+    case PlanOpKind::GemmDQ: return "matmul dS K";
+    case PlanOpKind::GemmDK: return "matmul dS^T Q";
+    case PlanOpKind::SoftmaxBackward: return "softmax backward";
+    case PlanOpKind::TanhBackward: return "tanh backward";
+    case PlanOpKind::SumGroups: return "sum over the group (repeat_kv backward)";
+    case PlanOpKind::SliceBackward: return "slice backward (zeros + copy)";
+    case PlanOpKind::RowSum: return "sum(dim=-1)";
+    case PlanOpKind::MaxBackward: return "max backward (scatter)";
+    case PlanOpKind::SinkColumnSum: return "sum of the sink column";
+    case PlanOpKind::RowArgMax: return "row argmax";
   }
   return "?";
 }
@@ -87,9 +99,10 @@ int64_t TorchPlan::end_bytes() const {
   return cur;
 }
 
-std::vector<int64_t> TorchPlan::allocation_trace() const {
+std::vector<int64_t> TorchPlan::allocation_trace(int from) const {
   std::vector<int64_t> t;
-  for (const PlanEvent& e : events) {
+  for (size_t i = static_cast<size_t>(std::max(0, from)); i < events.size(); ++i) {
+    const PlanEvent& e = events[i];
     if (e.kind == PlanEvent::Kind::Op) continue;
     const int64_t b = torch_alloc_bytes(tensors[static_cast<size_t>(e.index)].bytes());
     t.push_back(e.kind == PlanEvent::Kind::Alloc ? b : -b);
@@ -97,7 +110,29 @@ std::vector<int64_t> TorchPlan::allocation_trace() const {
   return t;
 }
 
-int64_t TorchPlan::place(std::vector<int64_t>* offset) const {
+std::vector<int> TorchPlan::alive_at(int at) const {
+  std::vector<int> live;
+  for (int i = 0; i < at && i < static_cast<int>(events.size()); ++i) {
+    const PlanEvent& e = events[static_cast<size_t>(i)];
+    if (e.kind == PlanEvent::Kind::Alloc) live.push_back(e.index);
+    if (e.kind == PlanEvent::Kind::Free) live.erase(std::find(live.begin(), live.end(), e.index));
+  }
+  return live;
+}
+
+int64_t TorchPlan::backward_peak_bytes() const {
+  if (backward_begin < 0) return 0;
+  int64_t cur = 0;
+  for (int id : alive_at(backward_begin)) cur += torch_alloc_bytes(tensors[static_cast<size_t>(id)].bytes());
+  int64_t peak = cur;
+  for (int64_t x : allocation_trace(backward_begin)) {
+    cur += x;
+    peak = std::max(peak, cur);
+  }
+  return peak;
+}
+
+int64_t TorchPlan::place(std::vector<int64_t>* offset, int pin_at) const {
   // Offline, as arena planners do: each tensor's lifetime (its alloc to its free event), then the
   // largest first, each at the lowest offset where it overlaps no placed tensor alive at the same
   // time. On the bench plans this packs into exactly the peak.
@@ -107,6 +142,8 @@ int64_t TorchPlan::place(std::vector<int64_t>* offset) const {
     if (events[i].kind == PlanEvent::Kind::Alloc) born[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
     if (events[i].kind == PlanEvent::Kind::Free) dies[static_cast<size_t>(events[i].index)] = static_cast<int64_t>(i);
   }
+  if (pin_at >= 0)
+    for (int id : alive_at(pin_at)) dies[static_cast<size_t>(id)] = static_cast<int64_t>(events.size());
   std::vector<size_t> order;
   for (size_t i = 0; i < n; ++i)
     if (born[i] >= 0) order.push_back(i);
@@ -208,10 +245,26 @@ int bool_mask_to_bias(Builder& b, int mask_bool, TType t, const std::string& nam
 
 }  // namespace
 
-TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
+namespace {
+
+// What autograd's backward nodes keep from hf_eager's forward (-1 where absent).
+struct EagerSaved {
+  int k = -1, v = -1;     // the GEMMs' key and value (the repeat_kv copies, or the inputs)
+  int tanh = -1;          // softcap: TanhBackward's output
+  int y = -1;             // SoftmaxBackward's result (fp32 for Llama's softmax, else the model dtype)
+  int probs = -1;         // P as matmul(P, V) saved it (its rows probs_row_stride apart; may be y)
+  int max_idx = -1;       // GPT-OSS: MaxBackward's int64 indices
+  bool gptoss = false;    // the sink column and `- max` ran in the model dtype
+  bool cast_softmax = false;  // Llama's softmax(dtype=fp32) on a bf16/fp16 input, cast back
+};
+
+// hf_eager's forward into `b`; with `saved` (autograd), the tensors a backward node saves are kept
+// and recorded there, and the output is handed back (freed) at the end.
+void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved* saved) {
   const bool gptoss = s.sinks && s.softmax_dtype != DType::F32;
-  Builder b(gptoss ? "transformers eager_attention_forward (GPT-OSS: sink column, softmax in the model dtype)"
-                   : "transformers eager_attention_forward (Llama: softmax in fp32)");
+  auto release = [&](int id) {  // a free autograd skips where a node saved the tensor
+    if (!saved) b.free(id);
+  };
   const TType t = ttype_of(s.dtype);
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
@@ -247,7 +300,8 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
     b.free(a);
     int d = b.alloc("attn_weights (* softcap)", t, sh);
     b.op(PlanOpKind::MulScalar, {c}, d, "vectorized_elementwise_kernel<8, MulFunctor>").scalar = s.softcap;
-    b.free(c);
+    release(c);
+    if (saved) saved->tanh = c;
     w = d;
   }
   if (p.mask >= 0) {
@@ -272,8 +326,11 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
       const int idx = b.alloc("max indices", TType::I64, {B, Hq, Nq, 1});
       const int stage = b.alloc("max reduction staging", TType::I64, {B, Hq, Nq, 2});
       b.op(PlanOpKind::RowMax, {cat}, mx, "reduce_kernel<512, 1, ReduceOp<MaxOps>>");
+      if (saved)  // the same kernel's second output, which MaxBackward keeps (an op of its own here)
+        b.op(PlanOpKind::RowArgMax, {cat}, idx, "reduce_kernel<512, 1, ReduceOp<MaxOps>> (indices)");
       b.free(stage);
-      b.free(idx);
+      release(idx);
+      if (saved) saved->max_idx = idx;
       const int sub = b.alloc("combined_logits (- max)", t, shc);
       b.op(PlanOpKind::AddBroadcast, {cat, mx}, sub, "elementwise_kernel<128, 4, CUDAFunctor_add>").scalar = -1.0;
       b.free(mx);   // the max's values die with the statement,
@@ -296,6 +353,7 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
       probs = b.alloc("attn_weights (softmax)", t, shp);
       b.op(PlanOpKind::Softmax, {in}, probs, "softmax_warp_forward / cunn_SoftMaxForward*");
       b.free(in);
+      if (s.sinks) b.free(w);  // attn_weights rebound to the sliced probs
     } else {
       // nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype):
       // bf16 is first copied to fp32 (torch's softmax(dtype=) converts unless the input is
@@ -313,7 +371,8 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
       }
       probs = b.alloc("attn_weights (.to(query.dtype))", t, shp);
       b.op(PlanOpKind::Cast, {pf}, probs, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
-      b.free(pf);
+      release(pf);
+      if (saved) saved->y = pf, saved->cast_softmax = true;
       b.free(in);
       if (s.sinks) b.free(w);  // attn_weights rebound to the sliced probs
     }
@@ -332,13 +391,165 @@ TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
   b.free(o);
   // Function return: the repeated K/V and the kept logits go; attn_weights (probs) is returned
   // and dropped by the caller.
-  if (k != p.k) b.free(k);
-  if (v != p.v) b.free(v);
+  if (k != p.k) release(k);
+  if (v != p.v) release(v);
   if (gptoss) b.free(combined);
-  b.free(probs);
+  release(probs);
   p.out = o2;
   p.out_bnhd = true;
-  return p;
+  if (saved) {
+    saved->k = k, saved->v = v, saved->probs = probs, saved->gptoss = gptoss;
+    if (saved->y < 0) saved->y = probs;  // the softmax's own output is P
+    b.free(o2);  // the output is the forward's: handed to the caller
+  }
+}
+
+}  // namespace
+
+TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads) {
+  const bool gptoss = s.sinks && s.softmax_dtype != DType::F32;
+  Builder b(gptoss ? "transformers eager_attention_forward (GPT-OSS: sink column, softmax in the model dtype)"
+                   : "transformers eager_attention_forward (Llama: softmax in fp32)");
+  hf_eager_forward(b, s, mask_heads, nullptr);
+  return std::move(b.plan());
+}
+
+
+TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
+  Builder b(s.sinks && s.softmax_dtype != DType::F32
+                ? "autograd through transformers eager_attention_forward (GPT-OSS), torch 2.11's engine"
+                : "autograd through transformers eager_attention_forward (Llama), torch 2.11's engine");
+  EagerSaved sv;
+  hf_eager_forward(b, s, mask_heads, &sv);
+  TorchPlan& p = b.plan();
+  p.backward_begin = static_cast<int>(p.events.size());
+  const TType t = ttype_of(s.dtype);
+  const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
+  const int64_t D = s.head_dim, Dv = s.head_dim_v;
+  const bool gqa = Hkv != Hq;
+  const std::vector<int64_t> sh = {B, Hq, Nq, Nk}, shy = b.tensor(sv.y).shape;
+  const bool sliced = shy.back() != Nk;  // P is probs[..., :-1] (a sink column)
+  const std::string gemm = t == TType::F32 ? "cuBLAS fp32 GEMM" : "cuBLAS GEMM (fp32 accumulation)";
+
+  // attn_output.transpose(1, 2).contiguous(): the gradient arrives [B, Nq, Hq, Dv]; transpose's
+  // backward is a view and matmul's UnsafeViewBackward reshapes it to [B·Hq, Nq, Dv]: a copy.
+  p.dout = b.external("attn_output.grad", t, {B, Nq, Hq, Dv});
+  const int dout = b.alloc("grad attn_output (contiguous for bmm)", t, {B, Hq, Nq, Dv});
+  b.op(PlanOpKind::Transpose12, {p.dout}, dout, "elementwise_kernel<128, 4, direct_copy>");
+  // matmul(P, V)'s BmmBackward0: grad of P first (dO·Vᵀ), then of V (Pᵀ·dO); the node then
+  // releases P and the value copy.
+  int g = b.alloc("grad attn_weights (dO·Vᵀ)", t, sh);
+  b.op(PlanOpKind::GemmDP, {dout, sv.v}, g, gemm);
+  const int dv_h = b.alloc(gqa ? "grad value_states (Pᵀ·dO, per query head)" : "value.grad (Pᵀ·dO)", t, {B, Hq, Nk, Dv});
+  PlanOp& dvop = b.op(PlanOpKind::GemmDV, {sv.probs, dout}, dv_h, gemm);
+  dvop.lda = shy.back();
+  dvop.cols = Nk;
+  b.free(dout);
+  if (sv.probs != sv.y) b.free(sv.probs);
+  if (gqa) b.free(sv.v);
+  // The P chain, ahead of repeat_kv's sums (autograd runs the later-created node first).
+  if (sliced) {  // probs[..., :-1]: zeros with the gradient copied in
+    const int full = b.alloc("grad probs (slice backward)", t, shy);
+    PlanOp& o = b.op(PlanOpKind::SliceBackward, {g}, full, "FillFunctor + elementwise_kernel<direct_copy>");
+    o.cols = Nk;
+    b.free(g);
+    g = full;
+  }
+  int dx = -1;
+  if (sv.cast_softmax) {
+    // P = softmax(dtype=fp32).to(dtype): ToCopyBackward to fp32, SoftmaxBackward on the fp32 output
+    // (into fp16 directly for half_to_float; bf16 through an fp32 result and ToCopyBackward).
+    const int g32 = b.alloc("grad softmax output (.to(float32))", TType::F32, shy);
+    b.op(PlanOpKind::Cast, {g}, g32, "unrolled_elementwise_kernel<direct_copy>");
+    b.free(g);
+    if (t == TType::F16) {
+      dx = b.alloc("grad attn_weights (softmax backward, half_to_float)", t, shy);
+      b.op(PlanOpKind::SoftmaxBackward, {g32, sv.y}, dx, "cunn_SoftMaxBackward<half, float>");
+      b.free(g32);
+      b.free(sv.y);
+    } else {
+      const int dx32 = b.alloc("grad softmax input (fp32)", TType::F32, shy);
+      b.op(PlanOpKind::SoftmaxBackward, {g32, sv.y}, dx32, "softmax_warp_backward<float>");
+      b.free(g32);
+      b.free(sv.y);
+      dx = b.alloc("grad attn_weights (.to(query.dtype))", t, shy);
+      b.op(PlanOpKind::Cast, {dx32}, dx, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
+      b.free(dx32);
+    }
+  } else {
+    dx = b.alloc("grad softmax input", t, shy);
+    b.op(PlanOpKind::SoftmaxBackward, {g, sv.y}, dx, "softmax_warp_backward");
+    b.free(g);
+    b.free(sv.y);  // and P, a view of it
+  }
+  if (sv.gptoss) {
+    // combined - combined.max().values: SubBackward0's grad of the max is -grad summed to [.., 1]
+    // (validate_outputs' sum_to_size); MaxBackward scatters it into zeros at the max's index
+    // (zeros, then scatter's clone), accumulated into the softmax's gradient in place.
+    const std::vector<int64_t> sh1 = {B, Hq, Nq, 1};
+    const int neg = b.alloc("grad max values (-grad)", t, shy);
+    b.op(PlanOpKind::MulScalar, {dx}, neg, "vectorized_elementwise_kernel<8, neg_kernel>").scalar = -1.0;
+    const int gm = b.alloc("grad max values (sum_to_size)", t, sh1);
+    b.op(PlanOpKind::RowSum, {neg}, gm, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    b.free(neg);
+    const int z = b.alloc("max backward zeros", t, shy);
+    b.op(PlanOpKind::Fill, {}, z, "vectorized_elementwise_kernel<4, FillFunctor>").scalar = 0.0;
+    const int sc = b.alloc("max backward scatter", t, shy);
+    b.op(PlanOpKind::MaxBackward, {z, sv.max_idx, gm}, sc, "scatter_gather_elementwise_kernel");
+    b.free(z);
+    b.free(gm);
+    b.free(sv.max_idx);
+    b.op(PlanOpKind::AddBroadcast, {dx, sc}, dx, "vectorized_elementwise_kernel<8, CUDAFunctor_add>").scalar = 1.0;
+    b.free(sc);
+  }
+  if (s.sinks) {
+    // torch.cat's backward: slices of the gradient; the sink column's expand sums over batch and rows.
+    p.dsinks = b.alloc("sinks.grad (expand backward)", t, {Hq});
+    PlanOp& o = b.op(PlanOpKind::SinkColumnSum, {dx}, p.dsinks, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    o.cols = Nk;
+  }
+  // + attention_mask passes the gradient on. Softcap's * c, tanh, / c backwards, then * scaling's.
+  int cur = dx;
+  int64_t cur_lda = sliced ? Nk + 1 : 0;  // the first consumer reads cat's slice of the gradient
+  auto step = [&](PlanOpKind k, std::vector<int> in, double scalar, const std::string& name, const std::string& tk) {
+    const int o = b.alloc(name, t, sh);
+    PlanOp& op = b.op(k, std::move(in), o, tk);
+    op.scalar = scalar;
+    op.lda = cur_lda;
+    cur_lda = 0;
+    b.free(cur);
+    cur = o;
+  };
+  if (s.softcap > 0) {
+    step(PlanOpKind::MulScalar, {cur}, s.softcap, "grad tanh output (* softcap backward)",
+         "vectorized_elementwise_kernel<8, MulFunctor>");
+    step(PlanOpKind::TanhBackward, {cur, sv.tanh}, 0, "grad tanh input (tanh backward)",
+         "vectorized_elementwise_kernel<8, tanh_backward>");
+    b.free(sv.tanh);
+    step(PlanOpKind::DivScalar, {cur}, s.softcap, "grad scores (/ softcap backward)",
+         "vectorized_elementwise_kernel<8, DivFunctor>");
+  }
+  step(PlanOpKind::MulScalar, {cur}, s.effective_scale(), "grad attn_weights (* scaling backward)",
+       "vectorized_elementwise_kernel<8, MulFunctor>");
+  // matmul(Q, Kᵀ)'s BmmBackward0: dQ = dS·K, then dK = dSᵀ·Q; the node releases the key copy.
+  p.dq = b.alloc("query.grad (dS·K)", t, {B, Hq, Nq, D});
+  b.op(PlanOpKind::GemmDQ, {cur, sv.k}, p.dq, gemm).lda = Nk;
+  p.ops.back().cols = Nk;
+  const int dk_h = b.alloc(gqa ? "grad key_states (dSᵀ·Q, per query head)" : "key.grad (dSᵀ·Q)", t, {B, Hq, Nk, D});
+  b.op(PlanOpKind::GemmDK, {cur, p.q}, dk_h, gemm);
+  b.free(cur);
+  if (gqa) b.free(sv.k);
+  // repeat_kv's backward (expand's sum over the group), value's first: it was created later.
+  p.dv = dv_h, p.dk = dk_h;
+  if (gqa) {
+    p.dv = b.alloc("value.grad (repeat_kv backward: sum over the group)", t, {B, Hkv, Nk, Dv});
+    b.op(PlanOpKind::SumGroups, {dv_h}, p.dv, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    b.free(dv_h);
+    p.dk = b.alloc("key.grad (repeat_kv backward: sum over the group)", t, {B, Hkv, Nk, D});
+    b.op(PlanOpKind::SumGroups, {dk_h}, p.dk, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    b.free(dk_h);
+  }
+  return std::move(p);
 }
 
 TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {

@@ -56,6 +56,19 @@ enum class PlanOpKind : uint8_t {
   IsNegInf,      // out = in == -inf
   AllLastDim,    // out[..., 0] = all(in[..., :])  (keepdim)
   WhereRowsZero, // inout[..., j] = cond[..., 0] ? zero : inout[..., j]  (_safe_softmax's where)
+  // Autograd's backward (hf_eager_backward_plan):
+  GemmDP,          // out[b, h] = dO[b, h] · v[b, h]ᵀ  (matmul(P, V)'s grad of P: bmm(grad, mat2ᵀ))
+  GemmDV,          // out[b, h] = a[b, h][:, :cols]ᵀ · dO[b, h], a's rows `lda` apart  (its grad of V: Pᵀ·dO)
+  GemmDQ,          // out[b, h] = dS[b, h] · k[b, h]  (matmul(Q, Kᵀ)'s grad of Q)
+  GemmDK,          // out[b, h] = dS[b, h]ᵀ · q[b, h]  (its grad of K, stored [Nk, D] rather than torch's dKᵀ view)
+  SoftmaxBackward, // out = y * (g - sum_j(g * y)) per row, fp32 arithmetic (_softmax_backward_data); in = {g, y}
+  TanhBackward,    // out = g * (1 - t * t), fp32 arithmetic; in = {g, t}
+  SumGroups,       // out[b, hk] = sum_g in[b, hk * G + g] in fp32, one rounding (repeat_kv's expand backward)
+  SliceBackward,   // out = zeros [..., cols + 1]; out[..., :cols] = in  (probs[..., :-1]'s backward)
+  RowSum,          // out[..., 0] = sum_j in[..., j] in fp32, one rounding (sum_to_size of a broadcast [.., 1])
+  MaxBackward,     // out = zeros; out[r, idx[r]] = g[r]; in = {zeros, idx, g}  (value_selecting_reduction_backward's scatter)
+  SinkColumnSum,   // out[h] = sum_{b, i} in[b, h, i, cols] in fp32, one rounding (the sink expand's backward)
+  RowArgMax,       // out[..., 0] = the first j where in[..., j] is the row's max (int64; max.dim's indices)
 };
 const char* plan_op_name(PlanOpKind k);
 
@@ -64,8 +77,9 @@ struct PlanOp {
   std::vector<int> in;  // tensor ids
   int out = -1;         // tensor id (may equal in[0] for torch's in-place ops)
   double scalar = 0;    // MulScalar/DivScalar factor, Fill value, AddBroadcast alpha
-  int64_t lda = 0;      // GemmPV: row stride of `a` in elements (Nk, or Nk + 1 on GPT-OSS's sliced P)
-  int64_t cols = 0;     // GemmPV: columns of `a` used (Nk)
+  int64_t lda = 0;      // GemmPV/GemmDV: row stride of `a` in elements (Nk, or Nk + 1 on GPT-OSS's sliced P);
+                        // MulScalar: row stride of its input when it is a column slice (0: dense)
+  int64_t cols = 0;     // GemmPV/GemmDV: columns of `a` used (Nk)
   std::string torch_kernel;  // the kernel torch's profiler shows for this step (short form)
 };
 
@@ -89,17 +103,30 @@ struct TorchPlan {
   int64_t probs_row_stride = 0;  // elements between rows of `probs` (Nk, or Nk + 1 with the sink column)
   // External inputs by role (-1 when absent).
   int q = -1, k = -1, v = -1, mask = -1, sinks = -1;
+  // Backward plans only (hf_eager_backward_plan): the events before `backward_begin` are the forward
+  // under autograd (its saved tensors kept), those from it on the backward. `dout` is the external
+  // gradient of the output (attn_output.grad, laid out as the output is); dq, dk, dv, dsinks the
+  // gradients left allocated at the end ([B, Hq, Nq, D], [B, Hkv, Nk, D], [B, Hkv, Nk, Dv], [Hq]).
+  int backward_begin = -1;
+  int dout = -1, dq = -1, dk = -1, dv = -1, dsinks = -1;
 
   // Peak of the bytes allocated during the call, as torch.cuda.max_memory_allocated counts them
   // (512-byte rounding), and the bytes still held at the end (the output).
   int64_t peak_bytes() const;
   int64_t end_bytes() const;
-  // The rounded size of every allocation and free, in order (+ alloc, - free).
-  std::vector<int64_t> allocation_trace() const;
+  // The rounded size of every allocation and free, in order (+ alloc, - free), from event `from` on.
+  std::vector<int64_t> allocation_trace(int from = 0) const;
+  // Backward plans: the peak from `backward_begin` on, counting the tensors alive there (autograd's
+  // saved tensors: what the backward holds beyond the inputs, dO and the forward's output).
+  int64_t backward_peak_bytes() const;
+  // The tensors alive at event `at` (allocated before it, not yet freed).
+  std::vector<int> alive_at(int at) const;
   // A place for every allocated tensor in one address range (byte offsets, -1 for inputs) where no
   // two tensors alive at the same time overlap. Returns the range's size: what one pool allocated
-  // up front must hold (the peak itself on every bench plan).
-  int64_t place(std::vector<int64_t>* offset) const;
+  // up front must hold (the peak itself on every bench plan). Tensors alive at event `pin_at`
+  // (>= 0) keep their place to the end: a backward replayed many times re-reads the saved tensors
+  // its first run freed.
+  int64_t place(std::vector<int64_t>* offset, int pin_at = -1) const;
 };
 
 // How an attention mask reaches the implementation: transformers builds a 4D mask outside the
@@ -118,5 +145,13 @@ MaskInput sdpa_mask_input(const LayerSpec& s);
 // counted, so it changes how the mask broadcasts, not the memory.
 TorchPlan hf_eager_plan(const LayerSpec& s, int mask_heads = 1);
 TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads = 1);
+
+// Autograd through hf_eager_plan, as torch 2.11's engine runs it (retain_graph=False): the forward
+// again with every tensor a backward node saves kept (the repeat_kv copies, the softmax output, P,
+// softcap's tanh, GPT-OSS's max indices), the output handed back, then each node's backward in the
+// engine's order (the later-created node first: the softmax chain before repeat_kv's sums), every
+// gradient buffer allocated and freed where autograd does, saved tensors released as their node
+// finishes. dO arrives as attn_output.grad [B, Nq, Hq, Dv]; dq, dk, dv (dsinks) stay allocated.
+TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads = 1);
 
 }  // namespace attnscope

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <memory>
+#include <stdexcept>
+#include <vector>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/hf_mask.h"
@@ -155,15 +158,98 @@ class TorchPlanImpl final : public GpuImpl {
     bound_ = false;
   }
 
+  // The backward: autograd's plan (hf_eager_backward_plan) on the same runner. Its forward section
+  // runs once in prepare_backward, untimed, leaving the tensors autograd saves in their pinned
+  // places; each timed launch replays the backward section alone (as torch.autograd.grad with
+  // retain_graph=True would, where the saved tensors outlive a call).
+  std::string no_backward() const override {
+    if (math_)
+      return "sdpa:math's backward is not on the GPU yet (its CPU version runs eager's steps with an fp32 softmax)";
+    return "";
+  }
+  int64_t backward_bytes() const override {
+    const TorchPlan bp = backward_plan();
+    std::vector<int64_t> off;
+    const int64_t dout = int64_t{spec_.batch} * spec_.heads_q * spec_.seq_q * spec_.head_dim_v *
+                         (spec_.dtype == DType::F32 ? 4 : 2);
+    return bp.place(&off, bp.backward_begin) + dout;
+  }
+  void prepare_backward(DeviceArena& arena, const void* dout, cudaStream_t s) override {
+    bwd_arena_ = &arena;
+    TorchPlan plan = backward_plan();
+    const int pin = plan.backward_begin;
+    bwd_ = std::make_unique<PlanRunner>(std::move(plan), pin);
+    const TorchPlan& bp = bwd_->plan();
+    const TorchPlan& fp = runner_.plan();
+    if (bp.backward_begin < 0 || bp.dout < 0 || bp.dq < 0 || bp.dk < 0 || bp.dv < 0)
+      throw std::logic_error("eager backward: the plan has no backward section");
+    bwd_->set_pool(arena.alloc(bwd_->pool_bytes(), "autograd plan pool (tensors counted as torch allocates them)",
+                               false));
+    // The forward's inputs, on the device already (the forward arena outlives the backward).
+    bwd_->bind(bp.q, runner_.ptr(fp.q));
+    bwd_->bind(bp.k, runner_.ptr(fp.k));
+    bwd_->bind(bp.v, runner_.ptr(fp.v));
+    if (bp.mask >= 0) bwd_->bind(bp.mask, runner_.ptr(fp.mask));
+    if (bp.sinks >= 0) bwd_->bind(bp.sinks, runner_.ptr(fp.sinks));
+    // dO [B, Hq, Nq, Dv] as attn_output.grad [B, Nq, Hq, Dv] (the transposed output's gradient).
+    const PlanTensor& tg = bp.tensors[static_cast<size_t>(bp.dout)];
+    void* g = arena.alloc(static_cast<size_t>(tg.bytes()), "dO as attn_output.grad [B, Nq, Hq, Dv]", false);
+    const int64_t H = spec_.heads_q, N = spec_.seq_q, D = spec_.head_dim_v;
+    tl::View src = tl::View::dense(tg.type, const_cast<void*>(dout), tg.shape);
+    const int64_t st[4] = {N * H * D, D, N * D, 1};  // [B, Nq, Hq, Dv] read from [B, Hq, Nq, Dv]
+    std::copy(std::begin(st), std::end(st), src.stride);
+    tl::copy(tl::View::dense(tg.type, g, tg.shape), src, s);
+    bwd_->bind(bp.dout, g);
+    // The forward under autograd, once: what the backward's nodes saved.
+    env_.stream = s;
+    bwd_->run(env_, nullptr, 0, bp.backward_begin);
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
+  }
+  void launch_backward(cudaStream_t s) override {
+    env_.stream = s;
+    bwd_->run(env_, nullptr, bwd_->plan().backward_begin);
+  }
+  // Once more, untimed: the saved tensors are counted as alive at the start, then every gradient
+  // buffer as autograd allocates and frees it; the gradients downloaded.
+  void collect_backward(Gradients* g, cudaStream_t s) override {
+    env_.stream = s;
+    const TorchPlan& bp = bwd_->plan();
+    auto account = [&](int id, int sign) {
+      const PlanTensor& t = bp.tensors[static_cast<size_t>(id)];
+      bwd_arena_->account(sign * torch_alloc_bytes(t.bytes()), t.name);
+    };
+    for (int id : bp.alive_at(bp.backward_begin)) account(id, 1);
+    bwd_->run(env_, [&](const PlanEvent& e) {
+      if (e.kind != PlanEvent::Kind::Op) account(e.index, e.kind == PlanEvent::Kind::Alloc ? 1 : -1);
+    }, bp.backward_begin);
+    auto fetch = [&](int id) {
+      const PlanTensor& t = bp.tensors[static_cast<size_t>(id)];
+      return download(bwd_->ptr(id), dtype_of(t.type), t.shape, s);
+    };
+    g->dq = fetch(bp.dq);
+    g->dk = fetch(bp.dk);
+    g->dv = fetch(bp.dv);
+    if (bp.dsinks >= 0) g->dsinks = fetch(bp.dsinks);
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(s));
+  }
+
  private:
   TorchPlan build(int mask_heads) const {
     return math_ ? torch_math_plan(spec_, mask_heads) : hf_eager_plan(spec_, mask_heads);
+  }
+  // The backward plan with the forward runner's mask broadcast (a per-head mask: Hq heads).
+  TorchPlan backward_plan() const {
+    const TorchPlan& fp = runner_.plan();
+    const int heads = fp.mask >= 0 ? static_cast<int>(fp.tensors[static_cast<size_t>(fp.mask)].shape[1]) : 1;
+    return hf_eager_backward_plan(spec_, heads);
   }
   LayerSpec spec_;
   bool math_;
   PlanRunner runner_;
   PlanEnv env_;
   DeviceArena* arena_ = nullptr;
+  DeviceArena* bwd_arena_ = nullptr;
+  std::unique_ptr<PlanRunner> bwd_;
   void* out_ = nullptr;
   float* lse_ = nullptr;
   bool bound_ = false;

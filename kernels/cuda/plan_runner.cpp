@@ -49,8 +49,8 @@ void bgemm(cublasHandle_t h, TType t, cublasOperation_t ta, cublasOperation_t tb
 
 }  // namespace
 
-PlanRunner::PlanRunner(TorchPlan plan) : plan_(std::move(plan)) {
-  pool_bytes_ = static_cast<size_t>(std::max<int64_t>(512, plan_.place(&offset_)));
+PlanRunner::PlanRunner(TorchPlan plan, int pin_at) : plan_(std::move(plan)) {
+  pool_bytes_ = static_cast<size_t>(std::max<int64_t>(512, plan_.place(&offset_, pin_at)));
   bound_.assign(plan_.tensors.size(), nullptr);
 }
 
@@ -77,8 +77,12 @@ int PlanRunner::last_writer(int tensor) const {
   return -1;
 }
 
-void PlanRunner::run(const PlanEnv& env, const std::function<void(const PlanEvent&)>& after) const {
-  for (const PlanEvent& e : plan_.events) {
+void PlanRunner::run(const PlanEnv& env, const std::function<void(const PlanEvent&)>& after, int begin,
+                     int end) const {
+  const int n = static_cast<int>(plan_.events.size());
+  const int last = end < 0 ? n : std::min(end, n);
+  for (int i = std::max(0, begin); i < last; ++i) {
+    const PlanEvent& e = plan_.events[static_cast<size_t>(i)];
     if (e.kind == PlanEvent::Kind::Op) launch(plan_.ops[static_cast<size_t>(e.index)], env);  // memory is in place
     if (after) after(e);
   }
@@ -108,9 +112,16 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
     case PlanOpKind::Cast:
       tl::copy(o, tl::View::dense(in(0).type, in_ptr(0), in(0).shape), st);
       return;
-    case PlanOpKind::MulScalar:
-      tl::mul_scalar(o, tl::View::dense(in(0).type, in_ptr(0), in(0).shape), static_cast<float>(op.scalar), st);
+    case PlanOpKind::MulScalar: {
+      // A column slice of a wider gradient (cat's backward) is read through its row stride.
+      tl::View i = tl::View::dense(in(0).type, in_ptr(0), in(0).shape);
+      if (op.lda > 0) {
+        if (in(0).shape.back() != op.lda || i.ndim != o.ndim) throw std::logic_error("PlanRunner: bad slice");
+        i.size[i.ndim - 1] = out.shape.back();
+      }
+      tl::mul_scalar(o, i, static_cast<float>(op.scalar), st);
       return;
+    }
     case PlanOpKind::DivScalar:
       tl::div_scalar(o, tl::View::dense(in(0).type, in_ptr(0), in(0).shape), static_cast<float>(op.scalar), st);
       return;
@@ -124,6 +135,7 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
     case PlanOpKind::Softmax:
       tl::softmax(ptr(op.out), out.type, in_ptr(0), in(0).type, rows_of(in(0)), in(0).shape.back(), st);
       return;
+    case PlanOpKind::GemmDP:  // dO·Vᵀ: the same shape of product
     case PlanOpKind::GemmQK: {
       // out[b, h] (Nq x Nk) = a[b, h] (Nq x D) · b[b, h]ᵀ: column-major Cᵀ = op_T(K) · Q.
       const PlanTensor& q = in(0);
@@ -133,6 +145,7 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
             ptr(op.out), static_cast<int>(Nk), Nq * Nk, static_cast<int>(BH));
       return;
     }
+    case PlanOpKind::GemmDQ:  // dS·K: the same shape of product (lda = Nk)
     case PlanOpKind::GemmPV: {
       // out[b, h] (Nq x Dv) = a[b, h][:, :cols] (rows lda apart) · v[b, h]: Oᵀ = V · Pᵀ column-major.
       const PlanTensor& v = in(1);
@@ -140,6 +153,70 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
       bgemm(env.cublas, v.type, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(Dv), static_cast<int>(Nq),
             static_cast<int>(op.cols), in_ptr(1), static_cast<int>(Dv), v.shape[2] * Dv, in_ptr(0),
             static_cast<int>(op.lda), Nq * op.lda, ptr(op.out), static_cast<int>(Dv), Nq * Dv, static_cast<int>(BH));
+      return;
+    }
+    case PlanOpKind::GemmDV:
+    case PlanOpKind::GemmDK: {
+      // out[b, h] (Nk x W) = a[b, h][:, :cols]ᵀ (rows lda apart) · b[b, h] (Nq x W): column-major
+      // outᵀ = bᵀ · a, with a's rows read as columns (op T).
+      const PlanTensor& a = in(0);
+      const PlanTensor& bm = in(1);
+      const int64_t BH = out.shape[0] * out.shape[1], Nk = out.shape[2], W = out.shape[3], Nq = bm.shape[2];
+      const int64_t lda = op.lda > 0 ? op.lda : a.shape.back();
+      if (bm.shape[3] != W || a.shape[2] != Nq) throw std::logic_error("PlanRunner: GEMM shapes disagree");
+      bgemm(env.cublas, bm.type, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(W), static_cast<int>(Nk),
+            static_cast<int>(Nq), in_ptr(1), static_cast<int>(W), Nq * W, in_ptr(0), static_cast<int>(lda), Nq * lda,
+            ptr(op.out), static_cast<int>(W), Nk * W, static_cast<int>(BH));
+      return;
+    }
+    case PlanOpKind::SoftmaxBackward:
+      if (in(0).numel() != out.numel() || in(1).numel() != out.numel())
+        throw std::logic_error("PlanRunner: softmax backward shapes disagree");
+      tl::softmax_backward(ptr(op.out), out.type, in_ptr(0), in(0).type, in_ptr(1), in(1).type, rows_of(out),
+                           out.shape.back(), st);
+      return;
+    case PlanOpKind::TanhBackward:
+      tl::tanh_backward(o, tl::View::dense(in(0).type, in_ptr(0), in(0).shape),
+                        tl::View::dense(in(1).type, in_ptr(1), in(1).shape), st);
+      return;
+    case PlanOpKind::SumGroups: {
+      const PlanTensor& src = in(0);
+      const int64_t B = out.shape[0], Hkv = out.shape[1], G = src.shape[1] / Hkv;
+      const int64_t inner = out.numel() / (B * Hkv);
+      if (src.numel() != out.numel() * G || src.type != out.type) throw std::logic_error("PlanRunner: bad group sum");
+      tl::sum_groups(ptr(op.out), in_ptr(0), out.type, B, Hkv, G, inner, st);
+      return;
+    }
+    case PlanOpKind::SliceBackward: {
+      // slice_backward: zeros, then the gradient copied into the first `cols` columns.
+      const int64_t e = ttype_bytes(out.type), rows = rows_of(out);
+      if (in(0).shape.back() != op.cols || rows_of(in(0)) != rows) throw std::logic_error("PlanRunner: bad slice backward");
+      tl::fill(o, 0.0, st);
+      ATTNSCOPE_CUDA_CHECK(cudaMemcpy2DAsync(ptr(op.out), static_cast<size_t>(out.shape.back() * e), in_ptr(0),
+                                             static_cast<size_t>(op.cols * e), static_cast<size_t>(op.cols * e),
+                                             static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, st));
+      return;
+    }
+    case PlanOpKind::RowSum:
+      tl::row_sum(ptr(op.out), in_ptr(0), in(0).type, rows_of(in(0)), in(0).shape.back(), st);
+      return;
+    case PlanOpKind::RowArgMax:
+      if (out.type != TType::I64) throw std::logic_error("PlanRunner: argmax into " + out.name);
+      tl::row_argmax(static_cast<int64_t*>(ptr(op.out)), in_ptr(0), in(0).type, rows_of(in(0)), in(0).shape.back(), st);
+      return;
+    case PlanOpKind::MaxBackward: {
+      // value_selecting_reduction_backward: zeros.scatter(dim, indices, grad) (scatter clones first).
+      const PlanTensor& z = in(0);
+      if (z.numel() != out.numel() || in(1).type != TType::I64) throw std::logic_error("PlanRunner: bad max backward");
+      ATTNSCOPE_CUDA_CHECK(cudaMemcpyAsync(ptr(op.out), in_ptr(0), static_cast<size_t>(out.bytes()),
+                                           cudaMemcpyDeviceToDevice, st));
+      tl::scatter_rows(ptr(op.out), static_cast<const int64_t*>(in_ptr(1)), in_ptr(2), out.type, rows_of(out),
+                       out.shape.back(), st);
+      return;
+    }
+    case PlanOpKind::SinkColumnSum: {
+      const PlanTensor& g = in(0);
+      tl::sink_column_sum(ptr(op.out), in_ptr(0), out.type, g.shape[0], g.shape[1], g.shape[2], op.cols, st);
       return;
     }
     case PlanOpKind::CatSink: {

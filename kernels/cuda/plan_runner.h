@@ -24,7 +24,9 @@ struct PlanEnv {
 
 class PlanRunner {
  public:
-  explicit PlanRunner(TorchPlan plan);
+  // `pin_at` >= 0: the tensors alive at that event keep their place to the end (TorchPlan::place),
+  // so the events from it on can run again and again (a backward replayed after one forward).
+  explicit PlanRunner(TorchPlan plan, int pin_at = -1);
 
   const TorchPlan& plan() const { return plan_; }
   // Bytes of the pool: the end of the highest tensor once every allocation has its place.
@@ -37,7 +39,9 @@ class PlanRunner {
   // One call: every op in order on env.stream. `after(event)` sees every event of the plan in order,
   // an op right after its launch: the untimed capture pass counts the allocations there and reads
   // tensors before later ops reuse their memory.
-  void run(const PlanEnv& env, const std::function<void(const PlanEvent&)>& after = nullptr) const;
+  // Events [begin, end) only where given (end -1: to the last).
+  void run(const PlanEnv& env, const std::function<void(const PlanEvent&)>& after = nullptr, int begin = 0,
+           int end = -1) const;
 
   // The last op that writes `tensor` (-1 when none).
   int last_writer(int tensor) const;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
@@ -355,7 +356,14 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   span(impl + "/download", t_down);
 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
-  if (opt.backward) run_backward(impl, family, s, in, opt, st, arena, t0, trace, zero_ns, r);
+  if (opt.backward) {
+    try {
+      run_backward(impl, family, s, in, opt, st, arena, t0, trace, zero_ns, r);
+    } catch (const std::logic_error& e) {  // a plan or shape the backward cannot run: its error, not the run's
+      r->grad = Gradients();
+      r->grad.error = std::string("backward failed: ") + e.what();
+    }
+  }
 
   whole.reset();
   if (CuptiTrace::available()) {

@@ -398,6 +398,16 @@ struct AddOp {
   float alpha;
   __device__ float f(float a, float b) const { return a + alpha * b; }
 };
+// tanh_backward(grad, t) = grad * (1 - t²), fp32 opmath (BinaryMiscBackwardOpsKernels.cu).
+template <class T>
+struct TanhBackwardOp {
+  static constexpr int kIn = 2;
+  using Out = T;
+  using In0 = T;
+  using In1 = T;
+  float unused;
+  __device__ float f(float g, float t) const { return g * (1.f - t * t); }
+};
 template <class T>
 struct FillOp {
   static constexpr int kIn = 0;
@@ -456,6 +466,17 @@ void copy(const View& out, const View& in, cudaStream_t st) {
 void mul_scalar(const View& out, const View& in, float x, cudaStream_t st) { unary<MulOp>(out, in, x, st); }
 void div_scalar(const View& out, const View& in, float x, cudaStream_t st) { unary<DivOp>(out, in, x, st); }
 void tanh(const View& out, const View& in, cudaStream_t st) { unary<TanhOp>(out, in, 0.f, st); }
+
+void tanh_backward(const View& out, const View& g, const View& t, cudaStream_t st) {
+  if (g.type != out.type || t.type != out.type) throw std::invalid_argument("torchlike::tanh_backward: mixed types");
+  const Iter it = make_iter({&out, &g, &t});
+  switch (out.type) {
+    case TType::F32: run(it, TanhBackwardOp<float>{0.f}, false, 4, st); return;
+    case TType::F16: run(it, TanhBackwardOp<__half>{0.f}, false, 8, st); return;
+    case TType::BF16: run(it, TanhBackwardOp<__nv_bfloat16>{0.f}, false, 8, st); return;
+    default: throw std::invalid_argument(std::string("torchlike::tanh_backward: ") + ttype_name(out.type));
+  }
+}
 
 void add(const View& out, const View& a, const View& b, float alpha, cudaStream_t st) {
   const Iter it = make_iter({&out, &a, &b});

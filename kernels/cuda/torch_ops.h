@@ -47,6 +47,8 @@ void copy(const View& out, const View& in, cudaStream_t st);
 void mul_scalar(const View& out, const View& in, float x, cudaStream_t st);
 void div_scalar(const View& out, const View& in, float x, cudaStream_t st);
 void tanh(const View& out, const View& in, cudaStream_t st);
+// out = g * (1 - t * t) (tanh's backward from its saved output t; same type throughout).
+void tanh_backward(const View& out, const View& g, const View& t, cudaStream_t st);
 // out = a + alpha * b, b broadcast (CUDAFunctor_add; alpha = -1 is torch's sub).
 void add(const View& out, const View& a, const View& b, float alpha, cudaStream_t st);
 // out = value.
@@ -63,6 +65,28 @@ void tril(void* out, const void* in, int64_t rows, int64_t cols, cudaStream_t st
 // softmax over the last dim of contiguous rows; fp32 arithmetic; in/out types bf16/fp16/fp32
 // (fp16 -> fp32 is torch's half_to_float).
 void softmax(void* out, TType out_type, const void* in, TType in_type, int64_t rows, int64_t cols, cudaStream_t st);
+
+// The backward's (torch_backward.cu), fp32 arithmetic, one rounding into the output type:
+// _softmax_backward_data: out[r, j] = y[r, j] * (g[r, j] - sum_k g[r, k] * y[r, k]) over contiguous
+// rows; (g, y, out) types: (fp32, fp32, fp32|fp16), or one 16-bit type throughout.
+void softmax_backward(void* out, TType out_type, const void* g, TType g_type, const void* y, TType y_type,
+                      int64_t rows, int64_t cols, cudaStream_t st);
+// repeat_kv's backward (expand's sum_to_size): out[b, hk] = sum_{i < G} in[b, hk * G + i] over
+// [B, Hkv * G, inner] -> [B, Hkv, inner], summed in fp32 in head order, rounded once.
+void sum_groups(void* out, const void* in, TType type, int64_t B, int64_t Hkv, int64_t G, int64_t inner,
+                cudaStream_t st);
+
+// GPT-OSS's sink column (fp32 sums, one rounding into `type`):
+//   row_argmax: out[r] = the first j where in[r, j] equals the row's max (int64)
+//   row_sum: out[r] = sum_j in[r, j]
+//   scatter_rows: out[r, idx[r]] = g[r] (out already holds the zeros' copy)
+//   sink_column_sum: out[h] = sum_{b, i} in[b, h, i, K] of in [B, H, N, K + 1]
+void row_argmax(int64_t* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);
+void row_sum(void* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);
+void scatter_rows(void* out, const int64_t* idx, const void* g, TType type, int64_t rows, int64_t cols,
+                  cudaStream_t st);
+void sink_column_sum(void* out, const void* in, TType type, int64_t B, int64_t H, int64_t N, int64_t K,
+                     cudaStream_t st);
 
 // out[r] = max_j in[r, j] (NaN propagates), rows of a contiguous [rows, cols] tensor.
 void row_max(void* out, const void* in, TType type, int64_t rows, int64_t cols, cudaStream_t st);

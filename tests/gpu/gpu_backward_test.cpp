@@ -104,5 +104,106 @@ TEST(GpuBackward, FlashAndSinkMatchTheirCpuVersionsAndTheRule) {
   for (int k = 0; k < 3; ++k) EXPECT_GE(ulps[k].fraction(), 0.99) << names[k] << " GPU vs CPU within 2 ulps";
 }
 
+// HF's eager under autograd on the GPU (hf_eager_backward_plan, cuBLAS and the torch-like kernels)
+// against the CPU eager backward, rounding point for rounding point, and against fp64 by the rule
+// (its own CPU version's error is the baseline). GPT-OSS's sink layers (the softmax in the model
+// dtype: the max's and the sink column's backwards) among them; fp32 layers compared by relative
+// Frobenius (cuBLAS sums in another order).
+TEST(GpuBackward, EagerMatchesItsCpuVersionAndTheRule) {
+  ATTNSCOPE_REQUIRE_GPU();
+  const char* env = std::getenv("ATTNSCOPE_GPU_SEED");
+  const uint64_t seed = env && *env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("[ attnscope ] eager backward seed = %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int n = std::getenv("ATTNSCOPE_GPU_SMALL") ? 3 : 12;
+  int ran = 0;
+  gputest::UlpCount ulps[4];
+  const char* names[] = {"dq", "dk", "dv", "dsinks"};
+  for (int idx = 0; idx < 10 * n && ran < n; ++idx) {
+    LayerSpec s;
+    const int dt = idx < 3 ? idx : pick(3);  // each dtype's path at least once
+    s.dtype = dt == 0 ? DType::BF16 : dt == 1 ? DType::F16 : DType::F32;
+    static const int kDims[] = {32, 40, 64, 111, 128};
+    s.head_dim = s.head_dim_v = kDims[pick(5)];
+    s.heads_kv = 1 + pick(2);
+    s.heads_q = s.heads_kv * (1 + pick(3));
+    s.batch = 1 + pick(2);
+    s.seq_q = 17 + pick(200);
+    s.seq_k = pick(3) ? s.seq_q : 17 + pick(200);
+    s.causal = pick(2);
+    if (pick(4) == 0) s.sliding_window = 16 + pick(60), s.causal = true;
+    if (pick(5) == 0) s.softcap = 20.0f;
+    if (pick(6) == 0) {
+      s.mask = MaskKind::Padding;
+      s.kv_lengths.resize(s.batch);
+      for (int& l : s.kv_lengths) l = 1 + pick(s.seq_k);
+    }
+    if (idx % 3 == 1) s.sinks = true, s.softmax_dtype = pick(4) ? s.dtype : DType::F32;  // GPT-OSS's mostly
+    const Verdict v = plugin().api->check("eager", s, plugin().dev);
+    if (!v.supported) continue;
+    Inputs in = random_inputs(s, seed + 7919ull * idx, Distribution::Normal);
+    in.dout = random_dout(s, seed + 104729ull * idx, {});
+    SCOPED_TRACE("config #" + std::to_string(idx) + " " + gputest::describe("eager", s));
+    RunOptions o;
+    o.warmup = 0, o.repeats = 2, o.keep_intermediates = false, o.backward = true;
+    RunResult g = run_gpu("eager", s, in, o);
+    ASSERT_TRUE(g.ran) << g.error;
+    ASSERT_TRUE(g.grad.ran) << g.grad.error;
+    ++ran;
+    EXPECT_EQ(g.grad.times_ms.size(), 2u);
+    // The backward arena counted the plan's allocations: its peak is the memory model's.
+    EXPECT_EQ(g.grad.peak_bytes, g.grad.model_bytes);
+    const RunResult cpu = cpu_implementation("eager")->run(s, in, o);
+    const RunResult ref = run_reference(s, in, o);
+    ASSERT_TRUE(cpu.grad.ran && ref.grad.ran);
+    for (int k = 0; k < 4; ++k) {
+      const Tensor& gt = *gradient(g.grad, names[k]);
+      const Tensor& ct = *gradient(cpu.grad, names[k]);
+      const Tensor& rt = *gradient(ref.grad, names[k]);
+      ASSERT_EQ(gt.shape, ct.shape) << names[k];
+      if (ct.empty()) continue;
+      bool finite = true;
+      for (float x : gt.data) finite &= std::isfinite(x);
+      EXPECT_TRUE(finite) << names[k] << " has NaN/Inf (unwritten?)";
+      if (!finite) continue;
+      if (s.dtype == DType::F32) {
+        const double rel = gputest::rel_frobenius(gt, ct);
+        EXPECT_LE(rel, 1e-5) << names[k] << ": relative Frobenius GPU vs CPU";
+        EXPECT_LE(gputest::rel_frobenius(gt, rt), gradient_bound_fp32(gputest::rel_frobenius(ct, rt)) + 1e-6)
+            << names[k];
+        continue;
+      }
+      const gputest::UlpCount u = gputest::ulp_count(s.dtype, gt, ct, 2);
+      ulps[k].total += u.total, ulps[k].within += u.within, ulps[k].worst = std::max(ulps[k].worst, u.worst);
+      const double err = max_abs_diff(gt, rt), bound = gradient_bound(max_abs_diff(ct, rt), s.dtype, max_abs(rt));
+      EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", the rule's bound " << bound;
+    }
+  }
+  for (int k = 0; k < 4; ++k)
+    std::printf("[ attnscope ] eager backward %s vs CPU: %.4f%% of %lld within 2 ulps (worst %lld)\n", names[k],
+                100.0 * ulps[k].fraction(), static_cast<long long>(ulps[k].total),
+                static_cast<long long>(ulps[k].worst));
+  EXPECT_GE(ran, n / 2) << "too few configurations ran";
+  for (int k = 0; k < 3; ++k) EXPECT_GE(ulps[k].fraction(), 0.99) << names[k] << " GPU vs CPU within 2 ulps";
+}
+
+// sdpa:math's backward is not on the GPU: it says why, in the gradient's error, and the forward runs.
+TEST(GpuBackward, MathSaysWhyItHasNoBackward) {
+  ATTNSCOPE_REQUIRE_GPU();
+  LayerSpec s;
+  s.dtype = DType::BF16;
+  s.heads_q = 4, s.heads_kv = 2, s.head_dim = s.head_dim_v = 64, s.seq_q = s.seq_k = 64, s.causal = true;
+  RunOptions o;
+  o.warmup = 0, o.repeats = 1, o.keep_intermediates = false, o.backward = true;
+  if (!plugin().api->check("sdpa:math", s, plugin().dev).supported) GTEST_SKIP() << "sdpa:math refused";
+  Inputs in = random_inputs(s, 5, Distribution::Normal);
+  in.dout = random_dout(s, 6, {});
+  const RunResult g = run_gpu("sdpa:math", s, in, o);
+  ASSERT_TRUE(g.ran) << g.error;
+  EXPECT_FALSE(g.grad.ran);
+  EXPECT_NE(g.grad.error.find("not on the GPU yet"), std::string::npos) << g.grad.error;
+}
+
 }  // namespace
 }  // namespace attnscope
