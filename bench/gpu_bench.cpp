@@ -192,6 +192,7 @@ int main(int argc, char** argv) {
                << ",\"peak_mib\":" << r.peak_bytes / 1048576.0 << ",\"model_mib\":" << r.model_bytes / 1048576.0
                << ",\"rel_err\":" << rel << ",\"kernels\":" << r.kernels.size() << ",\"kernel_path\":\""
                << esc(r.kernel_path) << "\"";
+          if (const double pct = cupti_overhead_pct(r); std::isfinite(pct)) json << ",\"cupti_overhead_pct\":" << pct;
           if (backward && r.grad.ran)
             json << ",\"bwd_ms\":" << r.grad.median_ms << ",\"bwd_peak_mib\":" << r.grad.peak_bytes / 1048576.0
                  << ",\"bwd_model_mib\":" << r.grad.model_bytes / 1048576.0;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/gpu_environment.h"
 #include "kernels/implementation.h"
 
 namespace attnscope {
@@ -20,12 +21,14 @@ struct EnvInfo {
   std::string command_line;
   uint64_t seed = 0;
   std::string distribution;
+  GpuEnvironment gpu;         // GPU captures: the device, its clocks at the start, library versions
 };
 
 struct Capture {
   // 2: gradients (--backward): dq/dk/dv/dsinks per run and the reference, /inputs/do, each run's
   //    backward costs, gradient baselines. Version 1 files (no gradients) still load.
-  static constexpr int kFormatVersion = 2;
+  // 3: /env/gpu (the GPU environment), per run the NVTX ranges and the untraced repeat times.
+  static constexpr int kFormatVersion = 3;
   static constexpr int kOldestReadable = 1;
   int format_version = kFormatVersion;  // the version of the file it was loaded from
   LayerSpec spec;

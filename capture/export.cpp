@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -44,7 +45,19 @@ void add_run(json& ev, int pid, int* next_tid, const RunResult& r, const TraceOp
     has_spans |= opt.spans && !p.spans.empty();
     has_memory |= opt.memory && !p.memory.empty();
   }
-  if (!has_kernels && !has_spans && !has_memory) return;
+  const bool has_ranges = opt.ranges && !r.ranges.empty();
+  if (!has_kernels && !has_spans && !has_memory && !has_ranges) return;
+  // NVTX phases above the kernels (the backward's too: one axis): a track of their own, nested
+  // as they were pushed.
+  if (has_ranges) {
+    const int range_tid = (*next_tid)++;
+    ev.push_back(meta("thread_name", pid, range_tid, r.label + " NVTX"));
+    ev.push_back(sort_index(pid, range_tid, range_tid));
+    for (const RangeRecord& g : r.ranges)
+      ev.push_back({{"name", g.name}, {"cat", "nvtx"}, {"ph", "X"}, {"pid", pid}, {"tid", range_tid},
+                    {"ts", finite(g.start_us)}, {"dur", std::max(0.0, finite(g.dur_us))},
+                    {"args", {{"run", r.label}, {"depth", g.depth}, {"domain", "attnscope"}}}});
+  }
   const int tid = (*next_tid)++;
   std::string track = r.label + " [" + (r.backend.empty() ? "?" : r.backend) + "]";
   ev.push_back(meta("thread_name", pid, tid, track));
@@ -59,7 +72,7 @@ void add_run(json& ev, int pid, int* next_tid, const RunResult& r, const TraceOp
     const std::string pass = p.name;
     if (opt.kernels)
       for (const KernelRecord& k : p.kernels) {
-        if (k.repeat < 0 && !opt.warmup) continue;
+        if (k.repeat == -1 && !opt.warmup) continue;  // warm-up (an unattributed -2 is kept)
         json args = {{"grid", {k.grid[0], k.grid[1], k.grid[2]}},
                      {"block", {k.block[0], k.block[1], k.block[2]}},
                      {"registers per thread", k.registers},
@@ -164,8 +177,17 @@ std::string trace_json(const std::vector<const Capture*>& caps, const TraceOptio
     ev.push_back(meta("process_name", pid, 0, pname));
     ev.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"sort_index", pid}}}});
     int tid = 1;
+    const size_t first = ev.size();
     if (opt.reference) add_run(ev, pid, &tid, cap->reference, opt);
     for (const RunResult& r : cap->runs) add_run(ev, pid, &tid, r, opt);
+    // GPU runs put their zero at the first warm-up launch, so the upload before it is negative:
+    // a trace starts at 0, so the capture's events move together by the same offset.
+    double lowest = 0;
+    for (size_t i = first; i < ev.size(); ++i)
+      if (ev[i].contains("ts")) lowest = std::min(lowest, ev[i]["ts"].get<double>());
+    if (lowest < 0)
+      for (size_t i = first; i < ev.size(); ++i)
+        if (ev[i].contains("ts")) ev[i]["ts"] = ev[i]["ts"].get<double>() - lowest;
   }
   json doc = {{"traceEvents", ev}, {"displayTimeUnit", "ms"}};
   if (caps.size() == 1 && caps[0]) {
@@ -191,9 +213,11 @@ std::string summary_json(const Capture& cap) {
               {"ran", r.ran},
               {"error", r.error},
               {"verdict", verdict_json(r.verdict)},
-              {"median_ms", r.median_ms},
+              {"timed", is_timed(r)},
+              {"median_ms", is_timed(r) ? json(r.median_ms) : json(nullptr)},
               {"times_ms", r.times_ms},
-              {"peak_bytes", r.peak_bytes},
+              {"cupti_overhead_pct", std::isfinite(cupti_overhead_pct(r)) ? json(cupti_overhead_pct(r)) : json(nullptr)},
+              {"peak_bytes", is_timed(r) || !r.ran ? json(r.peak_bytes) : json(nullptr)},
               {"model_bytes", r.model_bytes},
               {"what_if_dropped", what_if_drop_words(r.what_if_dropped)},
               {"sdpa_backend", r.sdpa_backend}};
@@ -240,8 +264,8 @@ std::string summary_csv(const Capture& cap) {
     const RunResult& r = *row.r;
     std::string acc = row.acc.applicable ? (row.acc.pass ? "pass" : "fail") : "";
     out += csv_field(r.label) + "," + csv_field(r.impl) + "," + csv_field(r.backend) + "," + (r.ran ? "1" : "0") + "," +
-           (r.verdict.supported ? "1" : "0") + "," + csv_field(verdict_line(r.verdict)) + "," + num(r.median_ms) + "," +
-           std::to_string(r.peak_bytes) + "," + std::to_string(r.model_bytes) + "," + (row.compared ? num(row.max_abs) : "") +
+           (r.verdict.supported ? "1" : "0") + "," + csv_field(verdict_line(r.verdict)) + "," + (is_timed(r) ? num(r.median_ms) : "") + "," +
+           (is_timed(r) || !r.ran ? std::to_string(r.peak_bytes) : "") + "," + std::to_string(r.model_bytes) + "," + (row.compared ? num(row.max_abs) : "") +
            "," + (row.compared ? num(row.rel_fro) : "") + "," + acc + "," + csv_field(r.error) + "\n";
   }
   return out;

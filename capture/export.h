@@ -13,7 +13,9 @@ namespace attnscope {
 // profiler names them: grid, block, registers per thread, shared memory, stream, correlation);
 // a run's host spans share its track when it has no kernels, else sit on a second track
 // "<label> (host)"; allocations are "C" counter events "<label> memory" (bytes in use);
-// "M" events name processes and threads. ts/dur in microseconds since the session start.
+// "M" events name processes and threads; a run's NVTX ranges (or an outside run's profiler
+// annotations) are "X" events with cat "nvtx" on a track "<label> NVTX" above its kernels.
+// ts/dur in microseconds on the runs' own axes, the capture shifted so that nothing is negative.
 // A run's backward pass (--backward) shares its tracks: its kernels and spans carry args.pass =
 // "backward" and cat "kernel,backward" / "host,backward"; its allocations are the counter
 // "<label> backward memory".
@@ -21,7 +23,8 @@ struct TraceOptions {
   bool spans = true;      // host-timed phases
   bool kernels = true;    // CUPTI kernel records
   bool memory = true;     // counter events from the allocation timeline
-  bool warmup = false;    // include kernels of warm-up repeats (repeat < 0)
+  bool warmup = false;    // include kernels of warm-up repeats (repeat -1)
+  bool ranges = true;     // NVTX ranges / profiler annotations (implementation, phase, launch)
   bool reference = true;  // a track for the fp64 reference when it has spans
 };
 std::string trace_json(const std::vector<const Capture*>& caps, const TraceOptions& opt = {});

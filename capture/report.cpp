@@ -1,6 +1,7 @@
 #include "capture/report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <sstream>
@@ -20,6 +21,30 @@ std::string fmt(const char* f, double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, x);
   return buf;
+}
+
+// A run that ran but carries no measurement (an outside run dumped without --time) says so.
+std::string ms_text(const RunResult& r) {
+  if (!r.ran) return "-";
+  return is_timed(r) ? fmt("%.3f", r.median_ms) : "not timed";
+}
+std::string peak_text(const RunResult& r) {
+  if (!r.ran) return "-";
+  return is_timed(r) ? format_bytes(r.peak_bytes) : "not timed";
+}
+
+// "median 0.071 ms over 10 repeats; CUPTI off 0.070 ms (+1.4%); 36 kernels, 41 NVTX ranges"
+std::string timing_line(const RunResult& r) {
+  if (!is_timed(r)) return "not timed";
+  std::string s = "median " + fmt("%.4g", r.median_ms) + " ms over " + std::to_string(r.times_ms.size()) +
+                  (r.times_ms.size() == 1 ? " repeat" : " repeats");
+  const double pct = cupti_overhead_pct(r);
+  if (std::isfinite(pct))
+    s += std::string("; ") + (r.backend == "outside" ? "without the profiler " : "CUPTI off ") +
+         fmt("%.4g", r.median_untraced_ms) + " ms (overhead " + fmt("%+.1f%%", pct) + ")";
+  if (!r.kernels.empty()) s += "; " + std::to_string(r.kernels.size()) + " kernel records";
+  if (!r.ranges.empty()) s += ", " + std::to_string(r.ranges.size()) + " ranges";
+  return s;
 }
 
 std::string status_of(const RunResult& r) {
@@ -131,6 +156,14 @@ std::string report_text(const Capture& cap, const std::string& path) {
   if (cap.env.backend == "cpu" && !cap.env.gpu_backend_status.empty() && cap.env.gpu_backend_status != "loaded")
     o << "  [" << cap.env.gpu_backend_status << "]";
   o << "\n";
+  if (cap.env.backend == "cuda" && cap.env.gpu.empty())
+    o << "         (no GPU environment recorded: format " << cap.format_version << " captures have none)\n";
+  if (!cap.env.gpu.empty())
+    for (const auto& [label, value] : environment_lines(cap.env.gpu)) {
+      char row[320];
+      std::snprintf(row, sizeof row, "         %-22s %s\n", label.c_str(), value.c_str());
+      o << row;
+    }
   if (cap.acceptance_baseline >= 0 && s.dtype != DType::F32)
     o << "baseline eager (fp32 softmax, " << dtype_name(s.dtype) << ") vs fp64: max abs "
       << fmt("%.3g", cap.acceptance_baseline) << "\n";
@@ -149,14 +182,16 @@ std::string report_text(const Capture& cap, const std::string& path) {
     Acceptance a = acceptance(cap, r, d);
     std::string name = r.label + (r.sdpa_backend.empty() ? "" : " [" + r.sdpa_backend + "]");
     std::snprintf(line, sizeof line, "%-*s %-8s %-7s %10s %10s %10s %10s %9s  %s\n", lw, name.c_str(),
-                  status_of(r).c_str(), r.backend.c_str(), r.ran ? fmt("%.3f", r.median_ms).c_str() : "-",
-                  r.ran ? format_bytes(r.peak_bytes).c_str() : "-",
+                  status_of(r).c_str(), r.backend.c_str(), ms_text(r).c_str(), peak_text(r).c_str(),
                   d.comparable ? fmt("%.3g", d.max_abs).c_str() : "-",
                   d.comparable ? fmt("%.3g", d.rel_fro).c_str() : "-",
                   d.lse_compared ? fmt("%.2g", d.lse_max_abs).c_str() : "-",
                   a.applicable ? a.text.c_str() : (r.ran ? a.text.c_str() : r.error.c_str()));
     o << line;
   }
+  o << "\ntiming\n";
+  for (const RunResult& r : cap.runs)
+    if (r.ran) o << "  " << r.label << ": " << timing_line(r) << "\n";
   o << backward_text(cap);
   o << "\nverdicts\n";
   for (size_t k = 0; k < cap.runs.size(); ++k) {
@@ -212,6 +247,24 @@ std::string report_json(const Capture& cap, const std::string& path) {
   j["env"] = {{"attnscope_version", cap.env.attnscope_version}, {"created", cap.env.created},
               {"host", cap.env.host}, {"os", cap.env.os}, {"cpu", cap.env.cpu}, {"backend", cap.env.backend},
               {"device", cap.env.device}, {"gpu_backend_status", cap.env.gpu_backend_status}};
+  if (!cap.env.gpu.empty()) {
+    const GpuEnvironment& g = cap.env.gpu;
+    j["env"]["gpu"] = {{"name", g.name},
+                       {"compute_capability", std::to_string(g.cc_major) + "." + std::to_string(g.cc_minor)},
+                       {"sm_count", g.sm_count},
+                       {"memory_bytes", g.memory_bytes},
+                       {"sm_clock_mhz", g.sm_clock_mhz},
+                       {"memory_clock_mhz", g.memory_clock_mhz},
+                       {"sm_clock_max_mhz", g.sm_clock_max_mhz},
+                       {"memory_clock_max_mhz", g.memory_clock_max_mhz},
+                       {"driver", g.driver},
+                       {"cuda_driver", g.cuda_driver},
+                       {"cuda_runtime", g.cuda_runtime},
+                       {"cublas", g.cublas},
+                       {"cudnn", g.cudnn.empty() ? json(nullptr) : json(g.cudnn)},
+                       {"cupti", g.cupti},
+                       {"nvtx", g.nvtx}};
+  }
   j["inputs"] = cap.inputs.origin;
   j["acceptance_baseline"] = cap.acceptance_baseline;
   if (!cap.gradient_baseline.empty()) j["gradient_baseline"] = cap.gradient_baseline;
@@ -230,11 +283,18 @@ std::string report_json(const Capture& cap, const std::string& path) {
       reasons.push_back({{"severity", severity_name(why.severity)}, {"code", why.code}, {"text", why.text},
                          {"source", why.source}});
     jr["verdict"] = {{"supported", r.verdict.supported}, {"reasons", reasons}};
-    jr["median_ms"] = r.median_ms;
-    jr["peak_bytes"] = r.peak_bytes;
+    // An untimed run's time and peak are null ("not timed"), never 0.
+    const bool timed = is_timed(r);
+    jr["timed"] = timed;
+    jr["median_ms"] = timed ? json(r.median_ms) : json(nullptr);
+    jr["peak_bytes"] = timed || !r.ran ? json(r.peak_bytes) : json(nullptr);
     jr["model_bytes"] = r.model_bytes;
     jr["model_impl"] = model_impl(r);
     jr["kernels"] = r.kernels.size();
+    jr["ranges"] = r.ranges.size();
+    const double pct = cupti_overhead_pct(r);
+    jr["median_untraced_ms"] = r.median_untraced_ms > 0 ? json(r.median_untraced_ms) : json(nullptr);
+    jr["cupti_overhead_pct"] = std::isfinite(pct) ? json(pct) : json(nullptr);
     Divergence d = compare_to_reference(cap, r);
     if (d.comparable) {
       jr["vs_reference"] = {{"max_abs", d.max_abs}, {"mean_abs", d.mean_abs}, {"rel_fro", d.rel_fro},

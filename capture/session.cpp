@@ -93,6 +93,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   cap->env = current_env();
   cap->env.backend = use_gpu ? "cuda" : "cpu";
   cap->env.device = run_dev.describe();
+  if (use_gpu) cap->env.gpu = gpu.environment();  // the clocks now, before any run warms the GPU
   cap->inputs = std::move(inputs);
   const Inputs& in = cap->inputs;
 

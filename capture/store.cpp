@@ -1,24 +1,28 @@
-// Capture <-> HDF5 file. The layout (format_version 2; version 1 files, which predate gradients,
-// are read as captures without a backward pass):
+// Capture <-> HDF5 file. The layout (format_version 3; what a version lacks is marked with the
+// version that added it: [2] gradients, [3] the GPU environment, NVTX ranges, untraced times):
 //
 //   /                    attrs format_version (int), generator, spec (JSON, --spec format),
 //                        acceptance_baseline (double), inputs_stored (int),
-//                        acceptance_baseline_{dq,dk,dv,dsinks} (double; with a backward)
+//                        acceptance_baseline_{dq,dk,dv,dsinks} [2] (double; with a backward)
 //   /env                 attrs attnscope_version, created, host, os, cpu, backend, device,
 //                        gpu_backend_status, command_line, seed (uint64), distribution
+//   /env/gpu         [3] GPU captures only: attrs name, cc_major, cc_minor, sm_count, memory_bytes,
+//                        sm_clock_mhz, memory_clock_mhz, sm_clock_max_mhz, memory_clock_max_mhz,
+//                        driver, cuda_driver, cuda_runtime, cublas, cudnn, cupti, nvtx
 //   /inputs              attr origin; datasets q, k, v [B,H,N,D], sinks [Hq] (fp32), mask,
-//                        do [B,Hq,Nq,Dv] (the backward's dO)
+//                        do [2] [B,Hq,Nq,Dv] (the backward's dO)
 //   /reference           a run group (below), label "reference"
 //   /runs/<label>        one group per run, '/' and '%' in labels escaped as %2F / %25;
 //                        attr index gives the run order
 //
 // A run group: attrs impl, label, backend, device, ran, error, sdpa_backend, what_if_dropped
-// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, tensors (comma list of
-// the tensor datasets written), intermediates ("whole" | "rows" | "none");
-// datasets verdict (compound severity/code/text/source), out, lse, times_ms, spans (compound),
-// kernels (compound), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
+// (JSON list), verdict_supported, peak_bytes, model_bytes, median_ms, median_untraced_ms [3],
+// tensors (comma list of the tensor datasets written), intermediates ("whole" | "rows" | "none");
+// datasets verdict (compound severity/code/text/source), out, lse, times_ms, times_untraced_ms [3],
+// spans (compound), kernels (compound), ranges [3] (compound name/start_us/dur_us/depth: NVTX
+// ranges and profiler annotations), memory (compound), scores/probs (whole) or scores_rows/probs_rows +
 // rows + scores_overview/probs_overview (over budget), probe/{p,row_max,row_sum,tile_used};
-// with a backward: dq [B,Hq,Nq,D], dk [B,Hkv,Nk,D], dv [B,Hkv,Nk,Dv], dsinks [Hq] beside out (listed
+// with a backward [2]: dq [B,Hq,Nq,D], dk [B,Hkv,Nk,D], dv [B,Hkv,Nk,Dv], dsinks [Hq] beside out (listed
 // in `tensors`), and a group backward (attrs ran, error, peak_bytes, model_bytes, median_ms;
 // datasets times_ms, spans, kernels, memory: the backward's costs, apart from the forward's).
 // Tensors are stored in their dtype: fp32 native, fp16 IEEE half, bf16 as uint16 with attribute
@@ -264,21 +268,25 @@ Table reason_table(const std::vector<Reason>& v) {
   return t;
 }
 
-Table span_table(const std::vector<HostSpan>& v) {
+// Records of a name, a start, a duration and one integer: host spans (thread), ranges (depth).
+template <typename T>
+Table timed_table(const std::vector<T>& v, const char* int_name, int T::*int_field) {
   Table t;
   t.add("name", Kind::Str);
   t.add("start_us", Kind::F64);
   t.add("dur_us", Kind::F64);
-  t.add("thread", Kind::I32);
-  for (const HostSpan& x : v) {
+  t.add(int_name, Kind::I32);
+  for (const T& x : v) {
     t.cols[0].s.push_back(x.name);
     t.cols[1].f.push_back(x.start_us);
     t.cols[2].f.push_back(x.dur_us);
-    t.cols[3].i.push_back(x.thread);
+    t.cols[3].i.push_back(x.*int_field);
   }
   t.rows = v.size();
   return t;
 }
+Table span_table(const std::vector<HostSpan>& v) { return timed_table(v, "thread", &HostSpan::thread); }
+Table range_table(const std::vector<RangeRecord>& v) { return timed_table(v, "depth", &RangeRecord::depth); }
 
 Table kernel_table(const std::vector<KernelRecord>& v) {
   Table t;
@@ -399,6 +407,59 @@ Tensor gather_rows(const Tensor& m, const std::vector<int64_t>& rows) {
 
 bool has_tensor(const Tensor& t) { return !t.shape.empty() || !t.data.empty(); }
 
+// ---- the GPU environment (/env/gpu) ----
+
+struct GpuEnvFields {  // every attribute of /env/gpu, named once for the writer and the reader
+  std::vector<std::pair<const char*, std::string*>> strs;
+  std::vector<std::pair<const char*, int*>> ints;
+  int64_t* memory;
+};
+GpuEnvFields gpu_env_fields(GpuEnvironment* m) {
+  return {{{"name", &m->name},
+           {"driver", &m->driver},
+           {"cuda_driver", &m->cuda_driver},
+           {"cuda_runtime", &m->cuda_runtime},
+           {"cublas", &m->cublas},
+           {"cudnn", &m->cudnn},
+           {"cupti", &m->cupti},
+           {"nvtx", &m->nvtx}},
+          {{"cc_major", &m->cc_major},
+           {"cc_minor", &m->cc_minor},
+           {"sm_count", &m->sm_count},
+           {"sm_clock_mhz", &m->sm_clock_mhz},
+           {"memory_clock_mhz", &m->memory_clock_mhz},
+           {"sm_clock_max_mhz", &m->sm_clock_max_mhz},
+           {"memory_clock_max_mhz", &m->memory_clock_max_mhz}},
+          &m->memory_bytes};
+}
+
+std::string write_gpu_env(hid_t env, const GpuEnvironment& g) {
+  Id gg(H5Gcreate2(env, "gpu", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  if (!gg.ok()) return "env/gpu: cannot create group";
+  GpuEnvironment copy = g;
+  GpuEnvFields f = gpu_env_fields(&copy);
+  bool ok = h5::write_attr_i64(gg, "memory_bytes", *f.memory);
+  for (auto [n, v] : f.strs) ok = ok && h5::write_attr_str(gg, n, *v);
+  for (auto [n, v] : f.ints) ok = ok && h5::write_attr_i64(gg, n, *v);
+  return ok ? "" : "env/gpu: cannot write attributes";
+}
+
+std::string read_gpu_env(hid_t env, GpuEnvironment* g) {
+  Id gg(H5Gopen2(env, "gpu", H5P_DEFAULT));
+  if (!gg.ok()) return "/env/gpu: not a group";
+  GpuEnvFields f = gpu_env_fields(g);
+  if (!h5::read_attr_i64(gg, "memory_bytes", f.memory)) return "/env/gpu: attribute memory_bytes missing or mistyped";
+  for (auto [n, v] : f.strs)
+    if (!h5::read_attr_str(gg, n, v)) return std::string("/env/gpu: attribute ") + n + " missing or not a string";
+  for (auto [n, v] : f.ints) {
+    int64_t x = 0;
+    if (!h5::read_attr_i64(gg, n, &x) || x < INT32_MIN || x > INT32_MAX)
+      return std::string("/env/gpu: attribute ") + n + " missing, mistyped or out of range";
+    *v = static_cast<int>(x);
+  }
+  return "";
+}
+
 // ---- writer ----
 
 struct Writer {
@@ -445,7 +506,8 @@ struct Writer {
               h5::write_attr_i64(g, "verdict_supported", r.verdict.supported ? 1 : 0) &&
               h5::write_attr_i64(g, "peak_bytes", r.peak_bytes) &&
               h5::write_attr_i64(g, "model_bytes", r.model_bytes) &&
-              h5::write_attr_f64(g, "median_ms", r.median_ms);
+              h5::write_attr_f64(g, "median_ms", r.median_ms) &&
+              h5::write_attr_f64(g, "median_untraced_ms", r.median_untraced_ms);
     if (!ok) return where + ": cannot write attributes";
 
     Table vt = reason_table(r.verdict.reasons);
@@ -459,6 +521,8 @@ struct Writer {
       if (has_tensor(r.grad.*gt.member))
         if (std::string e = tensor(g, where, gt.name, r.grad.*gt.member, &written); !e.empty()) return e;
     if (std::string e = h5::write_f64_vec(g, "times_ms", r.times_ms); !e.empty()) return where + "/" + e;
+    if (std::string e = h5::write_f64_vec(g, "times_untraced_ms", r.times_untraced_ms); !e.empty())
+      return where + "/" + e;
 
     // Intermediates: whole within the budget share, else chosen rows + a max-pooled overview.
     std::string mode = "none";
@@ -543,6 +607,7 @@ struct Writer {
 
     // Timeline records.
     if (std::string e = write_timeline(g, where, r.spans, r.kernels, r.memory); !e.empty()) return e;
+    if (std::string e = write_table(g, "ranges", range_table(r.ranges)); !e.empty()) return where + "/" + e;
     if (std::string e = write_backward(g, where, r.grad); !e.empty()) return e;
 
     std::string tl;
@@ -597,6 +662,8 @@ struct Writer {
          h5::write_attr_str(env, "command_line", e.command_line) && h5::write_attr_u64(env, "seed", e.seed) &&
          h5::write_attr_str(env, "distribution", e.distribution);
     if (!ok) return "env: cannot write attributes";
+    if (!e.gpu.empty())
+      if (std::string er = write_gpu_env(env, e.gpu); !er.empty()) return er;
 
     Id in(H5Gcreate2(f, "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!in.ok() || !h5::write_attr_str(in, "origin", cap.inputs.origin)) return "inputs: cannot create group";
@@ -654,6 +721,7 @@ struct Writer {
 
 struct Reader {
   std::string path;
+  int version = Capture::kFormatVersion;  // the file's: what it lacks stays empty
   Shapes sh;
   LayerSpec spec;
 
@@ -733,6 +801,12 @@ struct Reader {
       return where + ": intermediates \"" + mode + "\" is not whole, rows or none";
     }
     if (e = h5::read_f64_vec(g, "times_ms", kMaxRecords, &r->times_ms); !e.empty()) return where + "/" + e;
+    if (version >= 3) {  // CUPTI's overhead: the repeats timed again without tracing
+      if (!h5::read_attr_f64(g, "median_untraced_ms", &r->median_untraced_ms))
+        return where + ": attribute median_untraced_ms missing or not a float";
+      if (e = h5::read_f64_vec(g, "times_untraced_ms", kMaxRecords, &r->times_untraced_ms); !e.empty())
+        return where + "/" + e;
+    }
 
     // Probe.
     if (!h5::link_exists(g, "probe")) return where + "/probe: missing";
@@ -761,7 +835,20 @@ struct Reader {
     if (e = check_probe(spec, p); !e.empty()) return where + "/" + e;
 
     if (e = read_timeline(g, where, &r->spans, &r->kernels, &r->memory); !e.empty()) return e;
+    if (e = read_ranges(g, where, &r->ranges); !e.empty()) return e;
     return read_backward(g, where, &r->grad);
+  }
+
+  std::string read_ranges(hid_t g, const std::string& where, std::vector<RangeRecord>* ranges) {
+    if (version < 3) return "";  // NVTX ranges came with version 3
+    Table rt = range_table({});
+    if (std::string e = read_table(g, "ranges", &rt); !e.empty()) return where + "/" + e;
+    for (size_t i = 0; i < rt.rows; ++i) {
+      const int64_t depth = rt.cols[3].i[i];
+      if (depth < 0 || depth > 64) return where + "/ranges: depth " + std::to_string(depth) + " out of range";
+      ranges->push_back({rt.cols[0].s[i], rt.cols[1].f[i], rt.cols[2].f[i], static_cast<int>(depth)});
+    }
+    return "";
   }
 
   std::string read_backward(hid_t g, const std::string& where, Gradients* b) {
@@ -843,6 +930,8 @@ struct Reader {
               h5::read_attr_str(env, "command_line", &e.command_line) && h5::read_attr_u64(env, "seed", &e.seed) &&
               h5::read_attr_str(env, "distribution", &e.distribution);
     if (!ok) return "/env: missing or mistyped attribute";
+    if (h5::link_exists(env, "gpu"))
+      if (std::string er = read_gpu_env(env, &e.gpu); !er.empty()) return er;
 
     if (!h5::link_exists(f, "inputs")) return "/inputs: missing";
     Id in(H5Gopen2(f, "inputs", H5P_DEFAULT));
@@ -1010,7 +1099,7 @@ LoadStatus load_capture(const std::string& path, Capture* cap) {
   LoadStatus st = open_capture(path, &f, &version);
   if (!st.ok()) return st;
   Capture c;
-  Reader r{path, {}, {}};
+  Reader r{path, version, {}, {}};
   std::string e;
   try {
     e = r.all(f, &c);
@@ -1018,7 +1107,7 @@ LoadStatus load_capture(const std::string& path, Capture* cap) {
     e = std::string("unexpected error: ") + ex.what();
   }
   if (!e.empty()) return fail(LoadError::Malformed, path + ": " + e);
-  c.format_version = version;  // version 1: written before gradients existed
+  c.format_version = version;  // the file's: 1 predates gradients, 2 the GPU environment and NVTX ranges
   *cap = std::move(c);
   return {};
 }

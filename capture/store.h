@@ -1,4 +1,10 @@
 // Capture <-> HDF5 file: the only code that knows the layout (README "Capture file").
+//
+// format_version: the writer always writes Capture::kFormatVersion; the reader reads every version
+// from Capture::kOldestReadable on (what an older file lacks stays empty) and refuses others
+// with UnsupportedVersion. Bump kFormatVersion when a file gains something an older reader would
+// silently miss or misread, list the addition as "[N]" in store.cpp's layout, and keep reading
+// the older versions (tests/fixtures holds captures of each).
 #pragma once
 #include <string>
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capture/hdf5_util.h"
+#include "capture/outside_timing.h"
 
 namespace attnscope {
 
@@ -766,8 +767,15 @@ std::string load_outside_run(const std::string& name, const std::string& file_sp
   if (used != layout) text += std::string(", read as ") + layout_name(used) + " because its shape matches that layout";
   text += lse_name.empty() ? ", no LSE" : ", LSE '" + lse_name + "'";
   if (!probs_name.empty()) text += ", attention probabilities '" + probs_name + "'";
+  // Its cost, where the dump timed it (attnscope_dump.py --time): the record beside the tensors.
+  const auto timing = nt.metadata.find(kOutsideTimingKey);
+  if (timing == nt.metadata.end())
+    text += "; not timed (attnscope_dump.py --time, or record_attention(..., time=True), runs the function again "
+            "for its time, kernels and peak memory)";
   text += " from " + file;
   r.verdict.add(Severity::Note, "outside.run", text, "attnscope");
+  if (timing != nt.metadata.end())
+    if (std::string e = apply_outside_timing(file, timing->second, &r); !e.empty()) return e;
   *run = std::move(r);
   return "";
 }

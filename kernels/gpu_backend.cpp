@@ -146,6 +146,10 @@ void GpuBackend::run(const std::string& impl, const LayerSpec& spec, const Input
   worker_->run(impl, spec, in, opt, result);
 }
 
+GpuEnvironment GpuBackend::environment() const {
+  return worker_ ? worker_->environment() : GpuEnvironment{};
+}
+
 bool GpuBackend::supports(const std::string& impl, const std::string& feature) const {
   return available_ && worker_->supports(impl, feature);
 }

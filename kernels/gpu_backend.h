@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "gpu_environment.h"
 #include "implementation.h"
 
 namespace attnscope {
@@ -13,8 +14,8 @@ namespace attnscope {
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
 // 3 (main): RunOptions::backward, Inputs::dout, RunResult::grad; 3 (rel): healthy();
 // 4: LayerSpec::max_context; 5: healthy() and supports() in one table; 6: RunResult::what_if_dropped
-// as WhatIfDrop values.
-constexpr int kGpuBackendAbi = 6;
+// as WhatIfDrop values; 7: RunResult::ranges/times_untraced_ms, GpuEnvironment, environment().
+constexpr int kGpuBackendAbi = 7;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {
@@ -24,8 +25,9 @@ struct GpuBackendApi {
   // GPU implementation names this plugin provides ("eager", "sdpa", "flash2", "sink", "sdpa:...").
   std::vector<std::string> (*names)();
   Verdict (*check)(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev);
-  // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels,
-  // memory, peak_bytes, median_ms. Never throws; errors land in result->error.
+  // Runs `impl` on the GPU under CUPTI tracing: fills out/lse/intermediates/probe, kernels, NVTX
+  // ranges, memory, peak_bytes, median_ms and the untraced repeats. Never throws; errors land in
+  // result->error.
   // With opt.backward it also runs the backward into result->grad (gradients, its own kernels,
   // memory and peak_bytes, apart from the forward's; rounding points as kernels/cpu/*_backward.cpp).
   void (*run)(const std::string& impl, const LayerSpec& spec, const Inputs& in,
@@ -39,6 +41,8 @@ struct GpuBackendApi {
   // a note), never a GPU kernel that would ignore the boundaries. (The backward needs no flag: a
   // family without one says so in RunResult::grad.error.)
   bool (*supports)(const std::string& impl, const std::string& feature) = nullptr;
+  // The device, its clocks now and the library versions (call at the start of a session).
+  void (*environment)(GpuEnvironment* env) = nullptr;
 };
 
 extern "C" {
@@ -71,6 +75,8 @@ class GpuBackend {
   void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt,
            RunResult* result) const;
   GpuWorker* worker() const { return worker_.get(); }  // null when unavailable
+  // The device, its clocks at this call and the library versions; empty without a GPU.
+  GpuEnvironment environment() const;
 
  private:
   GpuBackend();

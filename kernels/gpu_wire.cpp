@@ -106,6 +106,25 @@ void get(Reader& r, std::vector<std::string>* v) {
   for (auto& s : *v) s = r.str();
 }
 
+void put(Writer& w, const GpuEnvironment& e) {
+  w.str(e.name);
+  for (int x : {e.cc_major, e.cc_minor, e.sm_count, e.sm_clock_mhz, e.memory_clock_mhz, e.sm_clock_max_mhz,
+                e.memory_clock_max_mhz})
+    w.i32(x);
+  w.i64(e.memory_bytes);
+  for (const std::string* s : {&e.driver, &e.cuda_driver, &e.cuda_runtime, &e.cublas, &e.cudnn, &e.cupti, &e.nvtx})
+    w.str(*s);
+}
+void get(Reader& r, GpuEnvironment* e) {
+  e->name = r.str();
+  for (int* x : {&e->cc_major, &e->cc_minor, &e->sm_count, &e->sm_clock_mhz, &e->memory_clock_mhz,
+                 &e->sm_clock_max_mhz, &e->memory_clock_max_mhz})
+    *x = r.i32();
+  e->memory_bytes = r.i64();
+  for (std::string* s : {&e->driver, &e->cuda_driver, &e->cuda_runtime, &e->cublas, &e->cudnn, &e->cupti, &e->nvtx})
+    *s = r.str();
+}
+
 void put(Writer& w, const LayerSpec& s) {
   w.str(s.name);
   w.str(s.source);
@@ -353,6 +372,15 @@ void put(Writer& w, const RunResult& rr) {
   w.i64(rr.model_bytes);
   w.f64(rr.median_ms);
   put_pod_vec(w, rr.times_ms);
+  w.u64(rr.ranges.size());
+  for (const auto& g : rr.ranges) {
+    w.str(g.name);
+    w.f64(g.start_us);
+    w.f64(g.dur_us);
+    w.i32(g.depth);
+  }
+  put_pod_vec(w, rr.times_untraced_ms);
+  w.f64(rr.median_untraced_ms);
   put_grad(w, rr.grad);
 }
 void get(Reader& r, RunResult* rr) {
@@ -375,6 +403,15 @@ void get(Reader& r, RunResult* rr) {
   rr->model_bytes = r.i64();
   rr->median_ms = r.f64();
   rr->times_ms = get_pod_vec<double>(r);
+  rr->ranges.assign(r.count(28), {});
+  for (auto& g : rr->ranges) {
+    g.name = r.str();
+    g.start_us = r.f64();
+    g.dur_us = r.f64();
+    g.depth = r.i32();
+  }
+  rr->times_untraced_ms = get_pod_vec<double>(r);
+  rr->median_untraced_ms = r.f64();
   get_grad(r, &rr->grad);
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/device.h"
+#include "kernels/gpu_environment.h"
 #include "kernels/implementation.h"
 
 namespace attnscope::wire {
@@ -72,6 +73,9 @@ void get(Reader& r, RunOptions* o);
 void put(Writer& w, const RunResult& rr);
 void get(Reader& r, RunResult* rr);
 void put(Writer& w, const std::vector<std::string>& v);
+// The worker sends its device environment (clocks and library versions) in its hello.
+void put(Writer& w, const GpuEnvironment& e);
+void get(Reader& r, GpuEnvironment* e);
 void get(Reader& r, std::vector<std::string>* v);
 
 // Frames: [u32 type][u64 payload bytes][payload]. "" or the problem (peer gone, short read).

@@ -64,6 +64,7 @@ struct GpuWorker::Proc {
   std::mutex mu;      // guards reaped, how
   bool reaped = false;
   std::string how;    // how it ended, once reaped
+  GpuEnvironment env;  // what its plugin said in the hello
   ~Proc() {
     if (check_fd >= 0) close(check_fd);
     if (run_fd >= 0) close(run_fd);
@@ -146,6 +147,7 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::start(std::string* why, DeviceInfo* 
       wire::get(r, dev);
       wire::get(r, names);
       wire::get(r, features);
+      wire::get(r, &p->env);
     } catch (const wire::WireError& e) {
       err = std::string("garbled hello: ") + e.what();
     }
@@ -201,6 +203,11 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::current(std::string* why) {
   ++restarts_;
   if (!proc_) *why = "the GPU worker could not be restarted: " + (w.empty() ? std::string("no GPU") : w);
   return proc_;
+}
+
+GpuEnvironment GpuWorker::environment() const {
+  std::lock_guard<std::mutex> lock(proc_mu_);
+  return proc_ ? proc_->env : GpuEnvironment{};
 }
 
 pid_t GpuWorker::pid() const {
@@ -383,6 +390,9 @@ int gpu_worker_main(int check_fd, int run_fd) {
         if (api->supports && api->supports(n, f)) features.push_back(n + " " + f);
     wire::put(w, names);
     wire::put(w, features);
+    GpuEnvironment env;
+    if (opened && api->environment) api->environment(&env);
+    wire::put(w, env);
     if (!wire::send_frame(check_fd, worker_msg::Hello, w.bytes()).empty() || !opened) return 0;
   }
   // Verdicts on their own thread: the GUI asks for them while a run is in flight.

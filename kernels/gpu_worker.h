@@ -46,6 +46,8 @@ class GpuWorker {
   void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt,
            RunResult* result);
 
+  // The device environment the current worker's plugin reported at its start (empty when none).
+  GpuEnvironment environment() const;
   pid_t pid() const;           // the current worker process (0 when none is running)
   int restarts() const;        // workers started after the first
 

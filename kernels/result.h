@@ -1,6 +1,7 @@
 // What one implementation produced and what it cost.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -48,16 +49,24 @@ struct HostSpan {      // host-timed phase (CPU runs, and host side of GPU runs)
   int thread = 0;
 };
 
-struct KernelRecord {  // one GPU kernel from CUPTI's activity records
+struct KernelRecord {  // one GPU kernel from CUPTI's activity records (or torch.profiler's, outside runs)
   std::string name;
-  double start_us = 0, dur_us = 0;  // since the session start
+  double start_us = 0, dur_us = 0;  // since the run's first warm-up launch (GPU and outside runs)
   int grid[3] = {0, 0, 0};
   int block[3] = {0, 0, 0};
   int registers = 0;
   int shared_static = 0, shared_dynamic = 0;
   int stream = 0;
   uint64_t correlation = 0;
-  int repeat = 0;      // which timed repeat (-1 warm-up)
+  int repeat = 0;      // which timed repeat (-1 warm-up, -2 not attributed)
+};
+
+// One NVTX range of the harness (the `attnscope` domain, collected through CUPTI) or one profiler
+// annotation of an outside run, on the same time axis as the run's KernelRecords.
+struct RangeRecord {
+  std::string name;    // "sink" (implementation), "upload", "warm-up", "timed repeats", "repeat 3", ...
+  double start_us = 0, dur_us = 0;  // the run's time base (KernelRecord's); before the warm-up < 0
+  int depth = 0;       // nesting: 0 implementation, 1 phase, 2 one launch (warm-up or repeat)
 };
 
 struct MemoryEvent {   // allocation timeline: bytes > 0 allocated, < 0 freed
@@ -126,13 +135,28 @@ struct RunResult {
 
   std::vector<HostSpan> spans;
   std::vector<KernelRecord> kernels;
+  std::vector<RangeRecord> ranges;       // implementation / phase / repeat ranges (NVTX, profiler annotations)
   std::vector<MemoryEvent> memory;
   int64_t peak_bytes = 0;    // extra memory beyond the inputs: measured on GPU, counted on CPU
   int64_t model_bytes = 0;   // analytic model of the same
   double median_ms = 0;      // median over the timed repeats
-  std::vector<double> times_ms;
+  std::vector<double> times_ms;  // empty: not timed (an outside run dumped without --time)
+  // CUPTI's cost: the same repeats timed with CUDA events while CUPTI traced nothing but NVTX
+  // (GPU runs), or without torch.profiler (outside runs). Empty where not measured.
+  std::vector<double> times_untraced_ms;
+  double median_untraced_ms = 0;
 
   Gradients grad;            // the backward pass, when the session ran one (--backward)
 };
+
+// A run carries a measured cost (times, and on the GPU or outside its peak) only when timed:
+// an outside run dumped without --time is "not timed", never 0 ms / 0 B.
+inline bool is_timed(const RunResult& r) { return r.ran && !r.times_ms.empty(); }
+
+// 100 * (traced / untraced - 1) over the medians; NaN where the untraced repeats were not run.
+inline double cupti_overhead_pct(const RunResult& r) {
+  if (r.median_untraced_ms <= 0 || r.median_ms <= 0) return std::numeric_limits<double>::quiet_NaN();
+  return 100.0 * (r.median_ms / r.median_untraced_ms - 1.0);
+}
 
 }  // namespace attnscope

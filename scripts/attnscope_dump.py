@@ -32,6 +32,15 @@ Command line (a quick dump of a model id or a local model folder):
 
     python3 scripts/attnscope_dump.py meta-llama/Llama-3.2-1B --layers 0,5 --seq 256 -o dump/
 
+Its cost too (--time, or record_attention(..., time=True); CUDA only): the recorded function runs
+again on the recorded inputs, timed with CUDA events (warm-up, then repeats with the L2 cache
+flushed before each, as attnscope times its own), once more under torch.profiler for its kernels
+(name, start, duration, grid, block, registers, shared memory) and once for its peak extra device
+memory. The record goes into the .safetensors metadata ("attnscope_timing", JSON; the format is in
+capture/outside_timing.h), and `--import-run` makes it the run's times, kernel records and peak, so
+the Timeline, Memory panel, report and export-trace show the function's kernels beside attnscope's.
+A layer dumped without --time is "not timed" there, never 0 ms.
+
 Training (an option, since it runs a backward pass): with backward=True (--backward) each recorded
 call is run once more through the same function on copies of q, k, v (and the sinks) that require
 grad, with a seeded dO, and the gradients it produced are stored beside the output:
@@ -60,7 +69,8 @@ import json
 import os
 import sys
 
-__all__ = ["record_attention", "write_layer", "AttentionRecorder", "main"]
+__all__ = ["record_attention", "write_layer", "AttentionRecorder", "time_attention", "timing_record",
+           "kernels_and_ranges_from_trace", "main"]
 
 _DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
@@ -160,9 +170,211 @@ def _structural(nq, nk, causal, window, torch_mode, device=None, cu_seqlens=None
     return vis
 
 
+# ---- the cost of the recorded function (--time) ----------------------------------------------
+
+TIMING_KEY = "attnscope_timing"          # the .safetensors metadata key attnscope reads
+TIMING_FORMAT = "attnscope-outside-timing"
+TIMING_VERSION = 1
+# Kineto's categories: CPU-side record_function ranges, and the launch API calls whose
+# "correlation" ties each kernel to the range it was launched in.
+_ANNOTATION = "user_annotation"
+_GPU_ANNOTATION = "gpu_user_annotation"
+_NOT_LAUNCHES = ("kernel", "gpu_memcpy", "gpu_memset", _ANNOTATION, _GPU_ANNOTATION)
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    if n == 0:
+        return 0.0
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def _launch_repeat(name):
+    """"warm-up 3" -> -1, "repeat 7" -> 7, anything else -> None."""
+    kind, _, idx = name.rpartition(" ")
+    if not idx.isdigit():
+        return None
+    return -1 if kind == "warm-up" else int(idx) if kind == "repeat" else None
+
+
+def _nest(ranges):
+    """Depth of each range by nesting (ranges of one thread nest), as attnscope does for NVTX."""
+    ranges.sort(key=lambda r: (r["start_us"], -r["dur_us"]))
+    ends = []
+    for r in ranges:
+        while ends and ends[-1] <= r["start_us"]:
+            ends.pop()
+        r["depth"] = len(ends)
+        ends.append(r["start_us"] + r["dur_us"])
+    return ranges
+
+
+def _triple(v):
+    if isinstance(v, (list, tuple)) and len(v) == 3:
+        return [int(x) for x in v]
+    return [0, 0, 0]
+
+
+def kernels_and_ranges_from_trace(events, function):
+    """Kernel records and annotation ranges of the profiled calls, from torch.profiler's Chrome
+    trace events (prof.export_chrome_trace).
+
+    The calls ran inside record_function ranges named `function` > "warm-up" / "timed repeats" >
+    "warm-up N" / "repeat N". A kernel belongs to the launch range that holds the CPU-side launch
+    call carrying its correlation id (or, where that call is missing, to the GPU-side copy of the
+    range that holds the kernel); a kernel in no launch range (the L2 flush between repeats) is
+    not the function's and is left out. Times: microseconds since the start of the "warm-up"
+    range, the zero of attnscope's own runs.
+    """
+    names = {function, "warm-up", "timed repeats"}
+    cpu = [e for e in events if e.get("ph") == "X" and e.get("cat") == _ANNOTATION and
+           (e.get("name") in names or _launch_repeat(e.get("name", "")) is not None)]
+    gpu = [e for e in events if e.get("ph") == "X" and e.get("cat") == _GPU_ANNOTATION and
+           _launch_repeat(e.get("name", "")) is not None]
+    if not cpu:
+        raise ValueError("the profiler trace holds none of the record_function ranges the calls ran in")
+    zero = min((float(e["ts"]) for e in cpu if e["name"] == "warm-up"), default=min(float(e["ts"]) for e in cpu))
+    launches = {}
+    for e in events:
+        args = e.get("args") or {}
+        if e.get("ph") == "X" and e.get("cat") not in _NOT_LAUNCHES and "correlation" in args:
+            launches[args["correlation"]] = float(e["ts"])
+
+    def repeat_at(ts, ranges):  # half-open: a launch right at a range's end is the next call's
+        for r in ranges:
+            if float(r["ts"]) <= ts < float(r["ts"]) + float(r.get("dur", 0)):
+                return _launch_repeat(r["name"])
+        return None
+
+    cpu_launches = [e for e in cpu if _launch_repeat(e["name"]) is not None]
+    kernels = []
+    for e in events:
+        if e.get("ph") != "X" or e.get("cat") != "kernel":
+            continue
+        args = e.get("args") or {}
+        corr = args.get("correlation")
+        rep = repeat_at(launches[corr], cpu_launches) if corr in launches else repeat_at(float(e["ts"]), gpu)
+        if rep is None:
+            continue
+        k = {"name": e.get("name", "?"), "start_us": float(e["ts"]) - zero, "dur_us": float(e.get("dur", 0)),
+             "grid": _triple(args.get("grid")), "block": _triple(args.get("block")),
+             "registers": int(args.get("registers per thread", 0)),
+             "shared_memory": int(args.get("shared memory", 0)),  # static + dynamic, as the profiler reports it
+             "stream": int(args.get("stream", 0)), "correlation": int(corr or 0), "repeat": rep}
+        kernels.append(k)
+    kernels.sort(key=lambda k: k["start_us"])
+    ranges = _nest([{"name": e["name"], "start_us": float(e["ts"]) - zero, "dur_us": float(e.get("dur", 0))}
+                    for e in cpu])
+    return kernels, ranges
+
+
+def timing_record(*, function, warmup, repeats, times_ms, profiled_times_ms, peak_bytes, kernels, ranges,
+                  device="", environment=None, l2_flush_bytes=0):
+    """The record --import-run reads (capture/outside_timing.h), checked before it is written."""
+    if len(times_ms) != repeats or (profiled_times_ms and len(profiled_times_ms) != repeats):
+        raise ValueError("one time per repeat expected (%d repeats, %d + %d times)"
+                         % (repeats, len(times_ms), len(profiled_times_ms or [])))
+    rec = {"format": TIMING_FORMAT, "version": TIMING_VERSION, "producer": "attnscope_dump.py",
+           "function": str(function), "device": str(device),
+           "environment": {str(k): str(v) for k, v in (environment or {}).items()},
+           "warmup": int(warmup), "repeats": int(repeats), "l2_flush_bytes": int(l2_flush_bytes),
+           "times_ms": [float(t) for t in times_ms], "peak_bytes": int(peak_bytes),
+           "kernels": kernels, "ranges": ranges}
+    if profiled_times_ms:
+        rec["profiled_times_ms"] = [float(t) for t in profiled_times_ms]
+    return rec
+
+
+def _environment(torch, device):
+    import importlib.metadata as md
+    env = {"torch": torch.__version__, "cuda": str(torch.version.cuda)}
+    for pkg in ("transformers", "triton"):
+        try:
+            env[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    if torch.backends.cudnn.is_available():
+        env["cudnn"] = str(torch.backends.cudnn.version())
+    cap = torch.cuda.get_device_capability(device)
+    env["compute_capability"] = "%d.%d" % cap
+    return env
+
+
+def time_attention(call, *, function, device, warmup=2, repeats=10):
+    """Times `call()` (the recorded attention call on the recorded inputs) on a CUDA device.
+
+    1. warm-up calls, then `repeats` calls between CUDA events, the L2 cache flushed before each
+       (outside the events) as attnscope does for its own kernels;
+    2. the same under torch.profiler (CPU + CUDA) inside record_function ranges named as
+       attnscope's NVTX ranges: its kernels, and the events' times under the profiler;
+    3. one call for the peak: max_memory_allocated beyond what was allocated before it.
+    Returns the timing record (timing_record). No gradients are taken.
+    """
+    import json as _json
+    import tempfile
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    warmup = max(1, int(warmup))  # the first call after recording may still compile or autotune
+    dev = torch.device(device)
+    props = torch.cuda.get_device_properties(dev)
+    l2 = int(getattr(props, "L2_cache_size", 0) or 0)
+    flush = torch.empty(max(2 * l2, 1), dtype=torch.uint8, device=dev)
+
+    def timed(n, label=None):
+        ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        for i, (a, b) in enumerate(ev):
+            flush.zero_()
+            if label:
+                with record_function("%s %d" % (label, i)):
+                    a.record()
+                    call()
+                    b.record()
+            else:
+                a.record()
+                call()
+                b.record()
+        torch.cuda.synchronize(dev)
+        return [a.elapsed_time(b) for a, b in ev]
+
+    with torch.no_grad():
+        for _ in range(warmup):
+            call()
+        torch.cuda.synchronize(dev)
+        times = timed(repeats)
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            with record_function(function):
+                with record_function("warm-up"):
+                    for w in range(warmup):
+                        with record_function("warm-up %d" % w):
+                            call()
+                with record_function("timed repeats"):
+                    profiled = timed(repeats, "repeat")
+        with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
+            prof.export_chrome_trace(tmp.name)
+            with open(tmp.name) as f:
+                events = _json.load(f).get("traceEvents", [])
+        kernels, ranges = kernels_and_ranges_from_trace(events, function)
+
+        del flush
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        before = torch.cuda.memory_allocated(dev)
+        result = call()
+        torch.cuda.synchronize(dev)
+        peak = torch.cuda.max_memory_allocated(dev) - before
+        del result
+    return timing_record(function=function, warmup=warmup, repeats=repeats, times_ms=times,
+                         profiled_times_ms=profiled, peak_bytes=max(0, peak), kernels=kernels, ranges=ranges,
+                         device=torch.cuda.get_device_name(dev), environment=_environment(torch, dev),
+                         l2_flush_bytes=2 * l2)
+
+
 def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding_window=None, sinks=None,
                 softcap=None, mask=None, softmax_dtype="fp32", source="attnscope_dump.py", out_layout="bhnd",
-                extra_metadata=None, weights=None, grads=None, cu_seqlens=None):
+                extra_metadata=None, weights=None, grads=None, cu_seqlens=None, timing=None):
     """Writes NAME.safetensors + NAME.json for one attention call; returns (tensor_file, spec_file).
 
     q [B, Hq, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] as HF's attention functions receive them;
@@ -173,6 +385,8 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
     grads: {"do": dO [B, Hq, Nq, Dv], "dq", "dk", "dv" (bhnd), "dsinks" [Hq]} the function's gradients
     for dO (any may be missing); stored under those names for attnscope run --backward.
     cu_seqlens: [0, end_1, ..., total] for a packed call (batch 1): the spec's cu_seqlens.
+    timing: the record time_attention() returns (or timing_record() builds), stored in the
+    metadata under "attnscope_timing"; None = not timed.
     Tensors are torch tensors or numpy arrays.
     """
     os.makedirs(out_dir, exist_ok=True)
@@ -229,6 +443,8 @@ def write_layer(out_dir, name, q, k, v, out, *, scale=None, causal=True, sliding
                 spec["mask"] = "bool"
     meta = {"producer": "attnscope_dump.py", "layout": "bhnd"}
     meta.update({k: str(v) for k, v in (extra_metadata or {}).items()})
+    if timing is not None:
+        meta[TIMING_KEY] = json.dumps(timing, separators=(",", ":"))
     tensor_file = os.path.join(out_dir, name + ".safetensors")
     spec_file = os.path.join(out_dir, name + ".json")
     _save(tensor_file, tensors, meta)
@@ -268,7 +484,8 @@ def _packed_from(kwargs, position_ids, batch, n):
 class AttentionRecorder:
     """Wraps transformers' attention functions while active; see record_attention."""
 
-    def __init__(self, out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None):
+    def __init__(self, out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None,
+                 time=False, warmup=2, repeats=10):
         self.out_dir = out_dir
         self.layers = None if layers is None else set(int(x) for x in layers)
         self.calls = int(calls)
@@ -276,6 +493,10 @@ class AttentionRecorder:
         self.backward = bool(backward)
         self.dout_seed = int(dout_seed)
         self.model = model
+        self.time = bool(time)   # time each recorded call again (time_attention)
+        self.warmup = int(warmup)
+        self.repeats = int(repeats)
+        self.timings = []        # (tensor_file, timing record or None) per recorded call
         self.files = []          # (tensor_file, spec_file) per recorded call
         self.notes = []          # what the recorder found per call ("padding dropped", "no backward: ...")
         self._seen = {}          # layer -> calls recorded
@@ -289,8 +510,12 @@ class AttentionRecorder:
 
         def recorded_attention(module, query, key, value, attention_mask, *args, **kwargs):
             result = fn(module, query, key, value, attention_mask, *args, **kwargs)
+
+            def call():  # the recorded call once more, on the same inputs (for --time)
+                return fn(module, query, key, value, attention_mask, *args, **kwargs)
+
             try:
-                rec._record(impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result)
+                rec._record(impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result, call)
             except Exception as e:  # recording must never break the model's forward pass
                 print("attnscope_dump: layer %s not recorded: %s" % (getattr(module, "layer_idx", "?"), e),
                       file=sys.stderr)
@@ -389,7 +614,7 @@ class AttentionRecorder:
         return grads, "", unused
 
     # -- recording --
-    def _record(self, impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result):
+    def _record(self, impl_name, fn, module, query, key, value, attention_mask, args, kwargs, result, call=None):
         layer = getattr(module, "layer_idx", None)
         if layer is None:
             layer = len(self._seen)
@@ -466,11 +691,19 @@ class AttentionRecorder:
                              % ", ".join(unused))
             if "dsinks" in unused:
                 grads.pop("dsinks")  # attnscope reads a missing dsinks as 0 and says so
+        timing = None
+        if self.time and call is not None:
+            if not getattr(query, "is_cuda", False):
+                print("attnscope_dump: layer %s not timed: --time needs the model on a CUDA device" % layer,
+                      file=sys.stderr)
+            else:
+                timing = time_attention(call, function=impl_name, device=query.device, warmup=self.warmup,
+                                        repeats=self.repeats)
         files = write_layer(self.out_dir, name, query, key, value, out, scale=scale, causal=causal,
                             sliding_window=window, sinks=sinks, softcap=softcap, mask=mask,
                             softmax_dtype=softmax, source="attnscope_dump.py (%s)" % impl_name,
                             out_layout=layout, weights=weights if _is_torch(weights) and weights.dim() == 4 else None,
-                            extra_metadata=meta, grads=grads, cu_seqlens=cu)
+                            extra_metadata=meta, grads=grads, cu_seqlens=cu, timing=timing)
         spec_file = files[1]
         with open(spec_file) as f:
             spec = json.load(f)
@@ -479,19 +712,23 @@ class AttentionRecorder:
             json.dump(spec, f, indent=2)
             f.write("\n")
         self.files.append(files)
+        self.timings.append((files[0], timing))
         self.notes.append(notes)
         for t in notes:
             print("attnscope_dump: layer %d (%s): %s" % (layer, impl_name, t), file=sys.stderr)
 
 
-def record_attention(out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None):
+def record_attention(out_dir, layers=None, calls=1, prefix="layer", backward=False, dout_seed=0, model=None,
+                     time=False, warmup=2, repeats=10):
     """Context manager: records the attention calls of `layers` (None = all), `calls` per layer.
 
     backward: also the gradients each recorded function produces for a seeded dO (dout_seed).
     model: the model being called, to record the mask it was called with (a forward pre-hook).
+    time=True also times each recorded call (time_attention: CUDA events, torch.profiler kernels,
+    peak memory; `warmup` calls, then `repeats`) and stores the record beside the tensors.
     """
     return AttentionRecorder(out_dir, layers=layers, calls=calls, prefix=prefix, backward=backward,
-                             dout_seed=dout_seed, model=model)
+                             dout_seed=dout_seed, model=model, time=time, warmup=warmup, repeats=repeats)
 
 
 def _parse_layers(text):
@@ -529,7 +766,13 @@ def main(argv=None):
                     help="left-pad the last sequence of the batch by N tokens (an attention_mask with zeros)")
     ap.add_argument("--packed", default=None,
                     help="pack sequences of these lengths into one row (position_ids restart, no mask): 37,93,20")
+    ap.add_argument("--time", action="store_true",
+                    help="time each recorded call again (CUDA events, torch.profiler kernels, peak memory)")
+    ap.add_argument("--warmup", type=int, default=2, help="--time: warm-up calls (default 2, at least 1)")
+    ap.add_argument("--repeats", type=int, default=10, help="--time: timed calls (default 10)")
     a = ap.parse_args(argv)
+    if a.repeats < 1:
+        ap.error("--repeats must be at least 1")
 
     import importlib
     import torch
@@ -564,11 +807,15 @@ def main(argv=None):
         mask[-1, :a.left_pad] = 0
         call["attention_mask"] = mask
     with record_attention(a.out, layers=_parse_layers(a.layers), backward=a.backward, dout_seed=a.seed,
-                          model=model) as rec, torch.no_grad():
+                          model=model, time=a.time, warmup=a.warmup, repeats=a.repeats) as rec, torch.no_grad():
         model(input_ids=ids, **call)
     impl = getattr(model.config, "_attn_implementation", "?")
-    for tensor_file, spec_file in rec.files:
+    for (tensor_file, spec_file), (_, timing) in zip(rec.files, rec.timings):
         print("%s  %s" % (tensor_file, spec_file))
+        if timing:
+            print("  timed: median %.4g ms (%.4g ms under the profiler) over %d repeats, %d kernel records, "
+                  "peak %.1f MiB" % (_median(timing["times_ms"]), _median(timing.get("profiled_times_ms", [])),
+                                     timing["repeats"], len(timing["kernels"]), timing["peak_bytes"] / 2.0 ** 20))
     if not rec.files:
         print("no attention call recorded (layers %s, attn_implementation %s)" % (a.layers, impl), file=sys.stderr)
         return 1

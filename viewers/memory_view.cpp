@@ -16,6 +16,19 @@ int64_t host_memory() {
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
 }
 
+// An empty outline where the bar would be, "not timed" inside it and the label below.
+void draw_not_timed(Model& m, ImDrawList* dl, const RunResult& r, float cx, float bw, float base, float top, float fs) {
+  const float h = std::min(base - top, 3 * ImGui::GetTextLineHeight());
+  const ImVec2 a(cx - bw / 2, base - h), b(cx + bw / 2, base);
+  dl->AddRect(a, b, IM_COL32(150, 150, 160, 255), 0.0f, 0, 1.0f);
+  const char* t = "not timed";
+  dl->AddText(ImVec2(cx - ImGui::CalcTextSize(t).x / 2, base - h / 2 - ImGui::GetTextLineHeight() / 2),
+              IM_COL32(170, 170, 180, 255), t);
+  dl->AddText(ImVec2(cx - ImGui::CalcTextSize(r.label.c_str()).x / 2, base + 3), IM_COL32(220, 220, 220, 255),
+              r.label.c_str());
+  m.add_region({"memory:not_timed:" + r.label, a.x * fs, a.y * fs, bw * fs, h * fs, "\"timed\":false"});
+}
+
 }  // namespace
 
 void MemoryView::draw(Model& m) {
@@ -54,6 +67,10 @@ void MemoryView::draw(Model& m) {
     for (int i = 0; i < static_cast<int>(ran.size()); ++i) {
       const RunResult& r = *ran[static_cast<size_t>(i)];
       float cx = p0.x + slot * (i + 0.5f);
+      if (!is_timed(r)) {  // an outside run dumped without --time: no peak is known, not 0 B
+        draw_not_timed(m, dl, r, cx, bw, base, top, fs);
+        continue;
+      }
       float bh = static_cast<float>(r.peak_bytes / mx) * ph;
       ImU32 c = name_color(r.impl.empty() ? r.label : r.impl);
       dl->AddRectFilled(ImVec2(cx - bw / 2, base - bh), ImVec2(cx + bw / 2, base), c);
@@ -65,7 +82,9 @@ void MemoryView::draw(Model& m) {
                   IM_COL32(230, 230, 230, 255), v.c_str());
       dl->AddText(ImVec2(cx - ImGui::CalcTextSize(r.label.c_str()).x / 2, base + 3), IM_COL32(220, 220, 220, 255),
                   r.label.c_str());
-      std::string mb = "model " + fmt_bytes(static_cast<double>(r.model_bytes));
+      // An outside run's peak is what its dump measured; attnscope's analytic model is not its.
+      std::string mb = r.backend == "outside" ? std::string("measured by the dump")
+                                              : "model " + fmt_bytes(static_cast<double>(r.model_bytes));
       dl->AddText(ImVec2(cx - ImGui::CalcTextSize(mb.c_str()).x / 2, base + 3 + ImGui::GetTextLineHeight()),
                   IM_COL32(150, 150, 160, 255), mb.c_str());
       std::snprintf(js, sizeof js, "\"peak\":%lld,\"model\":%lld,\"color\":%u", static_cast<long long>(r.peak_bytes),

@@ -1,4 +1,5 @@
-// Memory: measured peak bytes per run as bars with the analytic model marked, the allocation
+// Memory: measured peak bytes per run as bars with the analytic model marked (an outside run's is
+// the peak attnscope_dump.py --time measured, or an empty "not timed" outline), the allocation
 // timeline from each run's memory events, and a sequence-length slider extrapolating the
 // analytic model against the device's memory.
 #pragma once

@@ -1,5 +1,8 @@
 #include "viewers/timeline_view.h"
 
+#include "viewers/environment_header.h"
+#include "viewers/timeline_ranges.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -43,6 +46,23 @@ std::vector<Bar> bars_of(const RunResult& r, int* lanes) {
   return v;
 }
 
+// Time extent of what a panel draws, padded by 1% on each side.
+struct Extent {
+  bool any = false;
+  double lo = 0, hi = 1;
+  void add(double a, double b) {
+    lo = any ? std::min(lo, a) : a;
+    hi = any ? std::max(hi, b) : b;
+    any = true;
+  }
+  void pad() {
+    if (hi <= lo) hi = lo + 1;
+    const double p = (hi - lo) * 0.01;
+    lo -= p;
+    hi += p;
+  }
+};
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -60,27 +80,33 @@ void TimelineView::draw(Model& m) {
   const Capture& cap = *m.cap;
   if (for_version_ != m.cap_version) {
     for_version_ = m.cap_version;
-    bool any = false;
-    t_min_ = 0;
-    t_max_ = 1;
+    // The view opens on the GPU kernels where any run has them (CPU spans sit on the session's
+    // clock, kernels on their run's: a capture mixing them opens on the kernels), else on the
+    // spans; the NVTX phases around them (upload, download, probe) and the rest widen only the
+    // zoom-out limit ("fit all").
+    Extent kernels, spans, all;
     for (const RunResult& r : cap.runs) {
       int lanes;
       for (const Bar& b : bars_of(r, &lanes)) {
-        if (!any) t_min_ = b.start, t_max_ = b.start + b.dur;
-        any = true;
-        t_min_ = std::min(t_min_, b.start);
-        t_max_ = std::max(t_max_, b.start + b.dur);
+        (b.k ? kernels : spans).add(b.start, b.start + b.dur);
+        all.add(b.start, b.start + b.dur);
       }
+      for (const RangeRecord& g : r.ranges) all.add(g.start_us, g.start_us + g.dur_us);
     }
-    if (t_max_ <= t_min_) t_max_ = t_min_ + 1;
-    origin_ = t_min_;
-    double pad = (t_max_ - t_min_) * 0.01;
-    t_min_ -= pad;
-    t_max_ += pad;
-    v0_ = t_min_;
-    v1_ = t_max_;
+    Extent bars = kernels.any ? kernels : spans.any ? spans : all;
+    // The axis' zero: the runs' own (their first warm-up launch) for kernels, the first span's start.
+    origin_ = kernels.any ? 0.0 : bars.lo;
+    bars.pad();
+    all.pad();
+    fit0_ = bars.lo, fit1_ = bars.hi;
+    t_min_ = std::min(all.lo, fit0_), t_max_ = std::max(all.hi, fit1_);
+    v0_ = fit0_;
+    v1_ = fit1_;
   }
-  if (ImGui::Button("fit")) v0_ = t_min_, v1_ = t_max_;
+  environment_header(m);
+  if (ImGui::Button("fit")) v0_ = fit0_, v1_ = fit1_;
+  ImGui::SameLine();
+  if (ImGui::Button("fit all")) v0_ = t_min_, v1_ = t_max_;
   ImGui::SameLine();
   ImGui::TextDisabled("visible %s of %s  |  wheel: zoom, drag: pan", fmt_us(v1_ - v0_).c_str(),
                       fmt_us(t_max_ - t_min_).c_str());
@@ -98,7 +124,12 @@ void TimelineView::draw(Model& m) {
   }
   const float axis_h = 22;
   float plot_h = axis_h + 4;
-  for (int l : lanes_of) plot_h += std::max(l * lane_h, 2 * ImGui::GetTextLineHeight() + 8) + track_gap;
+  std::vector<RangeRows> rows_of;
+  for (const RunResult& r : cap.runs) rows_of.push_back(range_rows(r));
+  auto track_height = [&](size_t ri) {
+    return std::max(lanes_of[ri] * lane_h + rows_of[ri].height(), 2 * ImGui::GetTextLineHeight() + 8);
+  };
+  for (size_t ri = 0; ri < cap.runs.size(); ++ri) plot_h += track_height(ri) + track_gap;
   plot_h = std::min(plot_h, std::max(120.0f, avail.y * 0.55f));
   ImVec2 p0 = ImGui::GetCursorScreenPos();
   ImVec2 size(avail.x, plot_h);
@@ -143,24 +174,33 @@ void TimelineView::draw(Model& m) {
   dl->PushClipRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), true);
   float y = p0.y + axis_h;
   const Bar* hover_bar = nullptr;
+  const RangeRecord* hover_range = nullptr;
   std::string hover_run;
   for (size_t ri = 0; ri < cap.runs.size(); ++ri) {
     const RunResult& r = cap.runs[ri];
-    float track_h = std::max(lanes_of[ri] * lane_h, 2 * ImGui::GetTextLineHeight() + 8);
+    const float track_h = track_height(ri);
     dl->AddText(ImVec2(p0.x + 4, y + 3), IM_COL32(230, 230, 230, 255), r.label.c_str());
-    const char* kind = !r.ran ? "(did not run)"
-                       : r.kernels.empty() ? (r.spans.empty() ? "(no timing)" : "cpu spans")
-                                           : "gpu kernels";
+    const char* kind = !r.ran                ? "(did not run)"
+                       : !is_timed(r)        ? "not timed"
+                       : !r.kernels.empty()  ? (r.backend == "outside" ? "outside kernels" : "gpu kernels")
+                       : r.spans.empty()     ? "(no timing)"
+                                             : "cpu spans";
     const bool has_bwd = !r.grad.kernels.empty() || !r.grad.spans.empty();
     dl->AddText(ImVec2(p0.x + 4, y + 3 + ImGui::GetTextLineHeight()), IM_COL32(140, 140, 150, 255),
                 has_bwd ? (std::string(kind) + " + backward").c_str() : kind);
+    if (rows_of[ri].rows > 0) {
+      std::string rj = draw_range_rows(dl, r, rows_of[ri], y, x0, x1, tx, fs, hovered ? &hover_range : nullptr);
+      if (hover_range && hover_run.empty()) hover_run = r.label;
+      m.add_region({"timeline:ranges:" + r.label, x0 * fs, y * fs, pw * fs, rows_of[ri].height() * fs, rj});
+    }
+    const float ky = y + rows_of[ri].height();  // the kernel lanes start below the phase rows
     std::string js = "\"lanes\":" + std::to_string(lanes_of[ri]) + ",\"lane_h\":" + fmt_g(lane_h * fs, 6) +
                      ",\"bars\":[";
     bool first = true;
-    dl->PushClipRect(ImVec2(x0, y), ImVec2(x1, y + track_h), true);
+    dl->PushClipRect(ImVec2(x0, ky), ImVec2(x1, y + track_h), true);
     for (const Bar& b : all[ri]) {
       float bx0 = tx(b.start), bx1 = std::max(tx(b.start + b.dur), bx0 + 1.0f);
-      float by0 = y + b.lane * lane_h + 2, by1 = by0 + lane_h - 4;
+      float by0 = ky + b.lane * lane_h + 2, by1 = by0 + lane_h - 4;
       ImU32 c = name_color(b.name);
       dl->AddRectFilled(ImVec2(bx0, by0), ImVec2(bx1, by1), c);
       // The backward's bars: outlined, so the two passes read apart at a glance.
@@ -174,15 +214,15 @@ void TimelineView::draw(Model& m) {
         hover_bar = &b;
         hover_run = r.label;
       }
-      char e[160];
-      std::snprintf(e, sizeof e, "%s[%.3f,%.3f,%.3f,%.9g,%u,%d,%d]", first ? "" : ",", bx0 * fs, bx1 * fs,
-                    (by0 + by1) * 0.5f * fs, b.dur, c, b.lane, b.backward ? 1 : 0);
-      js += e;
+      js += bar_json(first, bx0, bx1, (by0 + by1) * 0.5f, b.dur, c, b.lane, fs, b.backward ? 1 : 0);
       first = false;
     }
     dl->PopClipRect();
     js += "]";
-    m.add_region({"timeline:track:" + r.label, x0 * fs, y * fs, pw * fs, track_h * fs, js});
+    const double pct = cupti_overhead_pct(r);
+    js += ",\"timed\":" + std::string(is_timed(r) ? "true" : "false") +
+          ",\"cupti_overhead_pct\":" + (std::isfinite(pct) ? fmt_g(pct, 9) : std::string("null"));
+    m.add_region({"timeline:track:" + r.label, x0 * fs, ky * fs, pw * fs, (y + track_h - ky) * fs, js});
     y += track_h + track_gap;
     dl->AddLine(ImVec2(p0.x, y - track_gap / 2), ImVec2(p0.x + size.x, y - track_gap / 2), IM_COL32(50, 50, 58, 255));
   }
@@ -204,6 +244,12 @@ void TimelineView::draw(Model& m) {
       ImGui::Text("host thread %d", s->thread);
     }
     ImGui::EndTooltip();
+  } else if (hover_range) {
+    ImGui::BeginTooltip();
+    ImGui::Text("%s  (%s, NVTX domain attnscope)", hover_range->name.c_str(), hover_run.c_str());
+    ImGui::Text("start %s   duration %s", fmt_us(hover_range->start_us - origin_).c_str(),
+                fmt_us(hover_range->dur_us).c_str());
+    ImGui::EndTooltip();
   }
 
   // Per-kernel medians and totals.
@@ -219,7 +265,7 @@ void TimelineView::draw(Model& m) {
     totals.push_back(t);
     if (t > 0 && (best_total == 0 || t < best_total)) best_total = t;
   }
-  if (ImGui::BeginTable("kernels", 6,
+  if (ImGui::BeginTable("kernels", 7,
                         ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY | ImGuiTableFlags_BordersInnerV |
                             ImGuiTableFlags_Resizable,
                         ImVec2(0, std::max(80.0f, ImGui::GetContentRegionAvail().y)))) {
@@ -230,6 +276,7 @@ void TimelineView::draw(Model& m) {
     ImGui::TableSetupColumn("median");
     ImGui::TableSetupColumn("sum");
     ImGui::TableSetupColumn("run total / fastest");
+    ImGui::TableSetupColumn("CUPTI overhead");
     ImGui::TableHeadersRow();
     for (size_t ri = 0; ri < cap.runs.size(); ++ri) {
       const RunResult& r = cap.runs[ri];
@@ -240,15 +287,29 @@ void TimelineView::draw(Model& m) {
       ImGui::TableNextColumn();
       ImGui::TextUnformatted(r.label.c_str());
       ImGui::TableNextColumn();
-      ImGui::TextDisabled(r.median_ms > 0 ? "total (median of repeats)" : "total (sum of spans)");
+      ImGui::TextDisabled(r.ran && !is_timed(r) ? "total"
+                          : r.median_ms > 0     ? "total (median of repeats)"
+                                                : "total (sum of spans)");
       ImGui::TableNextColumn();
       ImGui::TableNextColumn();
       ImGui::TableNextColumn();
       ImGui::TableNextColumn();
-      if (totals[ri] > 0 && best_total > 0)
+      if (r.ran && !is_timed(r))
+        ImGui::TextDisabled("not timed");
+      else if (totals[ri] > 0 && best_total > 0)
         ImGui::Text("%s  %.2fx", fmt_us(totals[ri]).c_str(), totals[ri] / best_total);
       else
         ImGui::TextDisabled("-");
+      ImGui::TableNextColumn();
+      // The same repeats timed with tracing off (GPU: CUPTI; outside: torch.profiler).
+      if (const double pct = cupti_overhead_pct(r); std::isfinite(pct)) {
+        ImGui::Text("%+.1f%%", pct);
+        if (ImGui::IsItemHovered())
+          ImGui::SetTooltip("median %s traced, %s with tracing off", fmt_us(r.median_ms * 1e3).c_str(),
+                            fmt_us(r.median_untraced_ms * 1e3).c_str());
+      } else {
+        ImGui::TextDisabled("-");
+      }
       if (r.grad.median_ms > 0) {
         ImGui::TableNextRow();
         ImGui::TableNextColumn();
@@ -259,6 +320,7 @@ void TimelineView::draw(Model& m) {
         ImGui::TableNextColumn();
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(fmt_us(r.grad.median_ms * 1e3).c_str());
+        ImGui::TableNextColumn();
       }
       for (auto& [name, durs] : by_name) {
         double sum = 0;
@@ -276,6 +338,7 @@ void TimelineView::draw(Model& m) {
         ImGui::TextUnformatted(fmt_us(median(durs)).c_str());
         ImGui::TableNextColumn();
         ImGui::TextUnformatted(fmt_us(sum).c_str());
+        ImGui::TableNextColumn();
         ImGui::TableNextColumn();
       }
     }

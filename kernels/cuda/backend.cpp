@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cudnn_attention.h"
+#include "kernels/cuda/device_environment.h"
 #include "kernels/cuda/device_state.h"
 #include "kernels/cuda/efficient_kernel.h"
 #include "kernels/cuda/flash_dispatch.h"
@@ -228,7 +229,16 @@ bool api_healthy() {
   return !s.context_lost;
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open, &api_names, &api_check, &api_run, &api_close, &api_healthy};
+void api_environment(GpuEnvironment* env) {
+  DeviceState& s = device_state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  *env = GpuEnvironment{};
+  if (s.open && !s.context_lost) fill_environment(s, env);
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open,    &api_names, &api_check, &api_run, &api_close,
+                            &api_healthy,   nullptr /* supports: no packed layers on the GPU yet */,
+                            &api_environment};
 
 }  // namespace
 

@@ -1,45 +1,23 @@
 #include "kernels/cuda/cupti_trace.h"
 
-#include <cupti.h>
 #include <cuda_runtime.h>
-#include <cxxabi.h>
+#include <cupti.h>
 
-#include <algorithm>
 #include <cstdlib>
-#include <map>
 #include <mutex>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/nvtx_ranges.h"
 
 namespace attnscope::cuda {
-
-// The kernel record struct changes between CUDA minor versions: chosen here, in one place.
-#if CUPTI_API_VERSION >= 130000
-using KernelActivity = CUpti_ActivityKernel10;
-#elif CUPTI_API_VERSION >= 18
-using KernelActivity = CUpti_ActivityKernel9;
-#else
-#error "attnscope needs CUPTI from CUDA 12 or newer"
-#endif
 
 namespace {
 
 constexpr size_t kBufferBytes = 8 << 20;  // 8 MB activity buffers, 8-byte aligned
 
-struct RawKernel {
-  std::string name;
-  uint64_t start, end;
-  int grid[3], block[3];
-  int regs, smem_static, smem_dynamic;
-  uint32_t stream, correlation;
-};
-
 struct Store {
   std::mutex mu;
-  std::vector<RawKernel> kernels;
-  std::map<uint32_t, uint64_t> external;  // correlation id -> external id (repeat + 2)
-  TraceCounts counts;
-  uint64_t first_ts = UINT64_MAX;
+  RawTrace raw;
 };
 Store& store() {
   static Store s;
@@ -48,15 +26,6 @@ Store& store() {
 
 bool g_inited = false, g_ok = false;
 std::string g_why;
-
-std::string demangle(const char* name) {
-  if (!name) return "?";
-  int status = 0;
-  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = status == 0 && d ? d : name;
-  std::free(d);
-  return out;
-}
 
 void CUPTIAPI buffer_requested(uint8_t** buffer, size_t* size, size_t* max_records) {
   *buffer = static_cast<uint8_t*>(std::aligned_alloc(8, kBufferBytes));
@@ -68,67 +37,47 @@ void CUPTIAPI buffer_completed(CUcontext, uint32_t, uint8_t* buffer, size_t, siz
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
   CUpti_Activity* rec = nullptr;
-  while (cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) {
-    switch (rec->kind) {
-      case CUPTI_ACTIVITY_KIND_KERNEL:
-      case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
-        auto* k = reinterpret_cast<const KernelActivity*>(rec);
-        RawKernel r;
-        r.name = demangle(k->name);
-        r.start = k->start;
-        r.end = k->end;
-        r.grid[0] = k->gridX, r.grid[1] = k->gridY, r.grid[2] = k->gridZ;
-        r.block[0] = k->blockX, r.block[1] = k->blockY, r.block[2] = k->blockZ;
-        r.regs = k->registersPerThread;
-        r.smem_static = k->staticSharedMemory;
-        r.smem_dynamic = k->dynamicSharedMemory;
-        r.stream = k->streamId;
-        r.correlation = k->correlationId;
-        s.first_ts = std::min(s.first_ts, k->start);
-        s.kernels.push_back(std::move(r));
-        s.counts.kernels++;
-        break;
-      }
-      case CUPTI_ACTIVITY_KIND_MEMCPY: {
-        auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(rec);
-        s.first_ts = std::min(s.first_ts, m->start);
-        s.counts.memcpys++;
-        break;
-      }
-      case CUPTI_ACTIVITY_KIND_MEMSET: {
-        auto* m = reinterpret_cast<const CUpti_ActivityMemset4*>(rec);
-        s.first_ts = std::min(s.first_ts, m->start);
-        s.counts.memsets++;
-        break;
-      }
-      case CUPTI_ACTIVITY_KIND_MEMORY2: {
-        auto* m = reinterpret_cast<const CUpti_ActivityMemory4*>(rec);
-        if (m->memoryOperationType == CUPTI_ACTIVITY_MEMORY_OPERATION_TYPE_ALLOCATION)
-          s.counts.memory_alloc_bytes += static_cast<int64_t>(m->bytes);
-        s.counts.memory++;
-        break;
-      }
-      case CUPTI_ACTIVITY_KIND_OVERHEAD:
-        s.counts.overhead++;
-        break;
-      case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: {
-        auto* e = reinterpret_cast<const CUpti_ActivityExternalCorrelation*>(rec);
-        s.external[e->correlationId] = e->externalId;
-        break;
-      }
-      default:
-        break;
-    }
-  }
+  while (cuptiActivityGetNextRecord(buffer, valid, &rec) == CUPTI_SUCCESS) decode_record(rec, &s.raw);
   size_t dropped = 0;
   cuptiActivityGetNumDroppedRecords(nullptr, 0, &dropped);
-  s.counts.dropped += static_cast<int>(dropped);
+  s.raw.counts.dropped += static_cast<int>(dropped);
   std::free(buffer);
 }
 
-const CUpti_ActivityKind kKinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-                                     CUPTI_ACTIVITY_KIND_MEMSET,            CUPTI_ACTIVITY_KIND_MEMORY2,
-                                     CUPTI_ACTIVITY_KIND_OVERHEAD,          CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+// The kernel window's kinds. KIND_KERNEL would serialise kernels: CONCURRENT_KERNEL instead.
+const CUpti_ActivityKind kKernelKinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+                                           CUPTI_ACTIVITY_KIND_MEMSET,            CUPTI_ACTIVITY_KIND_MEMORY2,
+                                           CUPTI_ACTIVITY_KIND_OVERHEAD,          CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION};
+
+// The launch APIs whose activity records carry the external correlation: the runtime's (our
+// kernels, <<<>>> in CUDA 13 included) and the driver's (cuBLAS launches through it). Only these,
+// not all of KIND_RUNTIME/KIND_DRIVER: every traced API call costs host time inside the timed window.
+const CUpti_CallbackId kRuntimeLaunches[] = {
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000,          CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_ptsz_v7000,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_v11060,      CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernelExC_ptsz_v11060,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_v9000,
+    CUPTI_RUNTIME_TRACE_CBID_cudaLaunchCooperativeKernel_ptsz_v9000,
+#if CUPTI_API_VERSION >= 130000
+    CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_v13000,       CUPTI_RUNTIME_TRACE_CBID___cudaLaunchKernel_ptsz_v13000,
+#endif
+};
+const CUpti_CallbackId kDriverLaunches[] = {
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel,            CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel_ptsz,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx,          CUPTI_DRIVER_TRACE_CBID_cuLaunchKernelEx_ptsz,
+    CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel, CUPTI_DRIVER_TRACE_CBID_cuLaunchCooperativeKernel_ptsz,
+};
+
+void enable_launch_api_records() {
+  for (CUpti_CallbackId id : kRuntimeLaunches) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnableRuntimeApi(id, 1));
+  for (CUpti_CallbackId id : kDriverLaunches) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnableDriverApi(id, 1));
+}
+
+// Best effort, never throws: it also undoes a partial enable after a CUPTI failure.
+void disable_kernel_window() {
+  for (CUpti_CallbackId id : kRuntimeLaunches) cuptiActivityEnableRuntimeApi(id, 0);
+  for (CUpti_CallbackId id : kDriverLaunches) cuptiActivityEnableDriverApi(id, 0);
+  for (CUpti_ActivityKind k : kKernelKinds) cuptiActivityDisable(k);
+}
 
 }  // namespace
 
@@ -148,62 +97,90 @@ bool CuptiTrace::init(std::string* why) {
 bool CuptiTrace::available() { return g_ok; }
 const std::string& CuptiTrace::why_not() { return g_why; }
 
-void CuptiTrace::begin() {
+uint64_t CuptiTrace::timestamp() {
+  uint64_t t = 0;
+  if (g_ok) cuptiGetTimestamp(&t);
+  return t;
+}
+
+CuptiTrace::~CuptiTrace() {
+  if (kernels_) disable_kernel_window();
+  if (markers_) cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MARKER);
+}
+
+void CuptiTrace::open() {
   if (!g_ok) return;
+  cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);  // what an earlier, failed run left
   {
     Store& s = store();
     std::lock_guard<std::mutex> lock(s.mu);
-    s.kernels.clear();
-    s.external.clear();
-    s.counts = {};
-    s.first_ts = UINT64_MAX;
+    s.raw.clear();
   }
-  for (CUpti_ActivityKind k : kKinds) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnable(k));
-  active_ = true;
+  nvtx_setup();
+  markers_ = cuptiActivityEnable(CUPTI_ACTIVITY_KIND_MARKER) == CUPTI_SUCCESS;
+}
+
+void CuptiTrace::begin_kernels() {
+  if (!g_ok) throw GpuFailure("CUPTI unavailable: " + g_why, false, false);
+  kernels_ = true;  // the destructor undoes a partial enable
+  for (CUpti_ActivityKind k : kKernelKinds) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnable(k));
+  enable_launch_api_records();
 }
 
 void CuptiTrace::push_repeat(int repeat) {
-  if (!active_) return;
-  ATTNSCOPE_CUPTI_CHECK(cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0,
-                                                               static_cast<uint64_t>(repeat + 2)));
+  if (!kernels_) return;
+  ATTNSCOPE_CUPTI_CHECK(
+      cuptiActivityPushExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, external_id_of_repeat(repeat)));
 }
 void CuptiTrace::pop_repeat() {
-  if (!active_) return;
+  if (!kernels_) return;
   uint64_t id = 0;
   ATTNSCOPE_CUPTI_CHECK(cuptiActivityPopExternalCorrelationId(CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0, &id));
 }
 
-std::vector<KernelRecord> CuptiTrace::end(TraceCounts* counts) {
-  std::vector<KernelRecord> out;
-  if (!active_) return out;
-  active_ = false;
+void CuptiTrace::pause_kernels() {
+  if (!kernels_) return;
   ATTNSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
+  kernels_ = false;
+  disable_kernel_window();
+}
+
+AssembledTrace CuptiTrace::end_kernels(uint64_t t0_ns, TraceCounts* counts) {
+  if (!g_ok) return {};
+  pause_kernels();
   ATTNSCOPE_CUPTI_CHECK(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED));
-  for (CUpti_ActivityKind k : kKinds) ATTNSCOPE_CUPTI_CHECK(cuptiActivityDisable(k));
   Store& s = store();
   std::lock_guard<std::mutex> lock(s.mu);
-  for (const RawKernel& r : s.kernels) {
-    auto it = s.external.find(r.correlation);
-    KernelRecord k;
-    k.name = r.name;
-    k.start_us = static_cast<double>(r.start - s.first_ts) / 1000.0;
-    k.dur_us = static_cast<double>(r.end - r.start) / 1000.0;
-    for (int i = 0; i < 3; ++i) k.grid[i] = r.grid[i], k.block[i] = r.block[i];
-    k.registers = r.regs;
-    k.shared_static = r.smem_static;
-    k.shared_dynamic = r.smem_dynamic;
-    k.stream = static_cast<int>(r.stream);
-    k.correlation = r.correlation;
-    // -2: no external correlation record (the caller assigns repeats by launch order).
-    k.repeat = it == s.external.end() ? -2 : static_cast<int>(it->second) - 2;
-    out.push_back(std::move(k));
+  // The window's kernel-side records leave the store; the markers (and their count) stay.
+  RawTrace window;
+  window.kernels = std::move(s.raw.kernels);
+  window.external = std::move(s.raw.external);
+  window.counts = s.raw.counts;
+  s.raw.kernels.clear();
+  s.raw.external.clear();
+  s.raw.counts = TraceCounts{};
+  s.raw.counts.markers = window.counts.markers;
+  if (counts) *counts = window.counts;
+  return assemble(window, t0_ns, kNvtxDomain);
+}
+
+AssembledTrace CuptiTrace::close(uint64_t t0_ns, TraceCounts* counts) {
+  if (!g_ok) return {};
+  pause_kernels();
+  ATTNSCOPE_CUDA_CHECK(cudaDeviceSynchronize());
+  ATTNSCOPE_CUPTI_CHECK(cuptiActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED));
+  if (markers_) {
+    markers_ = false;
+    cuptiActivityDisable(CUPTI_ACTIVITY_KIND_MARKER);
   }
-  std::sort(out.begin(), out.end(), [](const KernelRecord& a, const KernelRecord& b) { return a.start_us < b.start_us; });
-  if (counts) {
-    *counts = s.counts;
-    counts->external = static_cast<int>(s.external.size());
-  }
-  return out;
+  Store& s = store();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (counts) *counts = s.raw.counts;
+  RawTrace markers;
+  markers.markers = std::move(s.raw.markers);
+  AssembledTrace a = assemble(markers, t0_ns, kNvtxDomain);
+  s.raw.clear();
+  return a;
 }
 
 }  // namespace attnscope::cuda

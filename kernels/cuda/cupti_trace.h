@@ -1,19 +1,20 @@
-// CUPTI activity tracing around the timed repeats: kernels (CONCURRENT_KERNEL), copies, memsets,
-// device allocations (MEMORY2) and CUPTI's own overhead, tagged with the repeat index through an
-// external correlation id. Failures degrade to "no records" with the reason kept.
+// CUPTI activity tracing of one run. Two windows:
+//  - markers: the attnscope NVTX ranges (nvtx_ranges.h) over the whole run, from open() to close();
+//  - kernels: kernels (CONCURRENT_KERNEL), copies, memsets, device allocations (MEMORY2), CUPTI's
+//    overhead, and the launch API records that external correlation needs, from begin_kernels()
+//    to pause_kernels(). Each kernel record is tagged with its repeat through an external
+//    correlation id (CUPTI emits an external correlation record only beside an API activity record,
+//    so the launch APIs are enabled one by one: cuptiActivityEnableRuntimeApi/DriverApi).
+// A run may open several kernel windows (the forward's, the backward's): end_kernels() takes each
+// window's kernels, close() the ranges. The records are decoded in cupti_records.cpp. Failures
+// degrade to "no records" with the reason.
 #pragma once
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "kernels/result.h"
+#include "kernels/cuda/cupti_records.h"
 
 namespace attnscope::cuda {
-
-struct TraceCounts {
-  int kernels = 0, memcpys = 0, memsets = 0, memory = 0, overhead = 0, dropped = 0, external = 0;
-  int64_t memory_alloc_bytes = 0;  // MEMORY2 allocations seen inside the traced window
-};
 
 class CuptiTrace {
  public:
@@ -21,18 +22,28 @@ class CuptiTrace {
   static bool init(std::string* why);
   static bool available();
   static const std::string& why_not();
+  // CUPTI's clock in ns (the clock of every record); 0 without CUPTI.
+  static uint64_t timestamp();
 
-  // Enables the activity kinds; every kernel launched until end() is recorded.
-  void begin();
+  ~CuptiTrace();  // disables whatever is still enabled (a run that threw)
+  // Clears what an earlier run left and records NVTX markers until close().
+  void open();
+  // Records kernels and the rest until pause_kernels(). Throws GpuFailure when CUPTI refuses.
+  void begin_kernels();
   // Tags the launches that follow with `repeat` (-1 = warm-up) until pop_repeat().
   void push_repeat(int repeat);
   void pop_repeat();
-  // Synchronises, flushes, disables and returns the kernel records of the window in start order,
-  // times relative to the first record; repeat = -2 where no external correlation id arrived.
-  std::vector<KernelRecord> end(TraceCounts* counts);
+  // Synchronises the device and stops recording kernels (NVTX markers go on).
+  void pause_kernels();
+  // pause_kernels(), then flushes and takes the window's kernels (attributed to their repeats) on
+  // the axis whose zero is t0_ns; the NVTX markers stay for close().
+  AssembledTrace end_kernels(uint64_t t0_ns, TraceCounts* counts);
+  // Flushes, stops the markers and pairs them into the run's ranges on the same axis.
+  AssembledTrace close(uint64_t t0_ns, TraceCounts* counts);
+  bool kernels_on() const { return kernels_; }
 
  private:
-  bool active_ = false;
+  bool markers_ = false, kernels_ = false;
 };
 
 }  // namespace attnscope::cuda

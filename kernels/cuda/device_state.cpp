@@ -5,6 +5,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cupti_trace.h"
 #include "kernels/gpu_backend.h"
+#include "kernels/cuda/nvtx_ranges.h"
 
 namespace attnscope::cuda {
 
@@ -35,6 +36,7 @@ bool open_device(DeviceState& s, std::string* why) {
     }
     std::string cupti_why;
     CuptiTrace::init(&cupti_why);  // before the context exists; optional: runs still time with events
+    nvtx_setup();                  // before the first NVTX call: the ranges' injection into CUPTI
     ATTNSCOPE_CUDA_CHECK(cudaSetDevice(0));
     cudaDeviceProp prop{};
     ATTNSCOPE_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));

@@ -1,16 +1,17 @@
 #include "kernels/cuda/run_harness.h"
 
-#include <nvtx3/nvToolsExt.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cupti_trace.h"
 #include "kernels/cuda/device_inputs.h"
+#include "kernels/cuda/nvtx_ranges.h"
 #include "kernels/format.h"
 
 namespace attnscope::cuda {
@@ -19,11 +20,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr const char* kSource = "attnscope GPU backend";
-
-struct NvtxRange {
-  explicit NvtxRange(const std::string& name) { nvtxRangePushA(name.c_str()); }
-  ~NvtxRange() { nvtxRangePop(); }
-};
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -43,18 +39,100 @@ struct Events {
 };
 
 // Where CUPTI delivered no external correlation ids, the repeat follows from launch order: one
-// stream, and every launch of the implementation issues the same number of kernels.
-void tag_repeats(std::vector<KernelRecord>& kernels, int warmup, int repeats) {
+// stream, and every launch of the implementation issues the same number of kernels. False when
+// that does not hold either (the records keep repeat -2).
+bool tag_repeats_by_order(std::vector<KernelRecord>& kernels, int warmup, int repeats) {
   const int launches = warmup + repeats;
   const size_t n = kernels.size();
-  bool untagged = false;
-  for (const auto& k : kernels) untagged |= k.repeat == -2;
-  if (!untagged || n % static_cast<size_t>(launches) != 0) return;
+  if (launches <= 0 || n % static_cast<size_t>(launches) != 0) return false;
   const size_t per = n / static_cast<size_t>(launches);
   for (size_t i = 0; i < n; ++i) {
     const int launch_idx = static_cast<int>(i / per);
     kernels[i].repeat = launch_idx < warmup ? -1 : launch_idx - warmup;
   }
+  return true;
+}
+
+// A kernel window's records into `kernels`, with what went wrong on the way as warnings
+// (`pass`: "" for the forward, "backward: " for the backward).
+void keep_kernels(AssembledTrace a, const TraceCounts& counts, int warmup, int repeats, const std::string& pass,
+                  std::vector<KernelRecord>* kernels, Verdict* v) {
+  *kernels = std::move(a.kernels);
+  if (kernels->empty())
+    v->add(Severity::Warning, "gpu.cupti_empty",
+           pass + "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
+               std::to_string(counts.overhead) + " overhead records)",
+           kSource);
+  if (a.untagged > 0) {
+    const std::string why = pass + std::to_string(a.untagged) + " of " + std::to_string(kernels->size()) +
+                            " kernel records came without an external correlation record (" +
+                            std::to_string(counts.api) + " launch API records, " + std::to_string(counts.external) +
+                            " external correlation records)";
+    if (tag_repeats_by_order(*kernels, warmup, repeats))
+      v->add(Severity::Warning, "gpu.cupti_repeats_by_order", why + ": repeats assigned by launch order", kSource);
+    else
+      v->add(Severity::Warning, "gpu.cupti_repeats_unknown", why + ": their repeat is unknown (-2)", kSource);
+  }
+  if (counts.dropped > 0)
+    v->add(Severity::Warning, "gpu.cupti_dropped", pass + std::to_string(counts.dropped) + " CUPTI records dropped",
+           kSource);
+}
+
+// The run's NVTX ranges into the result.
+void keep_ranges(AssembledTrace a, const TraceCounts& counts, RunResult* r) {
+  r->ranges = std::move(a.ranges);
+  if (nvtx_to_cupti() && r->ranges.empty())
+    r->verdict.add(Severity::Warning, "gpu.nvtx_empty",
+                   "no attnscope NVTX range arrived through CUPTI (" + std::to_string(counts.markers) +
+                       " marker records of any domain)",
+                   kSource);
+  if (a.unpaired_markers > 0)
+    r->verdict.add(Severity::Warning, "gpu.nvtx_unpaired",
+                   std::to_string(a.unpaired_markers) + " NVTX range starts or ends without their pair were dropped",
+                   kSource);
+}
+
+using Launch = std::function<void(cudaStream_t)>;
+
+// `n` untimed launches in a phase range, each tagged repeat -1 when traced.
+void warm_up(const Launch& launch, int n, const char* phase, const char* kind, cudaStream_t stream, CuptiTrace* trace) {
+  NvtxRange range(NvtxLevel::Phase, phase);
+  for (int w = 0; w < n; ++w) {
+    NvtxRange one(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(w));
+    if (trace) trace->push_repeat(-1);
+    launch(stream);
+    if (trace) trace->pop_repeat();
+  }
+}
+
+// `repeats` launches between CUDA events, the L2 flushed before each (outside the events), each in
+// an NVTX range "<kind> i" inside a phase range; with a trace, each launch's kernels are tagged
+// with its repeat. Returns the events' times (ms). Cancel is checked before each launch; progress
+// goes from p0 to p1.
+std::vector<double> time_repeats(const Launch& launch, int repeats, const char* phase, const char* kind, void* flush,
+                                 size_t flush_bytes, cudaStream_t stream, CuptiTrace* trace, const RunOptions& opt,
+                                 double p0, double p1) {
+  NvtxRange range(NvtxLevel::Phase, phase);
+  Events ev(2 * repeats);
+  for (int i = 0; i < repeats; ++i) {
+    if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+    NvtxRange one(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(i));
+    if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
+    if (trace) trace->push_repeat(i);
+    ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
+    launch(stream);
+    ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
+    if (trace) trace->pop_repeat();
+    if (opt.progress) opt.progress(p0 + (p1 - p0) * (i + 1) / repeats);
+  }
+  ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<double> ms(repeats);
+  for (int i = 0; i < repeats; ++i) {
+    float t = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&t, ev.ev[2 * i], ev.ev[2 * i + 1]));
+    ms[i] = t;
+  }
+  return ms;
 }
 
 // The probe variant once, never timed; its output must equal the timed kernel's bit for bit.
@@ -70,7 +148,7 @@ void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, Devic
                    kSource);
     return;
   }
-  NvtxRange range(impl + "/probe");
+  NvtxRange range(NvtxLevel::Phase, "probe");
   const auto t_probe = Clock::now();
   const int prow = pr.row_end - pr.row_begin;
   const int tile = family.kv_tile();
@@ -118,7 +196,7 @@ void run_probe(GpuImpl& family, const LayerSpec& s, const RunOptions& opt, Devic
 // (its peak is beyond the inputs, dO and the forward's outputs, which stay allocated).
 void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, const Inputs& in,
                   const RunOptions& opt, DeviceState& st, DeviceArena& fwd_arena, Clock::time_point t0,
-                  RunResult* r) {
+                  CuptiTrace& trace, uint64_t zero_ns, RunResult* r) {
   Gradients& g = r->grad;
   if (const std::string why = family.no_backward(); !why.empty()) {
     g.error = why;
@@ -144,46 +222,24 @@ void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const void* ddout = upload(fwd_arena, in.dout, s.dtype, "dO", stream);
   DeviceArena arena(t0);
   family.prepare_backward(arena, ddout, stream);
-  CuptiTrace trace;
+  // Traced in a kernel window of its own, on the forward's time axis (after its phases).
   bool traced = false;
   try {
-    trace.begin();
+    trace.begin_kernels();
     traced = true;
   } catch (const GpuFailure&) {
   }
   const auto t_run = Clock::now();
-  {
-    NvtxRange range(impl + "/bwd/warmup");
-    for (int w = 0; w < opt.warmup; ++w) {
-      if (traced) trace.push_repeat(-1);
-      family.launch_backward(stream);
-      if (traced) trace.pop_repeat();
-    }
-  }
+  const Launch launch = [&family](cudaStream_t stream) { family.launch_backward(stream); };
+  warm_up(launch, opt.warmup, "backward warm-up", "backward warm-up", stream, traced ? &trace : nullptr);
   const int repeats = std::max(1, opt.repeats);
-  Events ev(2 * repeats);
-  {
-    NvtxRange range(impl + "/bwd/repeats");
-    for (int i = 0; i < repeats; ++i) {
-      if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
-      if (traced) trace.push_repeat(i);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
-      family.launch_backward(stream);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
-      if (traced) trace.pop_repeat();
-    }
-    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  }
+  g.times_ms = time_repeats(launch, repeats, "backward repeats", "backward repeat", nullptr, 0, stream,
+                            traced ? &trace : nullptr, opt, 0.95, 0.99);
   span(impl + "/bwd/run", t_run);
   if (traced) {
     TraceCounts counts;
-    g.kernels = trace.end(&counts);
-    tag_repeats(g.kernels, opt.warmup, repeats);
-  }
-  for (int i = 0; i < repeats; ++i) {
-    float ms = 0;
-    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
-    g.times_ms.push_back(ms);
+    keep_kernels(trace.end_kernels(zero_ns, &counts), counts, opt.warmup, repeats, "backward: ", &g.kernels,
+                 &r->verdict);
   }
   g.median_ms = median(g.times_ms);
   const auto t_down = Clock::now();
@@ -225,6 +281,12 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
     return;
   }
 
+  // NVTX markers over the whole run (CUPTI records them from here), the implementation's range first.
+  CuptiTrace trace;
+  trace.open();
+  std::optional<NvtxRange> whole;
+  whole.emplace(NvtxLevel::Implementation, impl);
+
   DeviceArena arena(t0);
   struct Release {  // on every exit, before the arena frees: e.g. the cuBLAS workspace binding
     GpuImpl& f;
@@ -233,7 +295,7 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const auto t_up = Clock::now();
   DeviceInputs din;
   {
-    NvtxRange range(impl + "/upload");
+    NvtxRange range(NvtxLevel::Phase, "upload");
     din = upload_inputs(arena, s, in, stream);
   }
   span(impl + "/upload", t_up);
@@ -256,63 +318,37 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   poison(dout, dt, static_cast<size_t>(rows * Dv), stream);
   ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(dlse, 0xFF, rows * 4, stream));
 
-  CuptiTrace trace;
   bool traced = false;
   try {
-    trace.begin();
+    trace.begin_kernels();
     traced = true;
   } catch (const GpuFailure& ex) {
     r->verdict.add(Severity::Warning, "gpu.cupti_off", std::string("no CUPTI kernel records: ") + ex.what(), kSource);
   }
+  // The run's time axis starts at the first warm-up launch: runs line up on the Timeline.
+  const uint64_t zero_ns = CuptiTrace::timestamp();
   const auto t_run = Clock::now();
-  {
-    NvtxRange range(impl + "/warmup");
-    for (int w = 0; w < opt.warmup; ++w) {
-      if (traced) trace.push_repeat(-1);
-      family.launch(stream);
-      if (traced) trace.pop_repeat();
-    }
-  }
+  const Launch launch = [&family](cudaStream_t stream) { family.launch(stream); };
+  warm_up(launch, opt.warmup, "warm-up", "warm-up", stream, traced ? &trace : nullptr);
   const int repeats = std::max(1, opt.repeats);
-  Events ev(2 * repeats);
-  {
-    NvtxRange range(impl + "/repeats");
-    for (int i = 0; i < repeats; ++i) {
-      if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
-      if (flush) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(flush, i & 0xff, flush_bytes, stream));
-      if (traced) trace.push_repeat(i);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
-      family.launch(stream);
-      ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i + 1], stream));
-      if (traced) trace.pop_repeat();
-      if (opt.progress) opt.progress(0.9 * (i + 1) / repeats);
-    }
-    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(stream));
-  }
-  span(impl + "/run", t_run);
+  r->times_ms = time_repeats(launch, repeats, "timed repeats", "repeat", flush, flush_bytes, stream,
+                             traced ? &trace : nullptr, opt, 0.0, 0.45);
+  r->median_ms = median(r->times_ms);
   if (traced) {
     TraceCounts counts;
-    r->kernels = trace.end(&counts);
-    tag_repeats(r->kernels, opt.warmup, repeats);
-    if (r->kernels.empty())
-      r->verdict.add(Severity::Warning, "gpu.cupti_empty",
-                     "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
-                         std::to_string(counts.overhead) + " overhead records)",
-                     kSource);
-    if (counts.dropped > 0)
-      r->verdict.add(Severity::Warning, "gpu.cupti_dropped", std::to_string(counts.dropped) + " CUPTI records dropped",
-                     kSource);
+    keep_kernels(trace.end_kernels(zero_ns, &counts), counts, opt.warmup, repeats, "", &r->kernels, &r->verdict);
+    // The same repeats with CUPTI recording nothing but NVTX markers: the events' median against
+    // the traced one is CUPTI's overhead on this run (cupti_overhead_pct).
+    r->times_untraced_ms = time_repeats(launch, repeats, "untraced repeats", "untraced", flush, flush_bytes, stream,
+                                        nullptr, opt, 0.45, 0.9);
+    r->median_untraced_ms = median(r->times_untraced_ms);
   }
-  for (int i = 0; i < repeats; ++i) {
-    float ms = 0;
-    ATTNSCOPE_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.ev[2 * i], ev.ev[2 * i + 1]));
-    r->times_ms.push_back(ms);
-  }
-  r->median_ms = median(r->times_ms);
+  span(impl + "/run", t_run);
+  if (opt.progress) opt.progress(0.95);
 
   const auto t_down = Clock::now();
   {
-    NvtxRange range(impl + "/download");
+    NvtxRange range(NvtxLevel::Phase, "download");
     family.collect(r, opt, stream);  // first: a family that owns its output fills out/lse here
     r->out = download(dout, dt, {B, Hq, Nq, Dv}, stream);
     r->lse = download(dlse, DType::F32, {B, Hq, Nq}, stream);
@@ -322,11 +358,17 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   if (opt.probe.enabled) run_probe(family, s, opt, arena, stream, r, impl, t0);
   if (opt.backward) {
     try {
-      run_backward(impl, family, s, in, opt, st, arena, t0, r);
+      run_backward(impl, family, s, in, opt, st, arena, t0, trace, zero_ns, r);
     } catch (const std::logic_error& e) {  // a plan or shape the backward cannot run: its error, not the run's
       r->grad = Gradients();
       r->grad.error = std::string("backward failed: ") + e.what();
     }
+  }
+
+  whole.reset();
+  if (CuptiTrace::available()) {
+    TraceCounts counts;
+    keep_ranges(trace.close(zero_ns, &counts), counts, r);
   }
 
   r->peak_bytes = arena.peak();

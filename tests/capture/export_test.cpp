@@ -36,9 +36,9 @@ TEST(Trace, EventsTracksAndKernelArgs) {
     if (m["name"] == "thread_name") threads[m["tid"].get<int>()] = m["args"]["name"];
   }
   EXPECT_EQ(process_names, 1);
-  // reference, eager, flash2 (what-if), outside/run each have kernels + host spans: 2 tracks each;
-  // the refused run has nothing to show.
-  EXPECT_EQ(threads.size(), 8u);
+  // reference, eager, flash2 (what-if), outside/run each have NVTX ranges + kernels + host spans:
+  // 3 tracks each; the refused run has nothing to show.
+  EXPECT_EQ(threads.size(), 12u);
   bool saw_eager = false, saw_host = false;
   for (const auto& [tid, name] : threads) {
     saw_eager |= name == "eager [cpu]";
@@ -49,7 +49,9 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   EXPECT_TRUE(saw_host);
 
   auto x = events(doc, "X");
-  int kernels = 0, spans = 0, bwd_kernels = 0, bwd_spans = 0;
+  int kernels = 0, spans = 0, ranges = 0, bwd_kernels = 0, bwd_spans = 0;
+  // The ranges start at -50.5 us (before the first warm-up launch): the trace moves by +50.5.
+  const double shift = 50.5;
   for (const auto& e : x) {
     ASSERT_TRUE(e["ts"].is_number());
     ASSERT_TRUE(e["dur"].is_number());
@@ -58,7 +60,7 @@ TEST(Trace, EventsTracksAndKernelArgs) {
       ++bwd_kernels;
       EXPECT_EQ(e["name"], "attnscope::flash2_bwd_dq_dk_dv<64, bf16>");
       EXPECT_EQ(e["args"]["pass"], "backward");
-      EXPECT_EQ(e["ts"].get<double>(), 300.0);
+      EXPECT_EQ(e["ts"].get<double>(), 300.0 + shift);
     } else if (e["cat"] == "host,backward") {
       ++bwd_spans;
       EXPECT_EQ(e["name"], "eager/bwd/autograd");
@@ -73,8 +75,16 @@ TEST(Trace, EventsTracksAndKernelArgs) {
       EXPECT_EQ(a["shared memory"], 1024 + 49152);
       EXPECT_EQ(a["stream"], 7);
       EXPECT_EQ(a["correlation"], 0x123456789abcull);
-      EXPECT_EQ(e["ts"].get<double>(), 200.0);  // the warm-up kernel is left out by default
+      EXPECT_EQ(e["ts"].get<double>(), 200.0 + shift);  // the warm-up kernel is left out by default
       EXPECT_EQ(e["dur"].get<double>(), 42.5);
+    } else if (e["cat"] == "nvtx") {
+      EXPECT_NE(threads[e["tid"].get<int>()].find(" NVTX"), std::string::npos);
+      EXPECT_GE(e["ts"].get<double>(), 0.0);
+      if (e["name"] == "timed repeats") {
+        EXPECT_EQ(e["ts"].get<double>(), 150.0 + shift);
+        EXPECT_EQ(e["args"]["depth"], 1);
+      }
+      ++ranges;
     } else {
       EXPECT_EQ(e["cat"], "host");
       ++spans;
@@ -82,6 +92,7 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   }
   EXPECT_EQ(kernels, 4);  // one timed kernel in each of 4 runs (the warm-up one skipped)
   EXPECT_EQ(spans, 8);
+  EXPECT_EQ(ranges, 12);  // 3 in each of 4 runs
   EXPECT_EQ(bwd_kernels, 3);  // reference, eager and flash2 (what-if) ran a backward
   EXPECT_EQ(bwd_spans, 3);
   auto counters = events(doc, "C");
@@ -97,6 +108,7 @@ TEST(Trace, EventsTracksAndKernelArgs) {
   opt.warmup = true;
   opt.memory = false;
   opt.spans = false;
+  opt.ranges = false;
   doc = json::parse(trace_json(c, opt));
   EXPECT_EQ(events(doc, "X").size(), 8u + 3u);
   EXPECT_TRUE(events(doc, "C").empty());

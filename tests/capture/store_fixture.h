@@ -91,11 +91,14 @@ inline RunResult full_run(const LayerSpec& s, const std::string& label, uint32_t
   r.kernels = {k, k};
   r.kernels[1].repeat = 0;
   r.kernels[1].start_us = 200.0;
+  r.ranges = {{"eager", -50.5, 400.25, 0}, {"timed repeats", 150.0, 120.0, 1}, {"repeat 0", 151.5, 60.0, 2}};
   r.memory = {{0.5, 4096, "scores"}, {9.0, -4096, "scores"}};
   r.peak_bytes = int64_t{5} << 33;
   r.model_bytes = 123456789;
   r.median_ms = 0.123456789;
   r.times_ms = {0.1, 0.123456789, 0.2};
+  r.times_untraced_ms = {0.09, 0.12, 0.19};
+  r.median_untraced_ms = 0.12;
   if (seed % 2 == 0) {  // a backward pass, its costs apart from the forward's
     const DType gd = label == "reference" ? DType::F32 : s.dtype;
     r.grad.ran = true;
@@ -134,6 +137,23 @@ inline Capture full_capture(DType d) {
   c.env.command_line = "attnscope run --seq 12";
   c.env.seed = 0xfedcba9876543210ull;
   c.env.distribution = "normal";
+  GpuEnvironment& g = c.env.gpu;
+  g.name = "NVIDIA H200";
+  g.cc_major = 9;
+  g.cc_minor = 0;
+  g.sm_count = 132;
+  g.memory_bytes = int64_t{150} << 30;
+  g.sm_clock_mhz = 345;
+  g.memory_clock_mhz = 3201;
+  g.sm_clock_max_mhz = 1980;
+  g.memory_clock_max_mhz = 3201;
+  g.driver = "580.95.05";
+  g.cuda_driver = "13.0";
+  g.cuda_runtime = "13.0";
+  g.cublas = "13.1.0";
+  g.cudnn = "";  // not loaded
+  g.cupti = "API 130001";
+  g.nvtx = "CUPTI (/usr/local/cuda/lib64/libcupti.so.13) into the capture";
   c.inputs.q = filled(d, {s.batch, s.heads_q, s.seq_q, s.head_dim}, 1);
   c.inputs.k = filled(d, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, 2);
   c.inputs.v = filled(d, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, 3);
@@ -228,6 +248,15 @@ inline void expect_same_run(const RunResult& a, const RunResult& b) {
   EXPECT_EQ(a.model_bytes, b.model_bytes);
   EXPECT_EQ(a.median_ms, b.median_ms);
   EXPECT_EQ(a.times_ms, b.times_ms);
+  EXPECT_EQ(a.median_untraced_ms, b.median_untraced_ms);
+  EXPECT_EQ(a.times_untraced_ms, b.times_untraced_ms);
+  ASSERT_EQ(a.ranges.size(), b.ranges.size());
+  for (size_t i = 0; i < a.ranges.size(); ++i) {
+    EXPECT_EQ(a.ranges[i].name, b.ranges[i].name);
+    EXPECT_EQ(a.ranges[i].start_us, b.ranges[i].start_us);
+    EXPECT_EQ(a.ranges[i].dur_us, b.ranges[i].dur_us);
+    EXPECT_EQ(a.ranges[i].depth, b.ranges[i].depth);
+  }
   const Gradients &ga = a.grad, &gb = b.grad;
   EXPECT_EQ(ga.ran, gb.ran);
   EXPECT_EQ(ga.error, gb.error);
@@ -245,6 +274,25 @@ inline void expect_same_run(const RunResult& a, const RunResult& b) {
   EXPECT_EQ(ga.model_bytes, gb.model_bytes);
   EXPECT_EQ(ga.median_ms, gb.median_ms);
   EXPECT_EQ(ga.times_ms, gb.times_ms);
+}
+
+inline void expect_same_gpu_environment(const GpuEnvironment& a, const GpuEnvironment& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.cc_major, b.cc_major);
+  EXPECT_EQ(a.cc_minor, b.cc_minor);
+  EXPECT_EQ(a.sm_count, b.sm_count);
+  EXPECT_EQ(a.memory_bytes, b.memory_bytes);
+  EXPECT_EQ(a.sm_clock_mhz, b.sm_clock_mhz);
+  EXPECT_EQ(a.memory_clock_mhz, b.memory_clock_mhz);
+  EXPECT_EQ(a.sm_clock_max_mhz, b.sm_clock_max_mhz);
+  EXPECT_EQ(a.memory_clock_max_mhz, b.memory_clock_max_mhz);
+  EXPECT_EQ(a.driver, b.driver);
+  EXPECT_EQ(a.cuda_driver, b.cuda_driver);
+  EXPECT_EQ(a.cuda_runtime, b.cuda_runtime);
+  EXPECT_EQ(a.cublas, b.cublas);
+  EXPECT_EQ(a.cudnn, b.cudnn);
+  EXPECT_EQ(a.cupti, b.cupti);
+  EXPECT_EQ(a.nvtx, b.nvtx);
 }
 
 // A fresh, empty folder under the build tree for one test.

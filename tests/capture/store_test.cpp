@@ -51,6 +51,7 @@ void expect_same_capture(const Capture& a, const Capture& b) {
   EXPECT_EQ(a.env.command_line, b.env.command_line);
   EXPECT_EQ(a.env.seed, b.env.seed);
   EXPECT_EQ(a.env.distribution, b.env.distribution);
+  testing::expect_same_gpu_environment(a.env.gpu, b.env.gpu);
   EXPECT_TRUE(same_bits(a.inputs.q, b.inputs.q));
   EXPECT_TRUE(same_bits(a.inputs.k, b.inputs.k));
   EXPECT_TRUE(same_bits(a.inputs.v, b.inputs.v));
@@ -371,7 +372,7 @@ TEST(StoreRefuses, MissingDatasetsGroupsAndAttributes) {
   for (const char* victim : {"/inputs/q", "/inputs/v", "/runs/eager/out", "/runs/eager/spans", "/runs/eager/kernels",
                              "/runs/eager/dq", "/inputs/do", "/runs/eager/backward/spans", "/runs/eager/backward/times_ms",
                              "/runs/eager/verdict", "/runs/eager/probe/p", "/runs/eager/probe", "/reference", "/runs",
-                             "/env", "/inputs"}) {
+                             "/env", "/inputs", "/runs/eager/ranges", "/runs/eager/times_untraced_ms"}) {
     LoadStatus st = after("refuse_missing", [&](hid_t f) { EXPECT_GE(H5Ldelete(f, victim, H5P_DEFAULT), 0) << victim; });
     EXPECT_EQ(st.code, LoadError::Malformed) << victim;
     std::string leaf = std::string(victim).substr(std::string(victim).rfind('/') + 1);

@@ -95,7 +95,14 @@ void close() {
 
 bool healthy() { return !g_lost && g_real->healthy(); }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy};
+bool supports(const std::string& impl, const std::string& feature) {
+  return g_real && g_real->supports && g_real->supports(impl, feature);
+}
+void environment(GpuEnvironment* e) {
+  if (g_real && g_real->environment) g_real->environment(e);
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy, &supports, &environment};
 
 }  // namespace
 }  // namespace attnscope

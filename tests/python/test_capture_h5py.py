@@ -49,7 +49,7 @@ def decoded(ds):
 def check_capture(path, dtype, spec_fields):
     global checked
     with h5py.File(path, "r") as f:
-        assert int(f.attrs["format_version"]) == 2
+        assert int(f.attrs["format_version"]) == 3
         spec = json.loads(attr_str(f.attrs["spec"]))
         for key in ("batch", "heads_q", "heads_kv", "head_dim"):
             assert spec[key] == spec_fields[key], (key, spec[key])
@@ -98,6 +98,9 @@ def check_capture(path, dtype, spec_fields):
             assert set(g["spans"].dtype.names) >= {"name", "start_us", "dur_us", "thread"}
             assert set(g["kernels"].dtype.names) >= {"name", "grid", "block", "registers", "correlation"}
             assert set(g["memory"].dtype.names) == {"t_us", "bytes", "what"}
+            # Version 3: NVTX ranges / profiler annotations and the repeats timed without tracing.
+            assert set(g["ranges"].dtype.names) == {"name", "start_us", "dur_us", "depth"}
+            assert g["times_untraced_ms"].ndim == 1 and "median_untraced_ms" in g.attrs
             tensors = [t for t in attr_str(g.attrs["tensors"]).split(",") if t]
             if int(g.attrs["ran"]):
                 assert "out" in tensors, labels[-1]

@@ -261,8 +261,83 @@ def part_torch():
     return replay(out, meta["cases"])
 
 
+def part_timing():
+    """--time's record without a GPU: torch.profiler's trace (made up, kineto_trace.py) -> kernels
+    attributed to their call by correlation, the L2 flush left out, phases nested; the record
+    written beside the tensors is what attnscope imports as the run's cost."""
+    try:
+        import safetensors.numpy  # noqa: F401
+    except ImportError:
+        print("SKIPPED timing part: python package 'safetensors' not installed")
+        return 0
+    import kineto_trace
+    ev = kineto_trace.synthetic_trace("my_attn", warmup=2, repeats=4)
+    kernels, ranges = attnscope_dump.kernels_and_ranges_from_trace(ev, "my_attn")
+    per_call = len(kineto_trace.TRITON_SINK_CALL)
+    assert len(kernels) == (2 + 4) * per_call, [k["name"][:30] for k in kernels]
+    assert not any("FillFunctor" in k["name"] for k in kernels), "the L2 flush was counted as the function's"
+    reps = [k["repeat"] for k in kernels]
+    assert reps == sorted(reps) and reps[0] == -1 and reps[-1] == 3, reps
+    triton = [k for k in kernels if k["name"] == "_sink_attn_fwd"]
+    assert [k["repeat"] for k in triton] == [-1, -1, 0, 1, 2, 3]
+    assert triton[0]["grid"] == [2, 8, 1] and triton[0]["registers"] == 128 and triton[0]["shared_memory"] == 32768
+    warm = next(r for r in ranges if r["name"] == "warm-up")
+    assert warm["start_us"] == 0.0 and warm["depth"] == 1, warm
+    depth = {r["name"]: r["depth"] for r in ranges}
+    assert depth["my_attn"] == 0 and depth["timed repeats"] == 1 and depth["repeat 3"] == 2, depth
+    assert all(k["start_us"] > 0 for k in kernels), "kernels run after the first warm-up call starts"
+    # A kernel whose launch call is missing falls back to the GPU-side copy of the ranges.
+    corr = triton[3]["correlation"]
+    ev2 = [e for e in ev if not (e.get("cat") in ("cuda_runtime", "cuda_driver") and e["args"]["correlation"] == corr)]
+    k2, _ = attnscope_dump.kernels_and_ranges_from_trace(ev2, "my_attn")
+    assert [k["repeat"] for k in k2 if k["correlation"] == corr] == [1], "GPU-side range fallback"
+    try:
+        attnscope_dump.kernels_and_ranges_from_trace([e for e in ev if e.get("cat") == "kernel"], "my_attn")
+        raise AssertionError("a trace without the record_function ranges was accepted")
+    except ValueError as e:
+        assert "record_function" in str(e)
+
+    rec = attnscope_dump.timing_record(function="my_attn", warmup=2, repeats=4, times_ms=[0.02, 0.021, 0.019, 0.02],
+                                       profiled_times_ms=[0.023, 0.022, 0.024, 0.023], peak_bytes=65536,
+                                       kernels=kernels, ranges=ranges, device="made-up GPU")
+    try:
+        attnscope_dump.timing_record(function="f", warmup=1, repeats=3, times_ms=[0.1], profiled_times_ms=None,
+                                     peak_bytes=0, kernels=[], ranges=[])
+        raise AssertionError("a time count unlike the repeats was accepted")
+    except ValueError:
+        pass
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((1, 4, 16, 32)).astype(np.float16)
+    k = rng.standard_normal((1, 2, 16, 32)).astype(np.float16)
+    v = rng.standard_normal((1, 2, 16, 32)).astype(np.float16)
+    out = lib.attention_fp64(np, q, k, v, causal=True).astype(np.float16)
+    t, s = attnscope_dump.write_layer(WORK, "timed", q, k, v, out, causal=True, timing=rec)
+    t0, s0 = attnscope_dump.write_layer(WORK, "untimed", q, k, v, out, causal=True)
+    for tensors, spec, label, timed in ((t, s, "timed", True), (t0, s0, "untimed", False)):
+        cap = os.path.join(WORK, label + ".h5")
+        lib.attnscope(BIN, "run", "--spec", spec, "--inputs", tensors, "--import-run", "mine=%s:out" % tensors,
+                      "--impl", "eager", "--cpu", "--quiet", "-o", cap)
+        _, js, _ = lib.attnscope(BIN, "report", cap, "--json")
+        r = {x["label"]: x for x in json.loads(js)["runs"]}["mine"]
+        assert r["timed"] is timed, r
+        if timed:
+            assert abs(r["median_ms"] - 0.023) < 1e-9 and r["kernels"] == len(kernels) and r["peak_bytes"] == 65536, r
+            assert r["cupti_overhead_pct"] > 0, r
+        else:
+            assert r["median_ms"] is None and r["peak_bytes"] is None, r
+        with h5py.File(cap, "r") as f:  # the records, readable with plain h5py
+            g = f["runs"]["mine"]
+            assert len(g["kernels"]) == (len(kernels) if timed else 0)
+            assert len(g["ranges"]) == (len(ranges) if timed else 0)
+            if timed:
+                assert set(g["kernels"][()]["repeat"].tolist()) == {-1, 0, 1, 2, 3}
+    print("ok: timing record from a profiler trace (%d kernels, flush left out, %d ranges) imported as the run's cost;"
+          " without it: not timed" % (len(kernels), len(ranges)))
+    return 1
+
+
 def main():
-    n = part_numpy() + part_gradients() + part_torch()
+    n = part_numpy() + part_timing() + part_gradients() + part_torch()
     if n == 0:
         lib.skip("neither safetensors nor torch is installed: nothing to check beyond the import")
     print("%d passed, 0 failed" % n)

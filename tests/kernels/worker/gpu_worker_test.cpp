@@ -76,6 +76,33 @@ TEST(GpuWorker, CarriesVerdictsProgressAndWholeResults) {
   EXPECT_EQ(w.restarts(), 0);
 }
 
+// What the profiler records (issue 13) crosses the boundary: the environment in the hello, each
+// run's NVTX ranges and its repeats timed without CUPTI.
+TEST(GpuWorker, CarriesTheEnvironmentRangesAndUntracedTimes) {
+  GpuWorker w(ATTNSCOPE_WORKER_EXE);
+  ASSERT_TRUE(w.ready()) << w.why_not();
+  const GpuEnvironment e = w.environment();
+  EXPECT_EQ(e.name, "attnscope test plugin");
+  EXPECT_EQ(e.cc_major, 8);
+  EXPECT_EQ(e.sm_count, 108);
+  EXPECT_EQ(e.memory_bytes, int64_t{80} << 30);
+  EXPECT_EQ(e.sm_clock_mhz, 1410);
+  EXPECT_EQ(e.driver, "580.95.05");
+  EXPECT_EQ(e.cupti, "13.0 (API 130001)");
+  const LayerSpec s = small_layer();
+  RunResult r;
+  w.run("flash2", s, random_inputs(s, 3, Distribution::Normal), RunOptions{}, &r);
+  ASSERT_TRUE(r.ran) << r.error;
+  ASSERT_EQ(r.ranges.size(), 3u);
+  EXPECT_EQ(r.ranges[1].name, "timed repeats");
+  EXPECT_DOUBLE_EQ(r.ranges[1].start_us, 5.0);
+  EXPECT_DOUBLE_EQ(r.ranges[2].dur_us, 2.5);
+  EXPECT_EQ(r.ranges[2].depth, 2);
+  EXPECT_EQ(r.times_untraced_ms, (std::vector<double>{0.25, 0.5}));
+  EXPECT_DOUBLE_EQ(r.median_untraced_ms, 0.375);
+  EXPECT_NEAR(cupti_overhead_pct(r), 100.0 * (r.median_ms / 0.375 - 1.0), 1e-9);
+}
+
 // What main's backward and packed sequences added crosses the boundary whole: cu_seqlens and
 // max_context, dO, RunOptions::backward and every gradient with its costs; the plugin's features
 // (GpuBackendApi::supports) reach attnscope in the hello.

@@ -67,6 +67,11 @@ void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const
     return;
   }
   *r = cpu_implementation(impl)->run(spec, in, opt);
+  // What a GPU run adds for the profiler (NVTX ranges, the repeats timed again without CUPTI), made
+  // up here so the worker's protocol is seen to carry it.
+  r->ranges = {{impl, 0.0, 30.0, 0}, {"timed repeats", 5.0, 20.0, 1}, {"repeat 0", 5.0, 2.5, 2}};
+  r->times_untraced_ms = {0.25, 0.5};
+  r->median_untraced_ms = 0.375;
 }
 
 void close() {}
@@ -74,7 +79,19 @@ bool healthy() { return !g_lost; }
 // flash2 only, so a test sees the worker tell one implementation's features from another's.
 bool supports(const std::string& impl, const std::string& feature) { return impl == "flash2" && feature == "packed"; }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy, &supports};
+void environment(GpuEnvironment* e) {
+  *e = GpuEnvironment{};
+  e->name = "attnscope test plugin";
+  e->cc_major = 8;
+  e->sm_count = 108;
+  e->memory_bytes = int64_t{80} << 30;
+  e->sm_clock_mhz = 1410;
+  e->driver = "580.95.05";
+  e->cuda_runtime = "13.0";
+  e->cupti = "13.0 (API 130001)";
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &open, &names, &check, &run, &close, &healthy, &supports, &environment};
 
 }  // namespace
 }  // namespace attnscope
