@@ -22,8 +22,6 @@ std::string exe_dir() {
   return slash == std::string::npos ? "" : p.substr(0, slash);
 }
 
-std::string cuda_version_text(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
-
 // The worker executable: $ATTNSCOPE_GPU_WORKER, next to this executable, ../lib/attnscope/.
 std::string find_worker() {
   if (const char* p = std::getenv("ATTNSCOPE_GPU_WORKER"); p && *p) return p;

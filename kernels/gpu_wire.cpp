@@ -32,7 +32,7 @@ static_assert(field_count<Reason>() == 4 && field_count<Verdict>() == 2, "Verdic
 static_assert(field_count<Inputs>() == 7 && sizeof(Inputs) == 336, "Inputs changed: carry it in put/get(Inputs)");
 static_assert(field_count<RunOptions>() == 9 && field_count<ProbeSpec>() == 5,
               "RunOptions changed: carry it in put/get(RunOptions)");
-static_assert(field_count<RunResult>() == 24 && sizeof(RunResult) == 1248 &&
+static_assert(field_count<RunResult>() == 27 && sizeof(RunResult) == 1304 && field_count<RangeRecord>() == 4 &&
                   field_count<Gradients>() == 13 && sizeof(Gradients) == 384 && field_count<ProbeData>() == 7 &&
                   field_count<HostSpan>() == 4 && field_count<KernelRecord>() == 15 && field_count<MemoryEvent>() == 3,
               "RunResult changed: carry it in put/get(RunResult)");
