@@ -73,18 +73,18 @@ for s in tests/device/beside_*.sh; do  # correctness-only hooks: may share the G
   BESIDE+=($!)
 done
 stage sm90 40 ./build/tests/gpu/attnscope_sm90_tests
-stage gpu_tests 120 env ATTNSCOPE_GPU_SWEEP=${SWEEP:-80} ATTNSCOPE_GPU_SWEEP_SM80=${SWEEP_SM80:-20} $S
+stage gpu_tests 80 env ATTNSCOPE_GPU_SWEEP=${SWEEP:-40} ATTNSCOPE_GPU_SWEEP_SM80=${SWEEP_SM80:-10} $S
 grep -E "^\[  (FAILED|PASSED|SKIPPED) |Failure" "$L/gpu_tests.log" | head -30
 wait $san_pid "${BESIDE[@]}"
 grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$L/memcheck.log" "$L/racecheck.log" "$L/initcheck.log" 2>/dev/null
 
 # 3. Our bench, alone on the GPU.
-stage bench 110 ./build/attnscope_gpu_bench --backward --json "$OUT/ours.jsonl"
+stage bench 90 ./build/attnscope_gpu_bench --backward --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
 
 # 4. Hooks that time things or fill the GPU, one at a time (each writes what CI needs under fixtures/).
 for s in tests/device/post_build_*.sh; do
   [ -e "$s" ] || continue
-  stage "$(basename "$s" .sh)" 60 bash "$s" "$L/fixtures"
+  stage "$(basename "$s" .sh)" 55 bash "$s" "$L/fixtures"
 done
 
 echo; echo "==================== summary ($(el)) ===================="
