@@ -47,9 +47,13 @@ def load(path):
 
 
 def newest_run():
-    runs = sorted(d for d in glob.glob(os.path.join(HERE, "results", "*")) if os.path.isdir(d)
-                  and os.path.exists(os.path.join(d, "ours.jsonl")))
-    return runs[-1] if runs else None
+    """The newest call of record: a folder with our rows and the peers' of the same call (forward and,
+    since the backward landed, backward) wins over a kernel version's folder with our rows only."""
+    def has(d, f):
+        return os.path.exists(os.path.join(d, f))
+    runs = sorted((has(d, "peers_bwd.jsonl"), has(d, "peers.jsonl"), d)
+                  for d in glob.glob(os.path.join(HERE, "results", "*")) if os.path.isdir(d) and has(d, "ours.jsonl"))
+    return runs[-1][2] if runs else None
 
 
 def fmt(x, digits=3):
