@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -89,8 +90,9 @@ void row_max_typed(void* out, const void* in, int64_t rows, int64_t cols, cudaSt
 // CatArrayBatchedCopy<OpaqueType<2>, unsigned int, 4, ...>: blockIdx.y picks the input, 2 x SMs
 // blocks of 512 threads stride over its elements; every element's output offset (and, the sink
 // column being a broadcast view, its input offset) from 32-bit division by each dimension.
+template <class U>  // the element's bits: uint16_t (fp16/bf16) or uint32_t (fp32); cat copies, never converts
 struct CatInput {
-  const uint16_t* data;
+  const U* data;
   unsigned size[4];         // the input's sizes (its last dim: K, or 1 for the sink column)
   unsigned in_stride[4];    // the input's strides (elements)
   unsigned offset;          // where its columns start in the output's last dim
@@ -108,9 +110,10 @@ __device__ __forceinline__ unsigned cat_offset(const unsigned size[4], const uns
   return off + i * stride[0];
 }
 
-__global__ void __launch_bounds__(512) cat_kernel(uint16_t* out, CatInput a, CatInput b, unsigned out_stride0,
+template <class U>
+__global__ void __launch_bounds__(512) cat_kernel(U* out, CatInput<U> a, CatInput<U> b, unsigned out_stride0,
                                                   unsigned out_stride1, unsigned out_stride2) {
-  const CatInput& in = blockIdx.y == 0 ? a : b;
+  const CatInput<U>& in = blockIdx.y == 0 ? a : b;
   const unsigned ostride[4] = {out_stride0, out_stride1, out_stride2, 1};
   for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < in.numel; i += blockDim.x * gridDim.x) {
     const unsigned o = cat_offset(in.size, ostride, i) + in.offset;
@@ -155,18 +158,29 @@ void row_all(void* out, const void* in, int64_t rows, int64_t cols, cudaStream_t
   });
 }
 
+namespace {
+template <class U>
+void cat_sink_typed(void* out, const void* a, const void* sinks, int64_t B, int64_t H, int64_t N, int64_t K,
+                    int sm_count, cudaStream_t st) {
+  auto u = [](int64_t x) { return static_cast<unsigned>(x); };
+  CatInput<U> x{static_cast<const U*>(a), {u(B), u(H), u(N), u(K)}, {u(H * N * K), u(N * K), u(K), 1}, 0,
+                u(B * H * N * K)};
+  // sinks.reshape(1, -1, 1, 1).expand(B, -1, N, -1): strides (0, 1, 0, 0).
+  CatInput<U> s{static_cast<const U*>(sinks), {u(B), u(H), u(N), 1}, {0, 1, 0, 0}, u(K), u(B * H * N)};
+  const dim3 grid(static_cast<unsigned>(2 * std::max(1, sm_count)), 2);
+  cat_kernel<U><<<grid, 512, 0, st>>>(static_cast<U*>(out), x, s, u(H * N * (K + 1)), u(N * (K + 1)), u(K + 1));
+  ATTNSCOPE_LAUNCH_CHECK();
+}
+}  // namespace
+
 void cat_sink(void* out, const void* a, const void* sinks, TType type, int64_t B, int64_t H, int64_t N, int64_t K,
               int sm_count, cudaStream_t st) {
-  if (ttype_bytes(type) != 2) throw std::invalid_argument("torchlike::cat_sink: 16-bit types only");
   if (B * H * N * (K + 1) > UINT_MAX) throw std::invalid_argument("torchlike::cat_sink: more than 2^32 elements");
-  auto u = [](int64_t x) { return static_cast<unsigned>(x); };
-  CatInput x{static_cast<const uint16_t*>(a), {u(B), u(H), u(N), u(K)}, {u(H * N * K), u(N * K), u(K), 1}, 0,
-             u(B * H * N * K)};
-  // sinks.reshape(1, -1, 1, 1).expand(B, -1, N, -1): strides (0, 1, 0, 0).
-  CatInput s{static_cast<const uint16_t*>(sinks), {u(B), u(H), u(N), 1}, {0, 1, 0, 0}, u(K), u(B * H * N)};
-  const dim3 grid(static_cast<unsigned>(2 * std::max(1, sm_count)), 2);
-  cat_kernel<<<grid, 512, 0, st>>>(static_cast<uint16_t*>(out), x, s, u(H * N * (K + 1)), u(N * (K + 1)), u(K + 1));
-  ATTNSCOPE_LAUNCH_CHECK();
+  switch (ttype_bytes(type)) {
+    case 2: cat_sink_typed<uint16_t>(out, a, sinks, B, H, N, K, sm_count, st); return;
+    case 4: cat_sink_typed<uint32_t>(out, a, sinks, B, H, N, K, sm_count, st); return;
+    default: throw std::invalid_argument(std::string("torchlike::cat_sink: ") + ttype_name(type));
+  }
 }
 
 void row_logsumexp(float* lse, const void* in, TType type, int64_t rows, int64_t cols, int64_t row_stride,
