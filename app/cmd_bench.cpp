@@ -22,20 +22,6 @@ int fail(const std::string& msg) {
   return 2;
 }
 
-// Visible (query, key) pairs: FLOPs count 4 * B * H * visible * D (QK^T and PV).
-double visible_pairs(const LayerSpec& s) {
-  double n = 0;
-  for (int64_t i = 0; i < s.seq_q; ++i) {
-    int l, r;
-    s.effective_window(&l, &r);
-    int64_t d = i + s.diag_offset();
-    int64_t lo = l >= 0 ? std::max<int64_t>(0, d - l) : 0;
-    int64_t hi = r >= 0 ? std::min<int64_t>(s.seq_k - 1, d + r) : s.seq_k - 1;
-    if (hi >= lo) n += static_cast<double>(hi - lo + 1);
-  }
-  return n;
-}
-
 }  // namespace
 
 int cmd_bench(const ArgList& args) {
@@ -95,7 +81,7 @@ int cmd_bench(const ArgList& args) {
     Inputs in = random_inputs(s, seed, Distribution::Normal);
     if (so.backward) dout_for_backward(s, static_cast<uint64_t>(seed), &in);
     if (std::string e = run_session(s, std::move(in), so, &cap); !e.empty()) return fail(e);
-    const double flops = 4.0 * s.batch * s.heads_q * visible_pairs(s) * s.head_dim;
+    const double flops = 4.0 * s.heads_q * static_cast<double>(s.visible_pairs()) * s.head_dim;  // QK^T and P·V
     double eager_ms = 0;
     for (const auto& r : cap.runs)
       if (r.label == "eager" && r.ran) eager_ms = r.median_ms;

@@ -53,15 +53,8 @@ LayerSpec spec_of(const Case& c) {
   return s;
 }
 
-double visible_pairs(const LayerSpec& s) {
-  double n = 0;
-  for (int64_t i = 0; i < s.seq_q; ++i) {
-    int64_t c = 0;
-    for (int64_t j = 0; j < s.seq_k; ++j) c += s.visible(0, i, j);
-    n += static_cast<double>(c);
-  }
-  return n * s.batch * s.heads_q;
-}
+// Visible (query, key) pairs over every query head (LayerSpec::visible_pairs).
+double visible_pairs(const LayerSpec& s) { return static_cast<double>(s.visible_pairs()) * s.heads_q; }
 
 // Fraction of the (row block, KV tile) pairs a fused kernel with block_m rows and kv_tile keys visits
 // (the tiles any row of the block sees): what its time should scale with under a window.
@@ -72,8 +65,7 @@ double tile_fraction(const LayerSpec& s, int block_m, int kv_tile) {
     const int64_t r0 = mb * block_m, r1 = std::min<int64_t>(s.seq_q, r0 + block_m) - 1;
     int64_t lo = s.seq_k, hi = -1;
     for (int64_t i : {r0, r1})
-      for (int64_t j = 0; j < s.seq_k; ++j)
-        if (s.visible(0, i, j)) lo = std::min(lo, j), hi = std::max(hi, j);
+      if (const KeyRange k = s.visible_range(0, i); !k.empty()) lo = std::min(lo, k.lo), hi = std::max(hi, k.hi);
     if (hi >= lo) visited += hi / kv_tile - lo / kv_tile + 1;
   }
   return double(visited) / double(m_blocks * tiles);
@@ -209,14 +201,14 @@ int main(int argc, char** argv) {
             const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
             json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);
           }
-          json << "}\n";
+          json << "}" << std::endl;  // flushed: a stage cut by its limit keeps its rows
         }
         continue;
       }
       if (json)
         json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix
              << "\",\"error\":\""
-             << esc(err) << "\"}\n";
+             << esc(err) << "\"}" << std::endl;
     }
   }
   return 0;

@@ -1,5 +1,6 @@
 #include "capture/analysis.h"
 
+#include "capture/scores.h"
 #include "kernels/acceptance.h"
 
 #include <algorithm>
@@ -9,29 +10,6 @@
 #include <numeric>
 
 namespace attnscope {
-
-std::vector<uint8_t> attended_rows(const LayerSpec& s, const Inputs& in) {
-  std::vector<uint8_t> rows(static_cast<size_t>(s.batch) * s.heads_q * s.seq_q, 0);
-  const bool have_mask = !in.mask.empty();
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads_q; ++h)
-      for (int64_t i = 0; i < s.seq_q; ++i) {
-        bool any = false;
-        int l, r;
-        s.effective_window(&l, &r);
-        int64_t d = i + s.diag_offset();
-        int64_t lo = l >= 0 ? std::max<int64_t>(0, d - l) : 0;
-        int64_t hi = r >= 0 ? std::min<int64_t>(s.seq_k - 1, d + r) : s.seq_k - 1;
-        for (int64_t j = lo; j <= hi && !any; ++j) {
-          if (!s.visible(b, i, j)) continue;
-          if (have_mask && s.mask == MaskKind::ExplicitBool && in.mask_at(b, h, i, j) == 0.0f) continue;
-          if (have_mask && s.mask == MaskKind::ExplicitAdditive && std::isinf(in.mask_at(b, h, i, j))) continue;
-          any = true;
-        }
-        rows[(static_cast<size_t>(b) * s.heads_q + h) * s.seq_q + i] = any;
-      }
-  return rows;
-}
 
 namespace {
 
@@ -65,24 +43,12 @@ DType coarser(DType a, DType b) {
 
 // fp64 P row of the layer (softmax over the visible keys, sinks included) for argmax checks.
 void reference_p_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i, std::vector<double>* p) {
-  const int64_t D = s.head_dim, Nk = s.seq_k;
-  const int hk = h / s.kv_group();
+  const int64_t Nk = s.seq_k;
   p->assign(Nk, 0.0);
+  std::vector<double> sc(Nk);
+  scores_row(s, in, b, h, i, true, sc.data());
   double m = -std::numeric_limits<double>::infinity();
-  std::vector<double> sc(Nk, -std::numeric_limits<double>::infinity());
-  for (int64_t j = 0; j < Nk; ++j) {
-    if (!s.visible(b, i, j)) continue;
-    if (s.mask == MaskKind::ExplicitBool && !in.mask.empty() && in.mask_at(b, h, i, j) == 0.0f) continue;
-    double dot = 0;
-    for (int64_t d = 0; d < D; ++d)
-      dot += static_cast<double>(in.q.data[((static_cast<int64_t>(b) * s.heads_q + h) * s.seq_q + i) * D + d]) *
-             in.k.data[((static_cast<int64_t>(b) * s.heads_kv + hk) * Nk + j) * D + d];
-    double x = dot * s.effective_scale();
-    if (s.softcap > 0) x = s.softcap * std::tanh(x / s.softcap);
-    if (s.mask == MaskKind::ExplicitAdditive && !in.mask.empty()) x += in.mask_at(b, h, i, j);
-    sc[j] = x;
-    m = std::max(m, x);
-  }
+  for (double x : sc) m = std::max(m, x);
   if (s.sinks && !in.sinks.empty()) m = std::max(m, static_cast<double>(in.sinks[h]));
   if (std::isinf(m)) return;
   double sum = s.sinks && !in.sinks.empty() ? std::exp(in.sinks[h] - m) : 0.0;

@@ -78,7 +78,5 @@ Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std
 // the reference's, or its relative Frobenius error for fp32 layers; -1 when either is missing.
 double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Tensor& reference);
 
-// Row mask: 1 when row (b, h, i) has at least one visible key (spec + explicit mask).
-std::vector<uint8_t> attended_rows(const LayerSpec& spec, const Inputs& in);
 
 }  // namespace attnscope

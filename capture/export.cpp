@@ -195,7 +195,7 @@ std::string summary_json(const Capture& cap) {
               {"times_ms", r.times_ms},
               {"peak_bytes", r.peak_bytes},
               {"model_bytes", r.model_bytes},
-              {"what_if_dropped", r.what_if_dropped},
+              {"what_if_dropped", what_if_drop_words(r.what_if_dropped)},
               {"sdpa_backend", r.sdpa_backend}};
     if (row.compared) {
       j["max_abs_err"] = std::isfinite(row.max_abs) ? json(row.max_abs) : json(nullptr);

@@ -167,7 +167,7 @@ std::string report_text(const Capture& cap, const std::string& path) {
     if (!r.what_if_dropped.empty()) {
       const Divergence& d = vs_ref[k];
       o << "    what-if: dropped";
-      for (const auto& f : r.what_if_dropped) o << " " << f;
+      for (WhatIfDrop f : r.what_if_dropped) o << " " << what_if_drop_name(f);
       if (d.comparable) {
         o << "; divergence vs fp64: max abs " << fmt("%.3g", d.max_abs) << ", rel fro " << fmt("%.3g", d.rel_fro);
         if (d.worst.found)
@@ -224,7 +224,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
     jr["status"] = status_of(r);
     jr["error"] = r.error;
     jr["sdpa_backend"] = r.sdpa_backend;
-    jr["what_if_dropped"] = r.what_if_dropped;
+    jr["what_if_dropped"] = what_if_drop_words(r.what_if_dropped);
     json reasons = json::array();
     for (const auto& why : r.verdict.reasons)
       reasons.push_back({{"severity", severity_name(why.severity)}, {"code", why.code}, {"text", why.text},

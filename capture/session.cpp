@@ -84,7 +84,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       return "--impl: unknown implementation '" + name + "' (eager, sdpa, sdpa:flash|efficient|math|cudnn, flash2, sink)";
 
   const GpuBackend& gpu = GpuBackend::instance();
-  const bool use_gpu = !opt.force_cpu && opt.prefer_gpu && gpu.available();
+  const bool use_gpu = !opt.force_cpu && gpu.available();
   const DeviceInfo run_dev = use_gpu ? gpu.device() : cpu_device();
   const DeviceInfo verdict_dev = opt.verdict_device_named ? opt.verdict_device : run_dev;
 
@@ -229,7 +229,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
       ++stage;
       if (opt.what_if) {
         LayerSpec ws;
-        std::vector<std::string> dropped;
+        std::vector<WhatIfDrop> dropped;
         if (what_if_spec(name, spec, run_dev, &ws, &dropped)) {
           RunResult w = run_one(ws, adapt_inputs(in, ws), name + " (what-if)");
           w.what_if_dropped = dropped;
@@ -245,7 +245,7 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
           for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
           w.verdict = wv;
           w.verdict.add(Severity::Note, "what_if",
-                        "what-if run: " + join(dropped, ", ") + " dropped to show the divergence it causes",
+                        "what-if run: " + what_if_drop_names(dropped) + " dropped to show the divergence it causes",
                         "attnscope");
           cap->runs.push_back(std::move(w));
         }
@@ -257,10 +257,10 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
     const std::string base_name = name.substr(0, name.find(':'));
     if (opt.what_if && spec.packed() && (base_name == "eager" || base_name == "sdpa") && v.supported &&
         v_here.supported) {
-      LayerSpec ws = spec;
-      ws.cu_seqlens.clear();
+      const std::vector<WhatIfDrop> dropped = {WhatIfDrop::PackedBoundaries};
+      const LayerSpec ws = apply_what_if(spec, dropped);
       RunResult w = run_one(ws, in, name + " (boundaries ignored)");
-      w.what_if_dropped = {"cu_seqlens"};
+      w.what_if_dropped = dropped;
       Verdict wv = on_gpu ? gpu.check(name, ws, run_dev) : cpu_impl->check(ws, run_dev);
       for (const auto& why : w.verdict.reasons) wv.reasons.push_back(why);
       w.verdict = wv;

@@ -12,8 +12,7 @@ namespace attnscope {
 struct SessionOptions {
   std::vector<std::string> impls;  // empty = eager, sdpa, flash2, sink
   bool what_if = false;            // also run unsupported ones with the feature dropped
-  bool prefer_gpu = true;          // GPU backend when loaded, else CPU
-  bool force_cpu = false;
+  bool force_cpu = false;          // the CPU implementations even where the GPU backend is loaded
   DeviceInfo verdict_device;       // device verdicts are judged against (defaults to the one running)
   bool verdict_device_named = false;
   ProbeSpec probe;

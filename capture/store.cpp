@@ -436,7 +436,7 @@ struct Writer {
 
     Id g(H5Gcreate2(parent, gname.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!g.ok()) return where + ": cannot create group";
-    nlohmann::json dropped = r.what_if_dropped;
+    nlohmann::json dropped = what_if_drop_words(r.what_if_dropped);
     bool ok = h5::write_attr_i64(g, "index", index) && h5::write_attr_str(g, "impl", r.impl) &&
               h5::write_attr_str(g, "label", r.label) && h5::write_attr_str(g, "backend", r.backend) &&
               h5::write_attr_str(g, "device", r.device) && h5::write_attr_i64(g, "ran", r.ran ? 1 : 0) &&
@@ -701,7 +701,9 @@ struct Reader {
     if (dj.is_discarded() || !dj.is_array()) return where + ": what_if_dropped is not a JSON list";
     for (const auto& x : dj) {
       if (!x.is_string()) return where + ": what_if_dropped holds a non-string";
-      r->what_if_dropped.push_back(x.get<std::string>());
+      auto d = parse_what_if_drop(x.get<std::string>());
+      if (!d) return where + ": what_if_dropped names an unknown feature '" + x.get<std::string>() + "'";
+      r->what_if_dropped.push_back(*d);
     }
     r->verdict.supported = supported != 0;
     std::string bad_sev;

@@ -12,8 +12,9 @@ namespace attnscope {
 // Bumped whenever a struct in the kernels/ headers or this table changes shape: the plugin and
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
 // 3 (main): RunOptions::backward, Inputs::dout, RunResult::grad; 3 (rel): healthy();
-// 4: LayerSpec::max_context; 5: both lines joined (healthy() and supports() in one table).
-constexpr int kGpuBackendAbi = 5;
+// 4: LayerSpec::max_context; 5: healthy() and supports() in one table; 6: RunResult::what_if_dropped
+// as WhatIfDrop values.
+constexpr int kGpuBackendAbi = 6;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {

@@ -50,7 +50,7 @@ RunResult run_reference(const LayerSpec& spec, const Inputs& in, const RunOption
 // --what-if: the spec with the features `impl` cannot represent dropped, and their names.
 // Returns false when nothing can be dropped to make it representable.
 bool what_if_spec(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev,
-                  LayerSpec* out, std::vector<std::string>* dropped);
+                  LayerSpec* out, std::vector<WhatIfDrop>* dropped);
 
 // Shared rules (the same for CPU and GPU versions; texts from REFERENCE.md).
 Verdict check_eager(const LayerSpec& spec, const DeviceInfo& dev);

@@ -78,6 +78,26 @@ Inputs random_inputs(const LayerSpec& s, uint64_t seed, Distribution dist) {
   return in;
 }
 
+bool row_attended(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i) {
+  const KeyRange keys = s.visible_range(b, i);
+  const bool have_mask = !in.mask.empty();
+  for (int64_t j = keys.lo; j <= keys.hi; ++j) {
+    if (have_mask && s.mask == MaskKind::ExplicitBool && in.mask_at(b, h, i, j) == 0.0f) continue;
+    if (have_mask && s.mask == MaskKind::ExplicitAdditive && std::isinf(in.mask_at(b, h, i, j))) continue;
+    return true;
+  }
+  return false;
+}
+
+std::vector<uint8_t> attended_rows(const LayerSpec& s, const Inputs& in) {
+  std::vector<uint8_t> rows(static_cast<size_t>(s.batch) * s.heads_q * s.seq_q, 0);
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.heads_q; ++h)
+      for (int64_t i = 0; i < s.seq_q; ++i)
+        rows[(static_cast<size_t>(b) * s.heads_q + h) * s.seq_q + i] = row_attended(s, in, b, h, i);
+  return rows;
+}
+
 Tensor random_dout(const LayerSpec& s, uint64_t seed, const std::vector<uint8_t>& attended) {
   Tensor t(s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim_v});
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + kDoutSalt);

@@ -37,6 +37,13 @@ const char* distribution_name(Distribution d);
 // Deterministic for a given (spec shape, seed, distribution) on every machine.
 Inputs random_inputs(const LayerSpec& spec, uint64_t seed, Distribution dist);
 
+// Does query row (b, h, i) see at least one key: the layer's structure (LayerSpec::visible_range) and
+// an explicit mask, where a boolean 0 or an additive infinity masks the key. Rows that see none follow
+// conventions that differ between libraries (0, uniform, NaN): analysis and tests leave them out.
+bool row_attended(const LayerSpec& spec, const Inputs& in, int b, int h, int64_t i);
+// The same for every row, [B*Hq*Nq] in (b, h, i) order.
+std::vector<uint8_t> attended_rows(const LayerSpec& spec, const Inputs& in);
+
 // dO for the backward pass from the same seed machinery (its own generator, so q, k, v do not
 // change): N(0, 1) rounded to the spec dtype. Rows where `attended` [B*Hq*Nq] is 0 (no visible
 // key) get dO = 0, as a training loss gives padded positions no gradient: their outputs follow

@@ -69,20 +69,30 @@ int LayerSpec::packed_max_len() const {
   return m;
 }
 
-bool LayerSpec::visible(int b, int64_t i, int64_t j) const {
-  if (packed()) {  // within its own sequence only; with Nq = Nk per sequence the diagonal is j = i
-    int64_t begin, end;
-    sequence_of(i, &begin, &end);
-    if (j < begin || j >= end) return false;
-  }
+KeyRange LayerSpec::window_range(int64_t i) const {
   int l, r;
   effective_window(&l, &r);
-  int64_t d = i + diag_offset();
-  if (l >= 0 && j < d - l) return false;
-  if (r >= 0 && j > d + r) return false;
-  if (mask == MaskKind::Padding && b < static_cast<int>(kv_lengths.size()) && j >= kv_lengths[b])
-    return false;
-  return true;
+  const int64_t d = i + diag_offset();  // packed: Nq = Nk, so the diagonal is j = i in every sequence
+  int64_t begin, end;
+  sequence_of(i, &begin, &end);  // [0, Nk) unpacked
+  KeyRange k;
+  k.lo = l >= 0 ? std::max<int64_t>(begin, d - l) : begin;
+  k.hi = r >= 0 ? std::min<int64_t>(end - 1, d + r) : end - 1;
+  return k;
+}
+
+KeyRange LayerSpec::visible_range(int b, int64_t i) const {
+  KeyRange k = window_range(i);
+  if (mask == MaskKind::Padding && b >= 0 && b < static_cast<int>(kv_lengths.size()))
+    k.hi = std::min<int64_t>(k.hi, int64_t{kv_lengths[static_cast<size_t>(b)]} - 1);
+  return k;
+}
+
+int64_t LayerSpec::visible_pairs() const {
+  int64_t n = 0;
+  for (int b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < seq_q; ++i) n += visible_range(b, i).size();
+  return n;
 }
 
 std::string LayerSpec::validate() const {

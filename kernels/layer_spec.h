@@ -24,6 +24,15 @@ enum class MaskKind {
 const char* causal_align_name(CausalAlign a);   // "top-left" | "bottom-right"
 const char* mask_kind_name(MaskKind m);         // "none" | "padding" | "bool" | "additive"
 
+// The keys [lo, hi] (inclusive) a query row sees; empty when hi < lo.
+struct KeyRange {
+  int64_t lo = 0;
+  int64_t hi = -1;
+  bool empty() const { return hi < lo; }
+  int64_t size() const { return empty() ? 0 : hi - lo + 1; }
+  bool contains(int64_t j) const { return j >= lo && j <= hi; }
+};
+
 struct LayerSpec {
   std::string name;             // human label, e.g. "gpt-oss-20b layer 0 (sliding_attention)"
   std::string source;           // where it came from: a file, "--config x.json --layer 0", "default"
@@ -68,8 +77,19 @@ struct LayerSpec {
   int packed_count() const { return packed() ? static_cast<int>(cu_seqlens.size()) - 1 : 0; }
   int packed_max_len() const;   // the longest packed sequence (FA2's max_seqlen); 0 unpacked
 
-  // Structural visibility of key j to query i in batch b (everything but explicit masks).
-  bool visible(int b, int64_t i, int64_t j) const;
+  // The one visibility rule (REFERENCE.md "Attention semantics"). Everything but explicit masks:
+  //   window_range(i):     the keys the causal mask and the windows (FA2's and HF's W) leave to query i,
+  //                        within its packed sequence (sequence_of; [0, Nk) unpacked) - the band the
+  //                        fused kernels' tiles are skipped against;
+  //   visible_range(b, i): the same cut to batch b's valid keys (padding);
+  //   visible(b, i, j):    key j inside visible_range(b, i).
+  // Explicit masks are the inputs' business (kernels/inputs.h row_attended).
+  KeyRange window_range(int64_t i) const;
+  KeyRange visible_range(int b, int64_t i) const;
+  bool visible(int b, int64_t i, int64_t j) const { return visible_range(b, i).contains(j); }
+  // (query, key) pairs the layer attends over, summed over the batch, for one query head: FLOPs of a
+  // forward are 4 * heads_q * head_dim * visible_pairs() (QK^T and P·V).
+  int64_t visible_pairs() const;
 
   // "" when valid, else "field: reason" naming the first invalid field.
   std::string validate() const;

@@ -6,6 +6,7 @@
 
 #include "tensor.h"
 #include "verdict.h"
+#include "what_if.h"
 
 namespace attnscope {
 
@@ -112,7 +113,7 @@ struct RunResult {
   Verdict verdict;
   bool ran = false;
   std::string error;         // why it did not produce an output (refused, OOM, launch failure)
-  std::vector<std::string> what_if_dropped;  // features dropped for a what-if run ("sinks", ...)
+  std::vector<WhatIfDrop> what_if_dropped;  // features a what-if run dropped (apply_what_if rebuilds its spec)
   std::string sdpa_backend;  // sdpa: the backend that ran ("flash", "efficient", "math", "cudnn")
   std::string kernel_path;   // GPU: which kernel family ran ("sm90 wgmma+TMA", "sm80 mma.sync", "cuBLAS", ...)
   int kv_tile = 0;           // fused kernels: keys per KV tile (RunOptions::kv_tile reproduces it on the CPU)

@@ -183,38 +183,20 @@ Verdict check_sink(const LayerSpec& s, const DeviceInfo& dev) {
 }
 
 bool what_if_spec(const std::string& impl, const LayerSpec& spec, const DeviceInfo& dev, LayerSpec* out,
-                  std::vector<std::string>* dropped) {
-  *out = spec;
+                  std::vector<WhatIfDrop>* dropped) {
   dropped->clear();
   std::string base = impl.substr(0, impl.find(':'));
   if (base == "flash2" || base == "sink") {
-    if (base == "flash2" && out->sinks) {
-      out->sinks = false;
-      dropped->push_back("sinks");
-    }
-    if (out->mask == MaskKind::ExplicitBool || out->mask == MaskKind::ExplicitAdditive) {
-      out->mask = MaskKind::None;
-      dropped->push_back("explicit mask");
-    }
-    if (out->causal && out->seq_q != out->seq_k && out->align == CausalAlign::TopLeft) {
-      out->align = CausalAlign::BottomRight;
-      dropped->push_back("top-left causal alignment (bottom-right used)");
-    }
-    if (out->dtype == DType::F32) {
-      out->dtype = DType::BF16;
-      if (out->softmax_dtype != DType::F32) out->softmax_dtype = DType::BF16;
-      dropped->push_back("fp32 (inputs rounded to bf16)");
-    }
+    if (base == "flash2" && spec.sinks) dropped->push_back(WhatIfDrop::Sinks);
+    if (explicit_mask(spec)) dropped->push_back(WhatIfDrop::ExplicitMask);
+    if (spec.causal && spec.seq_q != spec.seq_k && spec.align == CausalAlign::TopLeft)
+      dropped->push_back(WhatIfDrop::TopLeftAlign);
+    if (spec.dtype == DType::F32) dropped->push_back(WhatIfDrop::Fp32);
   } else if (base == "sdpa") {
-    if (out->sinks) {
-      out->sinks = false;
-      dropped->push_back("sinks");
-    }
-    if (out->softcap > 0) {
-      out->softcap = 0;
-      dropped->push_back("softcap");
-    }
+    if (spec.sinks) dropped->push_back(WhatIfDrop::Sinks);
+    if (spec.softcap > 0) dropped->push_back(WhatIfDrop::Softcap);
   }
+  *out = apply_what_if(spec, *dropped);
   if (dropped->empty()) return false;
   const Implementation* im = cpu_implementation(impl);
   if (!im) return false;

@@ -1,7 +1,7 @@
 // The attention maps the GUI shows, built on the CPU from a capture (no GL, unit-testable):
-// eager's materialised P, fused kernels' P rebuilt from their LSE as exp(S - lse) with S
-// recomputed from the capture's inputs ("reconstructed"), the fp64 reference's P, and the P
-// tiles a probe recorded inside a fused kernel.
+// eager's materialised P, fused kernels' P rebuilt from their LSE (capture/scores.h: exp(S - lse)
+// with S recomputed from the capture's inputs, "reconstructed"), the fp64 reference's P, and the
+// P tiles a probe recorded inside a fused kernel.
 #pragma once
 #include <string>
 #include <vector>
@@ -19,16 +19,6 @@ struct AttentionMap {
   int row_begin = 0;   // first query row of `data` (probe maps cover a row range)
   std::vector<float> data;  // [rows, cols]
 };
-
-// The spec a run actually computed: the capture's spec with what-if drops applied.
-LayerSpec spec_for_run(const LayerSpec& spec, const RunResult& r);
-
-// Scaled scores S[i, j] of (b, h) after softcap and masks; -inf where key j is not visible.
-// Computed in double when `fp64`, else in float (as the fused kernels accumulate).
-std::vector<double> scores_head(const LayerSpec& spec, const Inputs& in, int b, int h, bool fp64);
-// One row i of the same into out[0, Nk) (maps are built row by row: a 16k x 16k head in fp64
-// would otherwise need 2 GiB of scratch).
-void scores_row(const LayerSpec& spec, const Inputs& in, int b, int h, int64_t i, bool fp64, double* out);
 
 // Eager's P when materialised (and shaped [B, H, Nq, Nk]), else reconstructed from the run's LSE.
 AttentionMap attention_map(const Capture& cap, const RunResult& r, int b, int h);

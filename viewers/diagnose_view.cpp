@@ -233,12 +233,9 @@ void DiagnoseView::draw(Model& m) {
     what_if_.clear();
     for (const auto& impl : implementation_names()) {
       LayerSpec ws;
-      std::vector<std::string> dropped;
-      if (what_if_spec(impl, m.spec, dev, &ws, &dropped) && !dropped.empty()) {
-        std::string w = impl + ": a what-if run drops ";
-        for (size_t i = 0; i < dropped.size(); ++i) w += (i ? ", " : "") + dropped[i];
-        what_if_.push_back(w);
-      }
+      std::vector<WhatIfDrop> dropped;
+      if (what_if_spec(impl, m.spec, dev, &ws, &dropped) && !dropped.empty())
+        what_if_.push_back(impl + ": a what-if run drops " + what_if_drop_names(dropped));
     }
   }
   if (auto b = job_.take()) built_ = b;

@@ -1,5 +1,7 @@
 // The left column: every LayerSpec field, config.json loading with a layer picker, inputs,
 // implementation selection with each one's verdict before running, and Run.
+#include "viewers/layer_view.h"
+
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
@@ -8,7 +10,6 @@
 
 #include "kernels/gpu_backend.h"
 #include "kernels/implementation.h"
-#include "viewers/view.h"
 #include "viewers/widgets.h"
 
 namespace attnscope {
@@ -143,9 +144,8 @@ void LayerView::draw(Model& m) {
           else if (const Implementation* impl = cpu_implementation(name))
             r.verdict = impl->check(s, dev);
           LayerSpec ws;
-          std::vector<std::string> dropped;
-          if (!r.verdict.supported && what_if_spec(name, s, dev, &ws, &dropped))
-            for (size_t i = 0; i < dropped.size(); ++i) r.what_if += (i ? ", " : "") + dropped[i];
+          std::vector<WhatIfDrop> dropped;
+          if (!r.verdict.supported && what_if_spec(name, s, dev, &ws, &dropped)) r.what_if = what_if_drop_names(dropped);
           rows_.push_back(std::move(r));
         }
       }

@@ -1,5 +1,6 @@
 #include "viewers/maps_view.h"
 
+#include "capture/scores.h"
 #include "capture/store.h"
 
 #include <algorithm>

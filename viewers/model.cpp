@@ -150,7 +150,6 @@ bool Model::start_run(bool at_start) {
   opt.impls = selected_impls();
   opt.what_if = what_if;
   opt.force_cpu = force_cpu;
-  opt.prefer_gpu = !force_cpu;
   if (!settings.verdict_gpu.empty()) {
     if (auto d = named_gpu(settings.verdict_gpu)) {
       opt.verdict_device = *d;

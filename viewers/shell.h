@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "viewers/layer_view.h"
 #include "viewers/model.h"
 #include "viewers/view.h"
 

@@ -59,20 +59,6 @@ inline bool key_visible(const LayerSpec& s, const Inputs& in, int b, int h, int6
   return true;
 }
 
-// The keys row i can see at all, [*lo, *hi] (the window's bounds, and its sequence's when packed;
-// masks inside are checked per key). The fused kernels skip KV tiles wholly outside it.
-inline void key_range(const LayerSpec& s, int64_t i, int64_t* lo, int64_t* hi) {
-  int wl, wr;
-  s.effective_window(&wl, &wr);
-  const int64_t off = s.diag_offset();
-  int64_t begin, end;
-  s.sequence_of(i, &begin, &end);
-  *lo = begin;
-  *hi = end - 1;
-  if (wl >= 0) *lo = std::max<int64_t>(*lo, i + off - wl);
-  if (wr >= 0) *hi = std::min<int64_t>(*hi, i + off + wr);
-}
-
 // The first key of the KV tiling row i walks: FA2's varlen kernel (and a padded batch) tiles each
 // packed sequence from its own first key, so tile t of row i covers [first + t·T, first + (t+1)·T).
 inline int64_t tile_origin(const LayerSpec& s, int64_t i) {

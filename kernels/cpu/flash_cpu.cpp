@@ -48,8 +48,8 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
     for (int64_t i = 0; i < Nq; ++i) {
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       // Keys this row can see at all: tiles outside [lo, hi] are skipped.
-      int64_t lo, hi;
-      key_range(s, i, &lo, &hi);
+      const KeyRange keys = s.window_range(i);
+      const int64_t lo = keys.lo, hi = keys.hi;
       const int64_t origin = tile_origin(s, i);  // 0, or the packed sequence's first key (varlen)
       const float sink = flags.sinks ? in.sinks[h] : 0.0f;
       float m = flags.sinks ? sink : ninf;

@@ -79,8 +79,8 @@ Gradients fused_backward(const LayerSpec& s, const Inputs& in, const RunResult& 
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       const float* dO = &in.dout.data[at4(b, h, i, 0, s.heads_q, Nq, Dv)];
       std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
-      int64_t lo, hi;
-      key_range(s, i, &lo, &hi);
+      const KeyRange keys = s.window_range(i);
+      const int64_t lo = keys.lo, hi = keys.hi;
       const int64_t origin = tile_origin(s, i);
       for (int t = 0; t < n_tiles; ++t) {
         const int64_t j0 = origin + int64_t{t} * kv_tile, j1 = std::min<int64_t>(Nk, j0 + kv_tile);

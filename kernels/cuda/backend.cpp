@@ -159,11 +159,7 @@ void run_impl(const std::string& impl, const LayerSpec& spec, const Inputs& in, 
   r->model_bytes = model_bytes(impl == "sdpa" && !plan.sdpa_backend.empty() ? "sdpa:" + plan.sdpa_backend : impl, spec);
   if (!checked.supported) {
     r->verdict = checked;
-    for (const auto& reason : r->verdict.reasons)
-      if (reason.severity == Severity::Error) {
-        r->error = "refused: " + reason.text;
-        break;
-      }
+    if (std::string why = checked.first_error(); !why.empty()) r->error = "refused: " + why;
     return;
   }
   if (std::string e = spec.validate(); !e.empty()) {

@@ -82,7 +82,7 @@ TEST(Acceptance, GptOssSinkPassesAndTheWhatIfFlash2Fails) {
   EXPECT_TRUE(acceptance(cap, *cap.find("eager")).pass);
   EXPECT_FALSE(f2->ran);
   EXPECT_TRUE(f2->verdict.has("fa2.sinks"));
-  EXPECT_EQ(wif->what_if_dropped, std::vector<std::string>{"sinks"});
+  EXPECT_EQ(wif->what_if_dropped, std::vector<WhatIfDrop>{WhatIfDrop::Sinks});
   Acceptance a = acceptance(cap, *wif);
   EXPECT_TRUE(a.applicable);
   EXPECT_FALSE(a.pass);

@@ -60,7 +60,7 @@ inline RunResult full_run(const LayerSpec& s, const std::string& label, uint32_t
   r.verdict.add(Severity::Note, "test.note", "a note", "attnscope");
   r.verdict.add(Severity::Warning, "test.warn", "ünïcode warning", "flash-attn 2.x");
   if (seed % 3 == 0) r.verdict.add(Severity::Error, "test.err", "an error", "torch 2.x");
-  r.what_if_dropped = {"sinks", "window"};
+  r.what_if_dropped = {WhatIfDrop::Sinks, WhatIfDrop::Softcap};
   r.sdpa_backend = "efficient";
   r.out = filled(s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim_v}, seed);
   r.lse = filled(DType::F32, {s.batch, s.heads_q, s.seq_q}, seed + 1);

@@ -10,14 +10,9 @@
 
 namespace attnscope::gputest {
 
-// Does query row (b, h, i) see at least one key (structure + explicit boolean mask)?
+// Does query row (b, h, i) see at least one key: the product's rule (kernels/inputs.h).
 inline bool row_has_key(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i) {
-  for (int64_t j = 0; j < s.seq_k; ++j) {
-    if (!s.visible(b, i, j)) continue;
-    if (s.mask == MaskKind::ExplicitBool && in.mask_at(b, h, i, j) == 0.0f) continue;
-    return true;
-  }
-  return false;
+  return row_attended(s, in, b, h, i);
 }
 
 struct ErrStats {

@@ -50,7 +50,7 @@ TEST_P(AcceptanceSweep, EveryImplementationAgreesWithinDtypeError) {
   LayerSpec base = s;
   base.softmax_dtype = DType::F32;
   RunResult eager = cpu_implementation("eager")->run(base, in, opt);
-  const double baseline = testing::max_abs_error(s, eager.out, ref.out);
+  const double baseline = testing::max_abs_error(s, in, eager.out, ref.out);
   const double bound = 2 * baseline + 1e-5;
 
   int checked = 0;
@@ -70,10 +70,10 @@ TEST_P(AcceptanceSweep, EveryImplementationAgreesWithinDtypeError) {
       }
       EXPECT_LE(std::sqrt(num / den), 1e-5) << name;
     } else {
-      EXPECT_LE(testing::max_abs_error(s, r.out, ref.out), bound) << name << " baseline=" << baseline;
+      EXPECT_LE(testing::max_abs_error(s, in, r.out, ref.out), bound) << name << " baseline=" << baseline;
     }
     if (name != "eager" && name != "sdpa:math" && !(name == "sdpa" && r.sdpa_backend == "math")) {
-      EXPECT_LE(testing::max_lse_rel_error(s, r.lse, ref.lse), 1e-3) << name << " LSE";
+      EXPECT_LE(testing::max_lse_rel_error(s, in, r.lse, ref.lse), 1e-3) << name << " LSE";
     }
     ++checked;
   }

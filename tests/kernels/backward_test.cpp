@@ -15,15 +15,8 @@
 namespace attnscope {
 namespace {
 
-// dO with the rows that see no key zeroed (random_dout's rule), from the test's row predicate.
-Tensor seeded_dout(const LayerSpec& s, uint64_t seed) {
-  std::vector<uint8_t> attended(static_cast<size_t>(s.batch) * s.heads_q * s.seq_q);
-  for (int b = 0; b < s.batch; ++b)
-    for (int h = 0; h < s.heads_q; ++h)
-      for (int64_t i = 0; i < s.seq_q; ++i)
-        attended[(static_cast<size_t>(b) * s.heads_q + h) * s.seq_q + i] = testing::row_attended(s, b, i);
-  return random_dout(s, seed, attended);
-}
+// dO with the rows that see no key zeroed (random_dout's rule), rows as the product decides them.
+Tensor seeded_dout(const LayerSpec& s, uint64_t seed) { return random_dout(s, seed, attended_rows(s, Inputs{})); }
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape, b.shape);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace attnscope {
 
 static LayerSpec square(int n) {
@@ -59,6 +61,38 @@ TEST(LayerSpec, PaddingHidesKeysBeyondEachLength) {
   EXPECT_TRUE(s.visible(0, 0, 3));
   EXPECT_TRUE(s.visible(1, 0, 1));
   EXPECT_FALSE(s.visible(1, 0, 2));
+}
+
+// Packed sequences: a token sees only its own sequence, causal and the window counted from its own
+// diagonal; visible_range is that band, visible_pairs its sum (the bench's FLOPs).
+TEST(LayerSpec, PackedSequencesSeeOnlyThemselvesWithCausalAndWindowPerSequence) {
+  LayerSpec s = square(9);
+  s.cu_seqlens = {0, 3, 3, 7, 9};  // lengths 3, 0, 4, 2
+  s.causal = true;
+  s.sliding_window = 2;  // the last 2 keys of the token's own sequence
+  ASSERT_EQ(s.validate(), "");
+  const int seq_start[9] = {0, 0, 0, 3, 3, 3, 3, 7, 7};
+  int64_t pairs = 0;
+  for (int i = 0; i < 9; ++i) {
+    const KeyRange k = s.visible_range(0, i);
+    EXPECT_EQ(k.lo, std::max(seq_start[i], i - 1)) << i;
+    EXPECT_EQ(k.hi, i) << i;
+    for (int j = 0; j < 9; ++j)
+      EXPECT_EQ(s.visible(0, i, j), j >= seq_start[i] && j <= i && j > i - 2) << i << "," << j;
+    pairs += k.size();
+  }
+  EXPECT_EQ(s.visible_pairs(), pairs);
+  EXPECT_EQ(pairs, 15);  // per token: 1, 2, 2 | 1, 2, 2, 2 | 1, 2
+}
+
+TEST(LayerSpec, VisiblePairsCountPaddingPerBatchElement) {
+  LayerSpec s = square(4);
+  s.batch = 2;
+  s.causal = true;
+  EXPECT_EQ(s.visible_pairs(), 2 * (1 + 2 + 3 + 4));
+  s.mask = MaskKind::Padding;
+  s.kv_lengths = {4, 2};
+  EXPECT_EQ(s.visible_pairs(), (1 + 2 + 3 + 4) + (1 + 2 + 2 + 2));
 }
 
 TEST(LayerSpec, ValidateNamesTheField) {

@@ -11,20 +11,15 @@
 
 namespace attnscope::testing {
 
-// Rows with at least one visible key (conventions for empty rows differ between libraries).
-inline bool row_attended(const LayerSpec& s, int b, int64_t i) {
-  for (int64_t j = 0; j < s.seq_k; ++j)
-    if (s.visible(b, i, j)) return true;
-  return false;
-}
-
-inline double max_abs_error(const LayerSpec& s, const Tensor& out, const Tensor& ref) {
+// Errors over the rows that see a key (kernels/inputs.h row_attended: conventions for empty rows
+// differ between libraries).
+inline double max_abs_error(const LayerSpec& s, const Inputs& in, const Tensor& out, const Tensor& ref) {
   double worst = 0;
   const int64_t Dv = s.head_dim_v, Nq = s.seq_q;
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.heads_q; ++h)
       for (int64_t i = 0; i < Nq; ++i) {
-        if (!row_attended(s, b, i)) continue;
+        if (!row_attended(s, in, b, h, i)) continue;
         for (int64_t d = 0; d < Dv; ++d) {
           int64_t idx = ((static_cast<int64_t>(b) * s.heads_q + h) * Nq + i) * Dv + d;
           double e = std::abs(static_cast<double>(out.data[idx]) - ref.data[idx]);
@@ -35,12 +30,12 @@ inline double max_abs_error(const LayerSpec& s, const Tensor& out, const Tensor&
   return worst;
 }
 
-inline double max_lse_rel_error(const LayerSpec& s, const Tensor& lse, const Tensor& ref) {
+inline double max_lse_rel_error(const LayerSpec& s, const Inputs& in, const Tensor& lse, const Tensor& ref) {
   double worst = 0;
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.heads_q; ++h)
       for (int64_t i = 0; i < s.seq_q; ++i) {
-        if (!row_attended(s, b, i)) continue;
+        if (!row_attended(s, in, b, h, i)) continue;
         int64_t idx = (static_cast<int64_t>(b) * s.heads_q + h) * s.seq_q + i;
         double e = std::abs(static_cast<double>(lse.data[idx]) - ref.data[idx]) /
                    std::max(1.0, std::abs(static_cast<double>(ref.data[idx])));

@@ -208,10 +208,10 @@ TEST(WhatIf, DropsWhatTheImplementationCannotRepresent) {
   s.sinks = true;
   s.dtype = DType::BF16;
   LayerSpec w;
-  std::vector<std::string> dropped;
+  std::vector<WhatIfDrop> dropped;
   ASSERT_TRUE(what_if_spec("flash2", s, cpu_device(), &w, &dropped));
   EXPECT_FALSE(w.sinks);
-  EXPECT_EQ(dropped, std::vector<std::string>{"sinks"});
+  EXPECT_EQ(dropped, std::vector<WhatIfDrop>{WhatIfDrop::Sinks});
   s.softcap = 30;
   ASSERT_TRUE(what_if_spec("sdpa", s, cpu_device(), &w, &dropped));
   EXPECT_EQ(dropped.size(), 2u);
@@ -219,6 +219,33 @@ TEST(WhatIf, DropsWhatTheImplementationCannotRepresent) {
   LayerSpec big = llama();
   big.head_dim = big.head_dim_v = 512;
   EXPECT_FALSE(what_if_spec("flash2", big, cpu_device(), &w, &dropped));  // nothing to drop
+}
+
+// The drops are values: each has one stored word, the word parses back, and apply_what_if rebuilds
+// exactly the spec what_if_spec ran (the GUI's maps reconstruct a what-if run's P from it).
+TEST(WhatIf, DropsRoundTripAndRebuildTheSpec) {
+  for (WhatIfDrop d : {WhatIfDrop::Sinks, WhatIfDrop::ExplicitMask, WhatIfDrop::TopLeftAlign, WhatIfDrop::Fp32,
+                       WhatIfDrop::Softcap, WhatIfDrop::PackedBoundaries})
+    EXPECT_EQ(parse_what_if_drop(what_if_drop_name(d)), d) << what_if_drop_name(d);
+  EXPECT_FALSE(parse_what_if_drop("window").has_value());
+  LayerSpec s = llama();
+  s.dtype = DType::F32;
+  s.softmax_dtype = DType::F32;
+  s.causal = true;
+  s.align = CausalAlign::TopLeft;
+  s.seq_q = 16;
+  s.seq_k = 48;
+  s.mask = MaskKind::ExplicitBool;
+  LayerSpec w;
+  std::vector<WhatIfDrop> dropped;
+  ASSERT_TRUE(what_if_spec("flash2", s, cpu_device(), &w, &dropped));
+  EXPECT_EQ(what_if_drop_names(dropped),
+            "explicit mask, top-left causal alignment (bottom-right used), fp32 (inputs rounded to bf16)");
+  LayerSpec rebuilt = apply_what_if(s, dropped);
+  EXPECT_EQ(rebuilt.summary(), w.summary());
+  EXPECT_EQ(rebuilt.align, CausalAlign::BottomRight);
+  EXPECT_EQ(rebuilt.mask, MaskKind::None);
+  EXPECT_EQ(rebuilt.dtype, DType::BF16);
 }
 
 }  // namespace
