@@ -357,7 +357,8 @@ void put(Writer& w, const RunResult& rr) {
   put(w, rr.verdict);
   w.u8(rr.ran);
   w.str(rr.error);
-  put(w, rr.what_if_dropped);
+  w.u64(rr.what_if_dropped.size());
+  for (WhatIfDrop d : rr.what_if_dropped) w.u8(static_cast<uint8_t>(d));
   w.str(rr.sdpa_backend);
   w.str(rr.kernel_path);
   w.i32(rr.kv_tile);
@@ -388,7 +389,9 @@ void get(Reader& r, RunResult* rr) {
   get(r, &rr->verdict);
   rr->ran = r.u8();
   rr->error = r.str();
-  get(r, &rr->what_if_dropped);
+  rr->what_if_dropped.assign(r.count(1), WhatIfDrop::Sinks);
+  for (WhatIfDrop& d : rr->what_if_dropped)
+    d = enum_of<WhatIfDrop>(r, static_cast<int>(WhatIfDrop::PackedBoundaries) + 1);
   rr->sdpa_backend = r.str();
   rr->kernel_path = r.str();
   rr->kv_tile = r.i32();
