@@ -357,8 +357,7 @@ void put(Writer& w, const RunResult& rr) {
   put(w, rr.verdict);
   w.u8(rr.ran);
   w.str(rr.error);
-  w.u64(rr.what_if_dropped.size());
-  for (WhatIfDrop d : rr.what_if_dropped) w.u8(static_cast<uint8_t>(d));
+  put(w, rr.what_if_dropped);
   w.str(rr.sdpa_backend);
   w.str(rr.kernel_path);
   w.i32(rr.kv_tile);
@@ -389,9 +388,7 @@ void get(Reader& r, RunResult* rr) {
   get(r, &rr->verdict);
   rr->ran = r.u8();
   rr->error = r.str();
-  rr->what_if_dropped.assign(r.count(1), WhatIfDrop::Sinks);
-  for (WhatIfDrop& d : rr->what_if_dropped)
-    d = enum_of<WhatIfDrop>(r, static_cast<int>(WhatIfDrop::PackedBoundaries) + 1);
+  get(r, &rr->what_if_dropped);
   rr->sdpa_backend = r.str();
   rr->kernel_path = r.str();
   rr->kv_tile = r.i32();
