@@ -111,7 +111,10 @@ void compare_tensors(const Tensor& ta, const Tensor& tb, const std::vector<int64
           within2 += u <= 2;
           int bucket = u == 0 ? 0 : std::min<int>(33, 1 + static_cast<int>(std::floor(std::log2(static_cast<double>(u)))));
           ++dv.ulp_hist[bucket];
-          int ab = diff == 0 ? 0 : std::clamp(1 + static_cast<int>(std::floor((std::log10(diff) + 10.0) * 2.0)), 1, 23);
+          // Half-decade buckets from 1e-10 up; an infinite or NaN difference goes into the top one (clamped
+          // as a double first: converting inf to int is undefined, UBSan's finding).
+          const double decade = std::isfinite(diff) ? std::floor((std::log10(diff) + 10.0) * 2.0) : 22.0;
+          int ab = diff == 0 ? 0 : 1 + static_cast<int>(std::clamp(decade, 0.0, 22.0));
           ++dv.abs_hist[ab];
         }
         he.max_abs = std::max(he.max_abs, static_cast<double>(rmax));

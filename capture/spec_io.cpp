@@ -87,7 +87,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number that overflows
     return origin + ": not valid JSON (" + e.what() + ")";
   }
   if (!j.is_object()) return origin + ": expected a JSON object with the layer's fields";
@@ -214,7 +214,7 @@ std::string spec_to_json(const LayerSpec& s) {
 std::string parse_hf_config_json(const std::string& text, const std::string& origin, json* root, json* text_config) {
   try {
     *root = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number that overflows
     return origin + ": not valid JSON (" + e.what() + ")";
   }
   if (!root->is_object()) return origin + ": expected a JSON object (a HuggingFace config.json)";

@@ -42,7 +42,7 @@ std::string parse_env_json(const std::string& text, const std::string& origin, P
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number that overflows
     return origin + ": not valid JSON (" + e.what() + "); write it with scripts/attnscope-env.py";
   }
   if (!j.is_object()) return origin + ": expected a JSON object written by scripts/attnscope-env.py";
