@@ -49,8 +49,8 @@ upstream_hdf5() {
        BEGIN {all = ""}' "$1" | grep -q yes
 }
 for h in "${harnesses[@]}"; do
-  execs="$(grep -o 'stat::number_of_executed_units:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' || echo 0)"
-  added="$(grep -o 'stat::new_units_added:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' || echo 0)"
+  execs="$(grep -o 'stat::number_of_executed_units:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' | tail -1 || echo 0)"
+  added="$(grep -o 'stat::new_units_added:[[:space:]]*[0-9]*' "$out/$h.log" | grep -o '[0-9]*$' | tail -1 || echo 0)"
   rc="$(cat "$out/$h.rc")"
   found="$(find "build-fuzz/findings/$h" -type f | wc -l)"
   crashes=0

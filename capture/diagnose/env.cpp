@@ -92,6 +92,7 @@ std::string parse_env_json(const std::string& text, const std::string& origin, P
       std::string where = origin + ": gpus[" + std::to_string(i) + "]";
       if (!g.is_object()) return where + ": expected an object";
       PyGpu gpu;
+      if (g.contains("index") && !g["index"].is_number_integer()) return where + ".index: expected an integer";
       gpu.index = g.value("index", i);
       if (!get_str(g, "name", &gpu.name, &err, where)) return err;
       if (g.contains("capability")) {
@@ -102,8 +103,11 @@ std::string parse_env_json(const std::string& text, const std::string& origin, P
         gpu.cc_minor = c[1].get<int>();
       }
       if (g.contains("memory_bytes")) {
-        if (!g["memory_bytes"].is_number()) return where + ".memory_bytes: expected a number";
-        gpu.mem_total = g["memory_bytes"].get<int64_t>();
+        const json& m = g["memory_bytes"];
+        // A float (1.4e11) is fine; one beyond int64 would be undefined to convert.
+        if (!m.is_number() || (m.is_number_float() && !(m.get<double>() >= 0 && m.get<double>() < 9.2e18)))
+          return where + ".memory_bytes: expected a number of bytes";
+        gpu.mem_total = m.get<int64_t>();
       }
       e.gpus.push_back(gpu);
       ++i;
