@@ -64,7 +64,6 @@ struct GpuWorker::Proc {
   std::mutex mu;      // guards reaped, how
   bool reaped = false;
   std::string how;    // how it ended, once reaped
-  GpuEnvironment env;  // what its plugin said in the hello
   ~Proc() {
     if (check_fd >= 0) close(check_fd);
     if (run_fd >= 0) close(run_fd);
@@ -147,7 +146,6 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::start(std::string* why, DeviceInfo* 
       wire::get(r, dev);
       wire::get(r, names);
       wire::get(r, features);
-      wire::get(r, &p->env);
     } catch (const wire::WireError& e) {
       err = std::string("garbled hello: ") + e.what();
     }
@@ -205,9 +203,27 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::current(std::string* why) {
   return proc_;
 }
 
-GpuEnvironment GpuWorker::environment() const {
-  std::lock_guard<std::mutex> lock(proc_mu_);
-  return proc_ ? proc_->env : GpuEnvironment{};
+GpuEnvironment GpuWorker::environment() {
+  std::lock_guard<std::mutex> lock(check_mu_);
+  GpuEnvironment e;
+  std::string why;
+  std::shared_ptr<Proc> p = current(&why);
+  if (!p) return e;
+  uint32_t type = 0;
+  std::string payload;
+  std::string err = wire::send_frame(p->check_fd, worker_msg::Environment, "");
+  if (err.empty()) err = wire::recv_frame(p->check_fd, &type, &payload);
+  if (err.empty() && type == worker_msg::Environment) {
+    try {
+      wire::Reader r(payload);
+      wire::get(r, &e);
+      return e;
+    } catch (const wire::WireError&) {
+    }
+  }
+  std::string how;
+  retire(p, &how);  // out of step on its check socket: the next request starts a fresh worker
+  return GpuEnvironment{};
 }
 
 pid_t GpuWorker::pid() const {
@@ -390,16 +406,22 @@ int gpu_worker_main(int check_fd, int run_fd) {
         if (api->supports && api->supports(n, f)) features.push_back(n + " " + f);
     wire::put(w, names);
     wire::put(w, features);
-    GpuEnvironment env;
-    if (opened && api->environment) api->environment(&env);
-    wire::put(w, env);
     if (!wire::send_frame(check_fd, worker_msg::Hello, w.bytes()).empty() || !opened) return 0;
   }
   // Verdicts on their own thread: the GUI asks for them while a run is in flight.
   std::thread([api, check_fd] {
     uint32_t type = 0;
     std::string payload;
-    while (wire::recv_frame(check_fd, &type, &payload).empty() && type == worker_msg::Check) {
+    while (wire::recv_frame(check_fd, &type, &payload).empty() &&
+           (type == worker_msg::Check || type == worker_msg::Environment)) {
+      if (type == worker_msg::Environment) {
+        GpuEnvironment env;
+        if (api->environment) api->environment(&env);
+        wire::Writer w;
+        wire::put(w, env);
+        if (!wire::send_frame(check_fd, worker_msg::Environment, w.bytes()).empty()) break;
+        continue;
+      }
       wire::Reader r(payload);
       std::string impl;
       LayerSpec spec;

@@ -6,7 +6,8 @@
 // The worker is the executable attnscope-gpu-worker (kernels/worker/), built beside attnscope;
 // it loads libattnscope_cuda.so (load_gpu_plugin) and serves two sockets, one for verdicts and
 // one for runs, so the GUI can ask for a verdict while a run is in flight:
-//   check socket: worker -> Hello {opened, why, device, names, features}; then Check -> Verdict
+//   check socket: worker -> Hello {opened, why, device, names, features}; then Check -> Verdict,
+//                 Environment -> Environment {GpuEnvironment: clocks as of the request}
 //   run socket:   Run {impl, spec, inputs, options} -> Progress* then Result {healthy, RunResult}
 // A Result with healthy = false (the plugin lost its CUDA context) ends the worker; so does a
 // closed socket. Cancelling a run kills the worker (a kernel cannot be interrupted).
@@ -23,7 +24,7 @@
 namespace attnscope {
 
 namespace worker_msg {
-enum : uint32_t { Hello = 1, Check = 2, Verdict = 3, Run = 4, Progress = 5, Result = 6 };
+enum : uint32_t { Hello = 1, Check = 2, Verdict = 3, Run = 4, Progress = 5, Result = 6, Environment = 7 };
 }
 
 class GpuWorker {
@@ -46,8 +47,9 @@ class GpuWorker {
   void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const RunOptions& opt,
            RunResult* result);
 
-  // The device environment the current worker's plugin reported at its start (empty when none).
-  GpuEnvironment environment() const;
+  // The plugin's GpuBackendApi::environment, asked now (clocks as of this call); empty when the
+  // worker cannot answer.
+  GpuEnvironment environment();
   pid_t pid() const;           // the current worker process (0 when none is running)
   int restarts() const;        // workers started after the first
 
