@@ -115,27 +115,28 @@ def generate(run_dir):
     out += ["", "## Targets (ratios ours / peer from this one call)", "",
             "| target | case | ours ms | peer ms | ratio | bound | |", "|---|---|---|---|---|---|---|"]
     summary = {"met": 0, "missed": 0}
+
+    def target(rows, what, case, ours, peer, kind, bound, mib=False, counted=True):
+        """One target row: ours / peer against the bound (kind "le": at most; "within": +-bound of 1)."""
+        ratio = ours / peer
+        v = verdict(kind, ratio, bound)
+        if counted:
+            summary["met" if v == "met" else "missed"] += 1
+        val = (lambda x: f"{fmt(x, 1)} MiB") if mib else fmt
+        rows.append(f"| {what} | {case} | {val(ours)} | {val(peer)} | {ratio:.{3 if mib else 2}f} | "
+                    f"{'<= ' if kind == 'le' else '±'}{bound:.2f} | {v} |")
     for ours_impl, peer_impl, kind, bound, what in TIME_PAIRS:
         for c in cases:
             a, b = o.get((c, ours_impl)), p.get((c, peer_impl))
             if not a or not b or "ms" not in a or "ms" not in b:
                 continue
-            ratio = a["ms"] / b["ms"]
-            v = verdict(kind, ratio, bound)
-            if "wanted" not in what:
-                summary["met" if v == "met" else "missed"] += 1
-            out.append(f"| {what} | {c} | {fmt(a['ms'])} | {fmt(b['ms'])} | {ratio:.2f} | "
-                       f"{'<= ' if kind == 'le' else '±'}{bound:.2f} | {v} |")
+            target(out, what, c, a["ms"], b["ms"], kind, bound, counted="wanted" not in what)
     for ours_impl, peer_impl, bound, what in MEM_PAIRS:
         for c in cases:
             a, b = o.get((c, ours_impl)), p.get((c, peer_impl))
             if not a or not b or "peak_mib" not in a or "peak_mib" not in b or not b["peak_mib"]:
                 continue
-            ratio = a["peak_mib"] / b["peak_mib"]
-            v = verdict("within", ratio, bound)
-            summary["met" if v == "met" else "missed"] += 1
-            out.append(f"| {what} | {c} | {fmt(a['peak_mib'], 1)} MiB | {fmt(b['peak_mib'], 1)} MiB | {ratio:.3f} | "
-                       f"±{bound:.2f} | {v} |")
+            target(out, what, c, a["peak_mib"], b["peak_mib"], "within", bound, mib=True)
     # Backward (issue 12): our flash2/sink backward vs torch SDPA flash's backward, same case.
     bwd_peers = load(os.path.join(run_dir, "peers_bwd.jsonl"))
     pb = {(r["case"], r["impl"]): r for r in bwd_peers}
@@ -144,30 +145,20 @@ def generate(run_dir):
             a, b = o.get((c, ours_impl)), pb.get((c, "sdpa_flash_bwd"))
             if not a or not b or "bwd_ms" not in a or "ms" not in b:
                 continue
-            ratio = a["bwd_ms"] / b["ms"]
-            v = verdict("le", ratio, 1.5)
-            summary["met" if v == "met" else "missed"] += 1
-            out.append(f"| {ours_impl} backward vs torch SDPA flash backward | {c} | {fmt(a['bwd_ms'])} | "
-                       f"{fmt(b['ms'])} | {ratio:.2f} | <= 1.50 | {v} |")
+            target(out, f"{ours_impl} backward vs torch SDPA flash backward", c, a["bwd_ms"], b["ms"], "le", 1.5)
     # Eager's backward peak (issue 12): ours (autograd's plan, counted on the GPU) vs HF's eager under autograd.
     for c in cases:
         a, b = o.get((c, "eager")), pb.get((c, "hf_eager_bwd"))
         if not a or not b or "bwd_peak_mib" not in a or not b.get("peak_mib"):
             continue
-        ratio = a["bwd_peak_mib"] / b["peak_mib"]
-        v = verdict("within", ratio, 0.05)
-        summary["met" if v == "met" else "missed"] += 1
-        out.append(f"| eager backward peak vs HF eager under autograd | {c} | {fmt(a['bwd_peak_mib'], 1)} MiB | "
-                   f"{fmt(b['peak_mib'], 1)} MiB | {ratio:.3f} | ±0.05 | {v} |")
+        target(out, "eager backward peak vs HF eager under autograd", c, a["bwd_peak_mib"], b["peak_mib"], "within",
+               0.05, mib=True)
     # Memory model vs the real library's measured peak.
     for (c, impl), r in sorted(o.items()):
         if "model_mib" not in r or "peak_mib" not in r or not r["peak_mib"]:
             continue
-        ratio = r["model_mib"] / r["peak_mib"]
-        v = verdict("within", ratio, 0.05)
-        summary["met" if v == "met" else "missed"] += 1
-        out.append(f"| memory model vs measured peak ({impl}) | {c} | {fmt(r['model_mib'], 1)} MiB | "
-                   f"{fmt(r['peak_mib'], 1)} MiB | {ratio:.3f} | ±0.05 | {v} |")
+        target(out, f"memory model vs measured peak ({impl})", c, r["model_mib"], r["peak_mib"], "within", 0.05,
+               mib=True)
     # Sink targets: vs HF eager with sinks, vs our flash2 without sinks, window vs visited tiles.
     sink_rows = []
     for c in cases:
@@ -181,20 +172,13 @@ def generate(run_dir):
     full = o.get(("gpt-oss-20b_n4096_d64_causal_sinks", "sink"))
     nos = o.get(("gpt-oss-20b_nosinks_n4096_d64_causal", "flash2"))
     if full and nos and "ms" in full and "ms" in nos:
-        ratio = full["ms"] / nos["ms"]
-        v = verdict("le", ratio, 1.10)
-        summary["met" if v == "met" else "missed"] += 1
-        sink_rows.append(f"| sink vs our flash2 on the shape without sinks | gpt-oss-20b n4096 | {fmt(full['ms'])} | "
-                         f"{fmt(nos['ms'])} | {ratio:.2f} | <= 1.10 | {v} |")
+        target(sink_rows, "sink vs our flash2 on the shape without sinks", "gpt-oss-20b n4096", full["ms"], nos["ms"],
+               "le", 1.10)
     win = o.get(("gpt-oss-20b_n4096_d64_window128_sinks", "sink"))
     if full and win and "ms" in full and "ms" in win and win.get("tile_fraction") and full.get("tile_fraction"):
         expect = full["ms"] * win["tile_fraction"] / full["tile_fraction"]
-        ratio = win["ms"] / expect
-        v = verdict("le", ratio, 1.30)
-        summary["met" if v == "met" else "missed"] += 1
-        sink_rows.append(f"| sink, window 128 vs full causal x tiles visited ({win['tile_fraction']:.3f} / "
-                         f"{full['tile_fraction']:.3f}) | gpt-oss-20b n4096 | {fmt(win['ms'])} | {fmt(expect)} | "
-                         f"{ratio:.2f} | <= 1.30 | {v} |")
+        target(sink_rows, f"sink, window 128 vs full causal x tiles visited ({win['tile_fraction']:.3f} / "
+               f"{full['tile_fraction']:.3f})", "gpt-oss-20b n4096", win["ms"], expect, "le", 1.30)
     out += sink_rows
     overhead = [(c, r["impl"], r["cupti_overhead_pct"]) for (c, _), r in o.items() if "cupti_overhead_pct" in r]
     if overhead:
