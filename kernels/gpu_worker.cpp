@@ -203,27 +203,39 @@ std::shared_ptr<GpuWorker::Proc> GpuWorker::current(std::string* why) {
   return proc_;
 }
 
+std::string GpuWorker::ask(uint32_t type, const std::string& payload, uint32_t reply,
+                           const std::function<void(wire::Reader&)>& read, const std::string& what) {
+  std::string failure;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<Proc> p = current(&failure);
+    if (!p) return failure;
+    uint32_t got = 0;
+    std::string answer;
+    std::string err = wire::send_frame(p->check_fd, type, payload);
+    if (err.empty()) err = wire::recv_frame(p->check_fd, &got, &answer);
+    if (err.empty() && got == reply) {
+      try {
+        wire::Reader r(answer);
+        read(r);
+        return "";
+      } catch (const wire::WireError&) {
+      }
+    }
+    std::string how;
+    retire(p, &how);  // out of step on its check socket: the next request starts a fresh worker
+    failure = "the GPU worker (pid " + std::to_string(p->pid) + ") " + how + " while " + what;
+  }
+  return failure;
+}
+
 GpuEnvironment GpuWorker::environment() {
   std::lock_guard<std::mutex> lock(check_mu_);
   GpuEnvironment e;
-  std::string why;
-  std::shared_ptr<Proc> p = current(&why);
-  if (!p) return e;
-  uint32_t type = 0;
-  std::string payload;
-  std::string err = wire::send_frame(p->check_fd, worker_msg::Environment, "");
-  if (err.empty()) err = wire::recv_frame(p->check_fd, &type, &payload);
-  if (err.empty() && type == worker_msg::Environment) {
-    try {
-      wire::Reader r(payload);
-      wire::get(r, &e);
-      return e;
-    } catch (const wire::WireError&) {
-    }
-  }
-  std::string how;
-  retire(p, &how);  // out of step on its check socket: the next request starts a fresh worker
-  return GpuEnvironment{};
+  if (!ask(worker_msg::Environment, "", worker_msg::Environment, [&](wire::Reader& r) { wire::get(r, &e); },
+           "reading the GPU environment")
+           .empty())
+    return GpuEnvironment{};
+  return e;
 }
 
 pid_t GpuWorker::pid() const {
@@ -246,35 +258,14 @@ Verdict GpuWorker::check(const std::string& impl, const LayerSpec& spec, const D
   w.str(impl);
   wire::put(w, spec);
   wire::put(w, dev);
-  std::string failure;
-  // Twice: the worker may have been lost to a run on the other socket since the last check.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::string why;
-    std::shared_ptr<Proc> p = current(&why);
-    if (!p) {
-      failure = why;
-      break;
-    }
-    uint32_t type = 0;
-    std::string payload;
-    std::string err = wire::send_frame(p->check_fd, worker_msg::Check, w.bytes());
-    if (err.empty()) err = wire::recv_frame(p->check_fd, &type, &payload);
-    if (err.empty() && type == worker_msg::Verdict) {
-      try {
-        wire::Reader r(payload);
-        Verdict v;
-        wire::get(r, &v);
-        return v;
-      } catch (const wire::WireError& e) {
-        err = std::string("garbled verdict: ") + e.what();
-      }
-    }
-    std::string how;
-    retire(p, &how);
-    failure = "the GPU worker (pid " + std::to_string(p->pid) + ") " + how + " while checking " + impl;
-  }
   Verdict v;
-  v.add(Severity::Error, "gpu.worker", failure, kSource);
+  const std::string failure =
+      ask(worker_msg::Check, w.bytes(), worker_msg::Verdict, [&](wire::Reader& r) { wire::get(r, &v); },
+          "checking " + impl);
+  if (!failure.empty()) {
+    v = Verdict{};
+    v.add(Severity::Error, "gpu.worker", failure, kSource);
+  }
   return v;
 }
 

@@ -14,6 +14,7 @@
 #pragma once
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +23,10 @@
 #include "kernels/gpu_backend.h"
 
 namespace attnscope {
+
+namespace wire {
+class Reader;
+}
 
 namespace worker_msg {
 enum : uint32_t { Hello = 1, Check = 2, Verdict = 3, Run = 4, Progress = 5, Result = 6, Environment = 7 };
@@ -56,6 +61,11 @@ class GpuWorker {
  private:
   struct Proc;
   std::shared_ptr<Proc> current(std::string* why);  // the live worker, started when needed
+  // One request on the check socket (caller holds check_mu_), its answer of type `reply` decoded by
+  // `read` (which may throw wire::WireError). Tried twice: the worker may have been lost to a run on
+  // the other socket since the last request. "" or why not, ending "... while <what>".
+  std::string ask(uint32_t type, const std::string& payload, uint32_t reply,
+                  const std::function<void(wire::Reader&)>& read, const std::string& what);
   std::shared_ptr<Proc> start(std::string* why, DeviceInfo* dev, std::vector<std::string>* names,
                               std::vector<std::string>* features, bool* opened);
   // Reaps `p` (killing it unless it ends by itself within a second with let_it_end) and says how
