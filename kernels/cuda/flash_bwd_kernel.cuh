@@ -1,16 +1,18 @@
 // The flash2 / sink backward: FlashAttention-2's algorithm on mma.sync m16n8k16 tensor cores, with the
 // rounding points of the CPU version (kernels/cpu/fused_backward.cpp):
 //   preprocess: D_i = rowsum(dO_i ∘ O_i) in fp32; dq_accum = 0; sinks: dsink_h -= exp(s_h - LSE_i) D_i.
-//   main (one block per 64-key tile of one (batch, query head); 8 warps), per 64-row query block that
-//     sees the tile: S = Q·Kᵀ·scale (softcap: c·tanh(S/c)), P = exp(S - LSE) recomputed in fp32
-//     (warps 0-3), dP = dO·Vᵀ in fp32 (warps 4-7); dS = P (dP - D) (· (1 - tanh²)) rounded to the
-//     model dtype, P rounded too; then dV += round(P)ᵀ·dO (warps 0-3), dK += round(dS)ᵀ·Q (warps
-//     4-7), dQ += round(dS)·K (all 8 warps, atomically into dq_accum across KV tiles).
+//   main (one block per kBlockN-key tile of one (batch, query head); 8 warps), per kBlockM-row query block
+//     that sees the tile, as FA2's compute_dq_dk_dv_1colblock:
+//       dP = dO·Vᵀ and S = Q·Kᵀ in registers, in the same warp layout, so that each thread holds the
+//       same (row, key) elements of both; P = exp(S·scale (softcapped) - LSE) in fp32 and
+//       dS = P (dP - D) (· (1 - tanh²)) without leaving the registers; round(P) and round(dS) to
+//       shared memory; then dV += round(P)ᵀ·dO and dK += round(dS)ᵀ·Q into register accumulators
+//       (every warp: 32 keys x a slice of the head dim) and dQ = round(dS)·K reduced into dq_accum
+//       (vector reductions on sm90). Q and dO of the next query block stream in through cp.async
+//       while this one is computed (double buffer, when the device's shared memory holds it).
 //     Epilogue: dV_head = round(dV), dK_head = round(scale · dK) for this query head.
 //   convert: dQ = round(scale · dq_accum); GQA: dK, dV = round(sum over the group of the per-head
 //     rounded values) (mha_bwd's sum over dk_expanded); dsinks = round(dsink_accum).
-// Correct first: loads are synchronous and every phase is separated by a barrier (a tuned version
-// overlaps them as FA2 does; bench/README.md has the measured time against torch's).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -22,27 +24,45 @@
 #include "kernels/cuda/mask.cuh"
 #include "kernels/cuda/mma_util.cuh"
 #include "kernels/cuda/softmax.cuh"
+#include "kernels/cuda/tile_load.cuh"
 
 namespace attnscope::cuda {
 
+// Tiles and warp layouts per compiled head dim (FA2's Flash_bwd_kernel_traits: 128 x 128 up to head
+// dim 64, 64 x 128 up to 128, 64 x 64 above). Every warp owns 32 keys of S / dP and of dK / dV.
 template <class Elem, int HeadDim>
 struct FlashBwdTraits {
   using Element = Elem;
-  static constexpr int kHeadDim = HeadDim;   // compiled head dim (the forward's list, kernels/flash_head_dims.h)
-  static constexpr int kBlockM = 64;         // query rows per step
-  static constexpr int kBlockN = 64;         // keys per block (the CPU version's default tile)
-  static constexpr int kWarps = 8;           // 4 row slabs x {S | dP}, then {dV | dK} x 4 key slabs
+  static constexpr int kHeadDim = HeadDim;       // compiled head dim (kernels/flash_head_dims.h)
+  static constexpr int kBlockM = HeadDim <= 64 ? 128 : 64;  // query rows per step
+  static constexpr int kBlockN = HeadDim <= 128 ? 128 : 64;  // keys per block
+  static constexpr int kWarps = 8;
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kStride = kHeadDim + 8;  // 16-byte row padding: ldmatrix rows in distinct banks
-  static constexpr int kPStride = kBlockN + 8;  // P and dS tiles (16-bit)
-  static constexpr int kFStride = kBlockN + 4;  // fp32 exchange tiles (P, tanh)
-  static constexpr int kSmemBytes = 4 * kBlockN * kStride * 2      // K, V, Q, dO
-                                    + 2 * kBlockM * kFStride * 4    // P and tanh in fp32
-                                    + 2 * kBlockM * kPStride * 2    // round(P), round(dS)
-                                    + 2 * kBlockM * 4;              // LSE, D
-  static_assert(kBlockM == kBlockN, "one 64 x 64 tile shape for S, dP, P and dS");
-  static_assert((kHeadDim / 2) % 16 == 0, "dQ splits the head dim in two halves of whole ldmatrix.x4 pairs");
-  static_assert(kSmemBytes <= 227 * 1024, "exceeds the sm80/sm90 per-block shared memory");
+  static constexpr int kSmemStride = kHeadDim + 8;  // 16-byte row padding: ldmatrix rows in distinct banks
+  static constexpr int kPStride = kBlockN + 8;      // round(P), round(dS) [row][key]
+  // S and dP (kBlockM x kBlockN): kAWarpsM x kAWarpsN warps of kAMT m16 tiles x 32 keys.
+  static constexpr int kAWarpsN = kBlockN / 32;
+  static constexpr int kAWarpsM = kWarps / kAWarpsN;
+  static constexpr int kAMT = kBlockM / (16 * kAWarpsM);
+  // dV and dK (kBlockN x kHeadDim): kBWarpsN x kBWarpsD warps of 32 keys x kBNT n8 tiles.
+  static constexpr int kBWarpsN = kBlockN / 32;
+  static constexpr int kBWarpsD = kWarps / kBWarpsN;
+  static constexpr int kBNT = kHeadDim / kBWarpsD / 8;
+  // dQ (kBlockM x kHeadDim): kCWarpsM x kCWarpsD warps of kCMT m16 tiles x kCNT n8 tiles.
+  static constexpr int kCWarpsM = kHeadDim <= 128 ? 4 : 2;
+  static constexpr int kCWarpsD = kWarps / kCWarpsM;
+  static constexpr int kCMT = kBlockM / (16 * kCWarpsM);
+  static constexpr int kCNT = kHeadDim / kCWarpsD / 8;
+  // Shared memory: K, V | round(P), round(dS) | Q, dO (| the next Q, dO when double-buffered).
+  static constexpr int kKVElems = 2 * kBlockN * kSmemStride;
+  static constexpr int kPElems = 2 * kBlockM * kPStride;
+  static constexpr int kQElems = 2 * kBlockM * kSmemStride;
+  static constexpr int kSmemSingle = (kKVElems + kPElems + kQElems) * 2;
+  static constexpr int kSmemDouble = kSmemSingle + kQElems * 2;
+  static_assert(kAMT >= 1 && kCMT >= 1, "warp tiles of whole m16 tiles");
+  static_assert(kBNT % 2 == 0 && kCNT % 2 == 0, "B operands load as ldmatrix.x4 pairs of n8 tiles");
+  static_assert(kSmemSingle <= 163 * 1024, "the single-buffered layout fits an sm80 block");
+  static_assert(kSmemDouble <= 227 * 1024, "exceeds the sm90 per-block shared memory");
 };
 
 // One row per warp: D_i, the zeroed dq_accum row, and the sink's gradient term.
@@ -70,26 +90,30 @@ __global__ void __launch_bounds__(256) flash_bwd_preprocess_kernel(const FlashBw
   }
 }
 
-template <class Traits, bool Sinks>
-__global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const FlashBwdParams p) {
+// dq_accum[i], dq_accum[i + 1] += (x, y): one vector reduction on sm90, two atomics before it.
+__device__ __forceinline__ void red_add2(float* dst, float x, float y) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(dst), "f"(x), "f"(y) : "memory");
+#else
+  atomicAdd(dst, x);
+  atomicAdd(dst + 1, y);
+#endif
+}
+
+template <class Traits>
+__global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const FlashBwdParams p, const bool double_buffer) {
   using T = typename Traits::Element;
   constexpr int kD = Traits::kHeadDim, kBM = Traits::kBlockM, kBN = Traits::kBlockN;
-  constexpr int kS = Traits::kStride, kPS = Traits::kPStride, kFS = Traits::kFStride;
-  constexpr int kNT = kBN / 8;  // n8 tiles of S / dP a warp holds (64 keys)
-  constexpr int kDT = kD / 8;   // n8 tiles over the head dim
+  constexpr int kS = Traits::kSmemStride, kPS = Traits::kPStride;
+  constexpr int kAMT = Traits::kAMT, kBNT = Traits::kBNT, kCMT = Traits::kCMT, kCNT = Traits::kCNT;
   const FlashParams& f = p.fwd;
 
   extern __shared__ __align__(16) unsigned char smem_raw[];
   uint16_t* sK = reinterpret_cast<uint16_t*>(smem_raw);
   uint16_t* sV = sK + kBN * kS;
-  uint16_t* sQ = sV + kBN * kS;
-  uint16_t* sdO = sQ + kBM * kS;
-  float* sPf = reinterpret_cast<float*>(sdO + kBM * kS);  // P in fp32, [row][key]
-  float* sTh = sPf + kBM * kFS;                           // tanh of the softcap, [row][key]
-  uint16_t* sP = reinterpret_cast<uint16_t*>(sTh + kBM * kFS);  // round(P) [row][key]
-  uint16_t* sdS = sP + kBM * kPS;                               // round(dS) [row][key]
-  float* sLse = reinterpret_cast<float*>(sdS + kBM * kPS);
-  float* sDsum = sLse + kBM;
+  uint16_t* sP = sV + kBN * kS;   // round(P) [row][key]
+  uint16_t* sdS = sP + kBM * kPS;  // round(dS) [row][key]
+  uint16_t* sQ0 = sdS + kBM * kPS;  // Q, dO of a query block; the next block's follow when double-buffered
 
   const int n_block = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int hk = h / f.group;
@@ -104,27 +128,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
   const uint16_t* dog = static_cast<const uint16_t*>(p.dout) + b * f.o_batch_stride + h * f.o_head_stride;
   const int64_t row_base = (int64_t(b) * f.heads_q + h) * f.seq_q;
 
-  auto load = [&](uint16_t* s, const uint16_t* gsrc, int64_t stride, int rows, int cols) {
-    for (int i = tid; i < 64 * kD; i += Traits::kThreads) {
-      const int r = i / kD, c = i % kD;
-      s[r * kS + c] = (r < rows && c < cols) ? gsrc[r * stride + c] : uint16_t(0);
-    }
-  };
-  load(sK, kg + int64_t(n0) * f.k_row_stride, f.k_row_stride, min(kBN, f.seq_k - n0), f.d);
-  load(sV, vg + int64_t(n0) * f.v_row_stride, f.v_row_stride, min(kBN, f.seq_k - n0), f.dv);
-
   // Query rows that see a key of this tile: i + off - left <= n1 and i + off + right >= n0.
   int m_lo = 0, m_hi = f.seq_q - 1;
   if (f.window_right >= 0) m_lo = max(m_lo, static_cast<int>(n0 - f.diag_offset - f.window_right));
   if (f.window_left >= 0) m_hi = min(m_hi, static_cast<int>(n1 - f.diag_offset + f.window_left));
   const int mb_begin = n1 < n0 ? 0 : m_lo / kBM, mb_end = (n1 < n0 || m_hi < m_lo) ? 0 : m_hi / kBM + 1;
 
-  // Accumulators: warps 0-3 dV, warps 4-7 dK, for keys 16 * (warp % 4) + [0, 16) of the tile.
-  float acc[kDT][4];
-#pragma unroll
-  for (int i = 0; i < kDT; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
-  const int slab = warp % 4;  // 16 rows (phase A, C) or 16 keys (phase B) of the 64
-  const bool first_half = warp < 4;
+  auto load_q_do = [&](int mb, uint16_t* sq) {
+    const int m0 = mb * kBM, rows = min(kBM, f.seq_q - m0);
+    load_tile_async<Traits, kBM>(sq, qg + int64_t(m0) * f.q_row_stride, f.q_row_stride, rows, f.d, f.vec16);
+    load_tile_async<Traits, kBM>(sq + kBM * kS, dog + int64_t(m0) * f.o_row_stride, f.o_row_stride, rows, f.dv,
+                                 f.vec16);
+  };
+  const int kv_rows = min(kBN, f.seq_k - n0);
+  load_tile_async<Traits, kBN>(sK, kg + int64_t(n0) * f.k_row_stride, f.k_row_stride, kv_rows, f.d, f.vec16);
+  load_tile_async<Traits, kBN>(sV, vg + int64_t(n0) * f.v_row_stride, f.v_row_stride, kv_rows, f.dv, f.vec16);
+  if (mb_begin < mb_end) load_q_do(mb_begin, sQ0);
+  cp_async_commit();
 
   // ldmatrix row addresses (32-bit shared) per operand layout; fragment loops add constant offsets.
   auto a_rows = [&](const uint16_t* s, int stride, int r0) {  // A from [M][K] storage
@@ -133,172 +153,210 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
   auto a_trans = [&](const uint16_t* s, int stride, int m0) {  // A from [K][M] storage (.trans)
     return smem_addr(s + ((lane / 16) * 8 + (lane % 8)) * stride + m0 + ((lane / 8) % 2) * 8);
   };
-  auto b_rows = [&](const uint16_t* s, int stride) {  // B from [N][K] storage
-    return smem_addr(s + ((lane / 16) * 8 + (lane % 8)) * stride + ((lane / 8) % 2) * 8);
+  auto b_rows = [&](const uint16_t* s, int stride, int n0r) {  // B from [N][K] storage
+    return smem_addr(s + (n0r + (lane / 16) * 8 + (lane % 8)) * stride + ((lane / 8) % 2) * 8);
   };
   auto b_trans = [&](const uint16_t* s, int stride, int n0c) {  // B from [K][N] storage (.trans)
     return smem_addr(s + (lane % 16) * stride + n0c + (lane / 16) * 8);
   };
 
+  // This warp's slices. A (S, dP): rows a_r0 + [0, 16 kAMT), keys a_c0 + [0, 32).
+  // B (dV, dK): keys b_k0 + [0, 32), head dims b_d0 + [0, 8 kBNT). C (dQ): rows c_r0 + [0, 16 kCMT),
+  // head dims c_d0 + [0, 8 kCNT).
+  const int a_r0 = (warp / Traits::kAWarpsN) * kAMT * 16, a_c0 = (warp % Traits::kAWarpsN) * 32;
+  const int b_k0 = (warp / Traits::kBWarpsD) * 32, b_d0 = (warp % Traits::kBWarpsD) * kBNT * 8;
+  const int c_r0 = (warp / Traits::kCWarpsD) * kCMT * 16, c_d0 = (warp % Traits::kCWarpsD) * kCNT * 8;
+
+  float dv_acc[2][kBNT][4], dk_acc[2][kBNT][4];
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int i = 0; i < kBNT; ++i)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) dv_acc[mt][i][e] = dk_acc[mt][i][e] = 0.f;
+
   for (int mb = mb_begin; mb < mb_end; ++mb) {
     const int m0 = mb * kBM;
-    const int rows = min(kBM, f.seq_q - m0);
-    __syncthreads();  // the previous step is done with every shared tile
-    load(sQ, qg + int64_t(m0) * f.q_row_stride, f.q_row_stride, rows, f.d);
-    load(sdO, dog + int64_t(m0) * f.o_row_stride, f.o_row_stride, rows, f.dv);
-    for (int r = tid; r < kBM; r += Traits::kThreads) {
-      const float lse = r < rows ? f.lse[row_base + m0 + r] : -INFINITY;
-      sLse[r] = lse > -INFINITY ? lse : INFINITY;  // a row that saw nothing gets P = exp(x - inf) = 0
-      sDsum[r] = r < rows ? p.dsum[row_base + m0 + r] : 0.f;
+    uint16_t* sQ = sQ0 + (double_buffer ? ((mb - mb_begin) & 1) : 0) * 2 * kBM * kS;
+    uint16_t* sdO = sQ + kBM * kS;
+    cp_async_wait<0>();
+    __syncthreads();  // this block's Q, dO have landed; the previous step is done with sP, sdS and its buffer
+    if (double_buffer && mb + 1 < mb_end) {
+      load_q_do(mb + 1, sQ0 + ((mb + 1 - mb_begin) & 1) * 2 * kBM * kS);
+      cp_async_commit();
     }
-    __syncthreads();
 
-    // Phase A: warps 0-3 S (then P) and warps 4-7 dP, each for rows 16 * slab + [0, 16) x 64 keys.
-    float s[kNT][4];
+    // dP = dO·Vᵀ, then S = Q·Kᵀ (columns past d are zero in shared memory).
+    float dp[kAMT][4][4], s[kAMT][4][4];
+    auto gemm_a = [&](float (&acc)[kAMT][4][4], const uint16_t* sa, const uint16_t* sb) {
 #pragma unroll
-    for (int i = 0; i < kNT; ++i) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
-    {
-      const uint32_t a_addr = a_rows(first_half ? sQ : sdO, kS, 16 * slab);
-      const uint32_t b_addr = b_rows(first_half ? sK : sV, kS);
+      for (int mt = 0; mt < kAMT; ++mt)
 #pragma unroll
-      for (int ks = 0; ks < kD / 16; ++ks) {  // columns past d are zero in shared memory
-        uint32_t a[4];
-        ldmatrix_x4(a, a_addr + ks * 16 * 2);
+        for (int i = 0; i < 4; ++i) acc[mt][i][0] = acc[mt][i][1] = acc[mt][i][2] = acc[mt][i][3] = 0.f;
+      const uint32_t a_addr = a_rows(sa, kS, a_r0), b_addr = b_rows(sb, kS, a_c0);
 #pragma unroll
-        for (int np = 0; np < kNT / 2; ++np) {
-          uint32_t bk[4];
-          ldmatrix_x4(bk, b_addr + (np * 16 * kS + ks * 16) * 2);
-          mma_16816<T>(s[2 * np], a, bk[0], bk[1]);
-          mma_16816<T>(s[2 * np + 1], a, bk[2], bk[3]);
+      for (int ks = 0; ks < kD / 16; ++ks) {
+        uint32_t a[kAMT][4];
+#pragma unroll
+        for (int mt = 0; mt < kAMT; ++mt) ldmatrix_x4(a[mt], a_addr + (mt * 16 * kS + ks * 16) * 2);
+#pragma unroll
+        for (int np = 0; np < 2; ++np) {
+          uint32_t bb[4];
+          ldmatrix_x4(bb, b_addr + (np * 16 * kS + ks * 16) * 2);
+#pragma unroll
+          for (int mt = 0; mt < kAMT; ++mt) {
+            mma_16816<T>(acc[mt][2 * np], a[mt], bb[0], bb[1]);
+            mma_16816<T>(acc[mt][2 * np + 1], a[mt], bb[2], bb[3]);
+          }
         }
       }
-    }
-    const int r_loc[2] = {16 * slab + g, 16 * slab + g + 8};
-    if (first_half) {
-      // P = exp(S * scale (softcapped) - LSE), 0 where the key is masked; fp32 and rounded copies.
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t row = m0 + r_loc[i];
-        int lo, hi;
-        row_bounds<kBN>(f, row, kv_len, n0 + 2 * t, &lo, &hi);
-        const float lse_log2 = sLse[r_loc[i]] * kLog2e;
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int c = nt * 8 + e;
-            float x = s[nt][2 * i + e] * f.scale, th = 0.f;
-            if (f.softcap > 0.f) {
-              th = tanhf(x / f.softcap);
-              x = f.softcap * th;
-            }
-            const float pv = (c < lo || c >= hi) ? 0.f : exp_from(x, lse_log2);
-            const int col = c + 2 * t;
-            sPf[r_loc[i] * kFS + col] = pv;
-            sTh[r_loc[i] * kFS + col] = th;
-            float r0, r1;
-            sP[r_loc[i] * kPS + col] = pack_round<T>(pv, 0.f, &r0, &r1) & 0xffffu;
-          }
-      }
-    }
-    __syncthreads();
-    if (!first_half) {
-      // dS = P (dP - D) (· (1 - tanh²)), rounded.
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const float di = sDsum[r_loc[i]];
-#pragma unroll
-        for (int nt = 0; nt < kNT; ++nt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = nt * 8 + 2 * t + e;
-            const float pv = sPf[r_loc[i] * kFS + col];
-            float ds = pv * (s[nt][2 * i + e] - di);
-            if (f.softcap > 0.f) {
-              const float th = sTh[r_loc[i] * kFS + col];
-              ds *= 1.f - th * th;
-            }
-            float r0, r1;
-            sdS[r_loc[i] * kPS + col] = pack_round<T>(ds, 0.f, &r0, &r1) & 0xffffu;
-          }
-      }
-    }
-    __syncthreads();
+    };
+    gemm_a(dp, sdO, sV);
+    gemm_a(s, sQ, sK);
 
-    // Phase B: dV += round(P)ᵀ·dO (warps 0-3), dK += round(dS)ᵀ·Q (warps 4-7), keys 16 * slab + [0, 16).
+    // P = exp(S·scale (softcapped) - LSE), 0 where the key is masked; dS = P (dP - D) (· (1 - tanh²)).
+#pragma unroll
+    for (int mt = 0; mt < kAMT; ++mt)
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int rl = a_r0 + mt * 16 + g + 8 * i;
+        const int64_t row = m0 + rl;
+        float lse_log2 = INFINITY, di = 0.f;  // a row past the end or that saw nothing: P = exp(x - inf) = 0
+        int lo = 0, hi = 0;
+        if (row < f.seq_q) {
+          const float lse = f.lse[row_base + row];
+          if (lse > -INFINITY) lse_log2 = lse * kLog2e;
+          di = p.dsum[row_base + row];
+          row_bounds<kBN>(f, row, kv_len, n0, &lo, &hi);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+          const int c = a_c0 + nt * 8 + 2 * t;
+          float pv[2], ds[2];
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            float x = s[mt][nt][2 * i + e] * f.scale, dtanh = 1.f;
+            if (f.softcap > 0.f) {
+              const float th = tanhf(x / f.softcap);
+              x = f.softcap * th;
+              dtanh = 1.f - th * th;
+            }
+            pv[e] = (c + e < lo || c + e >= hi) ? 0.f : exp_from(x, lse_log2);
+            ds[e] = pv[e] * (dp[mt][nt][2 * i + e] - di) * dtanh;
+          }
+          float r0, r1;
+          *reinterpret_cast<uint32_t*>(sP + rl * kPS + c) = pack_round<T>(pv[0], pv[1], &r0, &r1);
+          *reinterpret_cast<uint32_t*>(sdS + rl * kPS + c) = pack_round<T>(ds[0], ds[1], &r0, &r1);
+        }
+      }
+    __syncthreads();  // round(P), round(dS) complete
+
+    // dV += round(P)ᵀ·dO, dK += round(dS)ᵀ·Q for keys b_k0 + [0, 32), head dims b_d0 + [0, 8 kBNT).
     {
-      const uint32_t a_addr = a_trans(first_half ? sP : sdS, kPS, 16 * slab);
-      const uint16_t* bsrc = first_half ? sdO : sQ;
+      const uint32_t p_addr = a_trans(sP, kPS, b_k0), ds_addr = a_trans(sdS, kPS, b_k0);
+      const uint32_t do_addr = b_trans(sdO, kS, b_d0), q_addr = b_trans(sQ, kS, b_d0);
 #pragma unroll
       for (int kk = 0; kk < kBM / 16; ++kk) {
-        uint32_t a[4];
-        ldmatrix_x4_trans(a, a_addr + kk * 16 * kPS * 2);
-        const uint32_t b_addr = b_trans(bsrc, kS, 0) + kk * 16 * kS * 2;
+        uint32_t ap[2][4], ads[2][4];
 #pragma unroll
-        for (int dp = 0; dp < kDT / 2; ++dp) {
-          uint32_t bv[4];
-          ldmatrix_x4_trans(bv, b_addr + dp * 16 * 2);
-          mma_16816<T>(acc[2 * dp], a, bv[0], bv[1]);
-          mma_16816<T>(acc[2 * dp + 1], a, bv[2], bv[3]);
+        for (int mt = 0; mt < 2; ++mt) {
+          ldmatrix_x4_trans(ap[mt], p_addr + (kk * 16 * kPS + mt * 16) * 2);
+          ldmatrix_x4_trans(ads[mt], ds_addr + (kk * 16 * kPS + mt * 16) * 2);
+        }
+#pragma unroll
+        for (int dpair = 0; dpair < kBNT / 2; ++dpair) {
+          uint32_t bdo[4], bq[4];
+          ldmatrix_x4_trans(bdo, do_addr + (kk * 16 * kS + dpair * 16) * 2);
+          ldmatrix_x4_trans(bq, q_addr + (kk * 16 * kS + dpair * 16) * 2);
+#pragma unroll
+          for (int mt = 0; mt < 2; ++mt) {
+            mma_16816<T>(dv_acc[mt][2 * dpair], ap[mt], bdo[0], bdo[1]);
+            mma_16816<T>(dv_acc[mt][2 * dpair + 1], ap[mt], bdo[2], bdo[3]);
+            mma_16816<T>(dk_acc[mt][2 * dpair], ads[mt], bq[0], bq[1]);
+            mma_16816<T>(dk_acc[mt][2 * dpair + 1], ads[mt], bq[2], bq[3]);
+          }
         }
       }
     }
 
-    // Phase C: dQ (rows 16 * slab + [0, 16), head-dim half warp / 4) += round(dS)·K, into dq_accum.
+    // dQ (rows c_r0 + [0, 16 kCMT), head dims c_d0 + [0, 8 kCNT)) += round(dS)·K, into dq_accum.
     {
-      constexpr int kHalfT = kDT / 2;  // n8 tiles of one half of the head dim
-      float dq[kHalfT][4];
+      float dq[kCMT][kCNT][4];
 #pragma unroll
-      for (int i = 0; i < kHalfT; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
-      const int c0 = (warp / 4) * (kD / 2);
-      const uint32_t a_addr = a_rows(sdS, kPS, 16 * slab);
+      for (int mt = 0; mt < kCMT; ++mt)
+#pragma unroll
+        for (int i = 0; i < kCNT; ++i) dq[mt][i][0] = dq[mt][i][1] = dq[mt][i][2] = dq[mt][i][3] = 0.f;
+      const uint32_t ds_addr = a_rows(sdS, kPS, c_r0), k_addr = b_trans(sK, kS, c_d0);
 #pragma unroll
       for (int kk = 0; kk < kBN / 16; ++kk) {
-        uint32_t a[4];
-        ldmatrix_x4(a, a_addr + kk * 16 * 2);
-        const uint32_t b_addr = b_trans(sK, kS, c0) + kk * 16 * kS * 2;
+        uint32_t a[kCMT][4];
 #pragma unroll
-        for (int dp = 0; dp < kHalfT / 2; ++dp) {
-          uint32_t bv[4];
-          ldmatrix_x4_trans(bv, b_addr + dp * 16 * 2);
-          mma_16816<T>(dq[2 * dp], a, bv[0], bv[1]);
-          mma_16816<T>(dq[2 * dp + 1], a, bv[2], bv[3]);
+        for (int mt = 0; mt < kCMT; ++mt) ldmatrix_x4(a[mt], ds_addr + (mt * 16 * kPS + kk * 16) * 2);
+#pragma unroll
+        for (int dpair = 0; dpair < kCNT / 2; ++dpair) {
+          uint32_t bk[4];
+          ldmatrix_x4_trans(bk, k_addr + (kk * 16 * kS + dpair * 16) * 2);
+#pragma unroll
+          for (int mt = 0; mt < kCMT; ++mt) {
+            mma_16816<T>(dq[mt][2 * dpair], a[mt], bk[0], bk[1]);
+            mma_16816<T>(dq[mt][2 * dpair + 1], a[mt], bk[2], bk[3]);
+          }
         }
       }
+      const bool pairs = f.d % 2 == 0;  // 8-byte aligned column pairs
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int64_t row = m0 + r_loc[i];
-        if (row >= f.seq_q) continue;
-        float* dqa = p.dq_accum + (row_base + row) * f.d;
+      for (int mt = 0; mt < kCMT; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < kHalfT; ++nt)
+        for (int i = 0; i < 2; ++i) {
+          const int64_t row = m0 + c_r0 + mt * 16 + g + 8 * i;
+          if (row >= f.seq_q) continue;
+          float* dqa = p.dq_accum + (row_base + row) * f.d;
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = c0 + nt * 8 + 2 * t + e;
-            if (col < f.d) atomicAdd(dqa + col, dq[nt][2 * i + e]);
+          for (int nt = 0; nt < kCNT; ++nt) {
+            const int col = c_d0 + nt * 8 + 2 * t;
+            if (pairs && col + 1 < f.d) {
+              red_add2(dqa + col, dq[mt][nt][2 * i], dq[mt][nt][2 * i + 1]);
+            } else {
+              if (col < f.d) atomicAdd(dqa + col, dq[mt][nt][2 * i]);
+              if (col + 1 < f.d) atomicAdd(dqa + col + 1, dq[mt][nt][2 * i + 1]);
+            }
           }
-      }
+        }
+    }
+    if (!double_buffer && mb + 1 < mb_end) {
+      __syncthreads();  // every warp is done with Q and dO
+      load_q_do(mb + 1, sQ0);
+      cp_async_commit();
     }
   }
+  cp_async_wait<0>();  // a block that saw no query rows still committed K and V
 
-  // Epilogue: this query head's dV = round(acc) (warps 0-3) and dK = round(scale · acc) (warps 4-7).
-  const float mul = first_half ? 1.f : f.scale;
-  const int width = first_half ? f.dv : f.d;
-  uint16_t* dst = static_cast<uint16_t*>(first_half ? p.dv_head : p.dk_head) +
-                  ((int64_t(b) * f.heads_q + h) * f.seq_k) * width;
+  // Epilogue: this query head's dV = round(acc) and dK = round(scale · acc).
+  auto store = [&](float (&acc)[2][kBNT][4], float mul, int width, void* dst_head) {
+    uint16_t* dst = static_cast<uint16_t*>(dst_head) + ((int64_t(b) * f.heads_q + h) * f.seq_k) * width;
+    const bool pairs = width % 2 == 0;
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int64_t key = n0 + 16 * slab + g + 8 * i;
-    if (key >= f.seq_k) continue;
+    for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-    for (int nt = 0; nt < kDT; ++nt)
+      for (int i = 0; i < 2; ++i) {
+        const int64_t key = n0 + b_k0 + mt * 16 + g + 8 * i;
+        if (key >= f.seq_k) continue;
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int col = nt * 8 + 2 * t + e;
-        float r0, r1;
-        if (col < width) dst[key * width + col] = pack_round<T>(acc[nt][2 * i + e] * mul, 0.f, &r0, &r1) & 0xffffu;
+        for (int nt = 0; nt < kBNT; ++nt) {
+          const int col = b_d0 + nt * 8 + 2 * t;
+          float r0, r1;
+          const uint32_t v = pack_round<T>(acc[mt][nt][2 * i] * mul, acc[mt][nt][2 * i + 1] * mul, &r0, &r1);
+          if (pairs && col + 1 < width) {
+            *reinterpret_cast<uint32_t*>(dst + key * width + col) = v;
+          } else {
+            if (col < width) dst[key * width + col] = v & 0xffffu;
+            if (col + 1 < width) dst[key * width + col + 1] = v >> 16;
+          }
+        }
       }
-  }
+  };
+  store(dv_acc, 1.f, f.dv, p.dv_head);
+  store(dk_acc, f.scale, f.d, p.dk_head);
 }
 
 // dQ = round(scale · dq_accum); GQA: dK / dV = round(sum of the group's per-head values); dsinks.

@@ -10,8 +10,10 @@
 
 namespace attnscope::cuda {
 
-// Three launches: preprocess (one warp a row), the main kernel (one block per 64-key tile of one
-// (batch, query head)), convert (one thread an element of the largest gradient).
+// Three launches: preprocess (one warp a row), the main kernel (one block per kBlockN-key tile of one
+// (batch, query head)), convert (one thread an element of the largest gradient). The main kernel
+// double-buffers Q and dO where the device's shared memory holds both copies (sm90: every head dim;
+// sm80: up to head dim 96).
 template <class T, int HeadDim>
 void launch_flash_bwd(const FlashBwdParams& p, bool sinks, cudaStream_t stream) {
   using Traits = FlashBwdTraits<T, HeadDim>;
@@ -22,14 +24,19 @@ void launch_flash_bwd(const FlashBwdParams& p, bool sinks, cudaStream_t stream) 
       flash_bwd_preprocess_kernel<T, kSinks><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(p);
       ATTNSCOPE_LAUNCH_CHECK();
     }
-    auto kernel = &flash_bwd_kernel<Traits, kSinks>;
-    ATTNSCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
-    const dim3 grid((f.seq_k + Traits::kBlockN - 1) / Traits::kBlockN, f.heads_q, f.batch);
-    if (grid.x > 0) {
-      kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p);
-      ATTNSCOPE_LAUNCH_CHECK();
-    }
   });
+  int device = 0, smem_optin = 0;
+  ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&device));
+  ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  const bool double_buffer = smem_optin >= Traits::kSmemDouble;
+  const int smem = double_buffer ? Traits::kSmemDouble : Traits::kSmemSingle;
+  auto kernel = &flash_bwd_kernel<Traits>;
+  ATTNSCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  const dim3 grid((f.seq_k + Traits::kBlockN - 1) / Traits::kBlockN, f.heads_q, f.batch);
+  if (grid.x > 0) {
+    kernel<<<grid, Traits::kThreads, smem, stream>>>(p, double_buffer);
+    ATTNSCOPE_LAUNCH_CHECK();
+  }
   const int64_t n = std::max({rows * f.d, int64_t(f.batch) * f.heads_kv * f.seq_k * std::max(f.d, f.dv),
                               int64_t(f.heads_q)});
   flash_bwd_convert_kernel<T><<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
