@@ -72,6 +72,7 @@ const char* plan_op_name(PlanOpKind k) {
     case PlanOpKind::GemmDV: return "matmul P^T dO";
     case PlanOpKind::GemmDQ: return "matmul dS K";
     case PlanOpKind::GemmDK: return "matmul dS^T Q";
+    case PlanOpKind::Mul: return "mul";
     case PlanOpKind::SoftmaxBackward: return "softmax backward";
     case PlanOpKind::TanhBackward: return "tanh backward";
     case PlanOpKind::SumGroups: return "sum over the group (repeat_kv backward)";
@@ -455,6 +456,25 @@ TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
     b.free(g);
     g = full;
   }
+  // _softmax_backward_data as softmax_backward_cuda_out runs it: tmp = grad * output (a full-size
+  // tensor of grad's type, vectorised BinaryFunctor), then gI = tmp - y * sum(tmp) per row; tmp, the
+  // grad and the saved y are released in that order. On an H200 (torch 2.11) tmp is the fourth
+  // score-sized tensor at the backward's peak: 16 bytes a score for Llama in bf16, 8 for GPT-OSS.
+  auto softmax_backward = [&](int grad, int y, int out, const std::string& kernel) {
+    const PlanTensor& gt = b.tensor(grad);
+    const int tmp = b.alloc("softmax backward tmp (grad * output)", gt.type, gt.shape);
+    b.op(PlanOpKind::Mul, {grad, y}, tmp,
+         std::string("vectorized_elementwise_kernel<") + (gt.type == TType::F32 ? "4" : "8") +
+             ", BinaryFunctor<MulFunctor>>");
+    b.op(PlanOpKind::SoftmaxBackward, {tmp, y}, out, kernel);
+    b.free(tmp);
+  };
+  // host_softmax_backward's kernel: a warp a row up to 1024 columns (4096 bytes), else a block a row.
+  const int64_t ycols = shy.back();
+  auto bwd_kernel = [&](TType yt) {
+    return ycols <= 1024 && ycols * ttype_bytes(yt) <= 4096 ? std::string("softmax_warp_backward")
+                                                            : std::string("cunn_SoftMaxBackward");
+  };
   int dx = -1;
   if (sv.cast_softmax) {
     // P = softmax(dtype=fp32).to(dtype): ToCopyBackward to fp32, SoftmaxBackward on the fp32 output
@@ -464,12 +484,12 @@ TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
     b.free(g);
     if (t == TType::F16) {
       dx = b.alloc("grad attn_weights (softmax backward, half_to_float)", t, shy);
-      b.op(PlanOpKind::SoftmaxBackward, {g32, sv.y}, dx, "cunn_SoftMaxBackward<half, float>");
+      softmax_backward(g32, sv.y, dx, bwd_kernel(TType::F32) + "<half, float>");
       b.free(g32);
       b.free(sv.y);
     } else {
       const int dx32 = b.alloc("grad softmax input (fp32)", TType::F32, shy);
-      b.op(PlanOpKind::SoftmaxBackward, {g32, sv.y}, dx32, "softmax_warp_backward<float>");
+      softmax_backward(g32, sv.y, dx32, bwd_kernel(TType::F32) + "<float>");
       b.free(g32);
       b.free(sv.y);
       dx = b.alloc("grad attn_weights (.to(query.dtype))", t, shy);
@@ -478,7 +498,7 @@ TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
     }
   } else {
     dx = b.alloc("grad softmax input", t, shy);
-    b.op(PlanOpKind::SoftmaxBackward, {g, sv.y}, dx, "softmax_warp_backward");
+    softmax_backward(g, sv.y, dx, bwd_kernel(t));
     b.free(g);
     b.free(sv.y);  // and P, a view of it
   }

@@ -61,7 +61,9 @@ enum class PlanOpKind : uint8_t {
   GemmDV,          // out[b, h] = a[b, h][:, :cols]ᵀ · dO[b, h], a's rows `lda` apart  (its grad of V: Pᵀ·dO)
   GemmDQ,          // out[b, h] = dS[b, h] · k[b, h]  (matmul(Q, Kᵀ)'s grad of Q)
   GemmDK,          // out[b, h] = dS[b, h]ᵀ · q[b, h]  (its grad of K, stored [Nk, D] rather than torch's dKᵀ view)
-  SoftmaxBackward, // out = y * (g - sum_j(g * y)) per row, fp32 arithmetic (_softmax_backward_data); in = {g, y}
+  Mul,             // out = a * b, same shapes, fp32 arithmetic (softmax backward's tmp = grad * output)
+  SoftmaxBackward, // out = t - y * sum_j(t) per row, fp32 arithmetic, t = the Mul's grad * y
+                   // (softmax_backward_cuda_out's epilogue); in = {t, y}
   TanhBackward,    // out = g * (1 - t * t), fp32 arithmetic; in = {g, t}
   SumGroups,       // out[b, hk] = sum_g in[b, hk * G + g] in fp32, one rounding (repeat_kv's expand backward)
   SliceBackward,   // out = zeros [..., cols + 1]; out[..., :cols] = in  (probs[..., :-1]'s backward)

@@ -5,8 +5,9 @@
 // them (P and the softmax output):
 //   dP_j   = round(dO_i · v_j)                      matmul(P, V)'s backward, GEMM dO·Vᵀ
 //   dV_j  += P_j · dO_i                             GEMM Pᵀ·dO over rows, rounded once per head
-//   softmax backward in fp32 (_softmax_backward_data) on the saved output y and the gradient
-//   g = [dP_j, 0 for the dropped sink column]:   Σ = Σ_j g_j y_j,  dX_j = y_j (g_j - Σ)
+//   softmax backward (_softmax_backward_data as softmax_backward_cuda_out runs it) on the saved
+//   output y and the gradient g = [dP_j, 0 for the dropped sink column]: t_j = g_j y_j stored in
+//   y's dtype (torch's `tmp = grad * output`), Σ = Σ_j t_j in fp32, dX_j = t_j - y_j Σ
 //     Llama (softmax(dtype=fp32)): y is the fp32 output; dX is cast back to the model dtype
 //       (the backward of the input's .to(fp32)) -> round(dX_j)
 //     GPT-OSS (softmax in the model dtype): y is the stored model-dtype output; round(dX_j), then
@@ -35,6 +36,9 @@ Gradients eager_backward(const LayerSpec& s, const Inputs& in, const RunOptions&
   Gradients g = start_gradients(s, in, dt);
   if (!g.error.empty()) return g;
   auto rd = [dt](float x) { return round_to(dt, x); };
+  // y's dtype: fp32 with an fp32 softmax (the product is already an fp32 value), else the model's.
+  const bool y_fp32 = s.softmax_dtype == DType::F32;
+  auto ry = [&](float x) { return y_fp32 ? x : round_to(dt, x); };
   const float scale = static_cast<float>(s.effective_scale());
   const int group = s.kv_group();
   const int64_t D = s.head_dim, Dv = s.head_dim_v, Nq = s.seq_q, Nk = s.seq_k;
@@ -53,16 +57,16 @@ Gradients eager_backward(const LayerSpec& s, const Inputs& in, const RunOptions&
       eager_row(s, in, b, h, i, &row);
       const float* q = &in.q.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       const float* dO = &in.dout.data[at4(b, h, i, 0, s.heads_q, Nq, Dv)];
-      // dP = dO·Vᵀ (stored), dV += Pᵀ·dO; softmax backward's Σ_j g_j y_j in fp32.
-      float sum_gy = 0;
+      // dP = dO·Vᵀ (stored), dV += Pᵀ·dO; then the softmax backward's t = g ∘ y and Σ_j t_j.
       for (int64_t j = 0; j < Nk; ++j) {
         const float* v = &in.v.data[at4(b, hk, j, 0, s.heads_kv, Nk, Dv)];
         dx[j] = rd(dot<float>(dO, v, Dv));
-        sum_gy += dx[j] * row.y[j];
         if (row.p[j] != 0) axpy(dv_head + j * Dv, row.p[j], dO, Dv);
       }
       if (s.sinks) dx[Nk] = 0;  // the sink column was dropped: no gradient reaches it from P·V
-      for (int64_t j = 0; j < cols; ++j) dx[j] = rd(row.y[j] * (dx[j] - sum_gy));
+      float sum_t = 0;
+      for (int64_t j = 0; j < cols; ++j) sum_t += (dx[j] = ry(dx[j] * row.y[j]));
+      for (int64_t j = 0; j < cols; ++j) dx[j] = rd(dx[j] - row.y[j] * sum_t);
       if (row.subtract_max) {
         float total = 0;
         for (int64_t j = 0; j < cols; ++j) total += dx[j];

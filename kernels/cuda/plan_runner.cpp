@@ -169,6 +169,10 @@ void PlanRunner::launch(const PlanOp& op, const PlanEnv& env) const {
             ptr(op.out), static_cast<int>(W), Nk * W, static_cast<int>(BH));
       return;
     }
+    case PlanOpKind::Mul:
+      tl::mul(o, tl::View::dense(in(0).type, in_ptr(0), in(0).shape), tl::View::dense(in(1).type, in_ptr(1), in(1).shape),
+              st);
+      return;
     case PlanOpKind::SoftmaxBackward:
       if (in(0).numel() != out.numel() || in(1).numel() != out.numel())
         throw std::logic_error("PlanRunner: softmax backward shapes disagree");

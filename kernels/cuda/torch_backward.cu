@@ -32,16 +32,17 @@ __device__ __forceinline__ float block_sum(float x, float* smem) {
   return x;
 }
 
-// gI = y * (gO - sum(gO * y)) for one row per block.
+// torch's softmax_backward_cuda_out after its `tmp = grad * output`: gI = tmp - y * sum(tmp) (the
+// SoftMaxBackwardEpilogue), fp32 arithmetic, one row per block; `g` is tmp.
 template <class Tg, class Ty, class To>
 __global__ void __launch_bounds__(kRowThreads) softmax_bwd(To* out, const Tg* g, const Ty* y, int64_t cols) {
   __shared__ float smem[32];
   const int64_t off = int64_t(blockIdx.x) * cols;
   float s = 0.f;
-  for (int64_t e = threadIdx.x; e < cols; e += kRowThreads) s += to_float<Tg>(g[off + e]) * to_float<Ty>(y[off + e]);
+  for (int64_t e = threadIdx.x; e < cols; e += kRowThreads) s += to_float<Tg>(g[off + e]);
   s = block_sum(s, smem);
   for (int64_t e = threadIdx.x; e < cols; e += kRowThreads)
-    out[off + e] = from_float<To>(to_float<Ty>(y[off + e]) * (to_float<Tg>(g[off + e]) - s));
+    out[off + e] = from_float<To>(to_float<Tg>(g[off + e]) - to_float<Ty>(y[off + e]) * s);
 }
 
 template <class Tg, class Ty, class To>

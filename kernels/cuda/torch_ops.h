@@ -50,6 +50,8 @@ void tanh(const View& out, const View& in, cudaStream_t st);
 // out = g * (1 - t * t) (tanh's backward from its saved output t; same type throughout).
 void tanh_backward(const View& out, const View& g, const View& t, cudaStream_t st);
 // out = a + alpha * b, b broadcast (CUDAFunctor_add; alpha = -1 is torch's sub).
+// out = a * b elementwise, fp32 opmath (softmax backward's grad * output).
+void mul(const View& out, const View& a, const View& b, cudaStream_t st);
 void add(const View& out, const View& a, const View& b, float alpha, cudaStream_t st);
 // out = value.
 void fill(const View& out, double value, cudaStream_t st);

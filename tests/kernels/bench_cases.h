@@ -56,4 +56,17 @@ inline const nlohmann::json& recorded() {
   return j;
 }
 
+// Peak memory of HF's eager under autograd on the H200, per bench case (bench/peers_backward.py's
+// hf_eager_bwd rows, MiB; absent where it was not measured).
+inline double recorded_eager_backward_mib(const std::string& name) {
+  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/results/2026-12-01-h200/peers_bwd.jsonl");
+  std::string line;
+  while (std::getline(f, line)) {
+    const nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
+    if (r.is_object() && r.value("impl", "") == "hf_eager_bwd" && r.value("case", "") == name && r.contains("peak_mib"))
+      return r["peak_mib"].get<double>();
+  }
+  return 0;
+}
+
 }  // namespace attnscope::testdata

@@ -38,6 +38,18 @@ TEST(MemoryModel, WithinFivePercentOfTorchOnEveryBenchCase) {
   EXPECT_EQ(checked, 9 + 7 + 2 * 7 + 4 + 7);  // eager 9, math 7, flash 7 (x2), efficient 4, cudnn 7
 }
 
+TEST(MemoryModel, EagerBackwardWithinFivePercentOfTorchUnderAutograd) {
+  int checked = 0;
+  for (const auto& c : bench_cases()) {
+    const double torch_mib = testdata::recorded_eager_backward_mib(c.name);
+    if (torch_mib <= 0) continue;
+    const double ours = static_cast<double>(model_bytes_backward("eager", spec_of(c))) / 1048576.0;
+    EXPECT_NEAR(ours / torch_mib, 1.0, 0.05) << c.name << ": model " << ours << " MiB, torch " << torch_mib << " MiB";
+    ++checked;
+  }
+  EXPECT_EQ(checked, 9);  // every bench case, GPT-OSS's with sinks too
+}
+
 TEST(MemoryModel, EagerPeakNamesWhatIsAliveThen) {
   const MemoryEstimate m = estimate_memory("eager", spec_of(bench_cases()[0]));
   ASSERT_EQ(m.at_peak.size(), 3u);

@@ -199,9 +199,9 @@ TEST(TorchPlanBackward, LlamaRunsAutogradsNodesInTheEnginesOrder) {
   const TorchPlan p = hf_eager_backward_plan(s);
   ASSERT_GT(p.backward_begin, 0);
   const std::vector<PlanOpKind> want = {
-      PlanOpKind::Transpose12, PlanOpKind::GemmDP,    PlanOpKind::GemmDV, PlanOpKind::Cast,
-      PlanOpKind::SoftmaxBackward, PlanOpKind::Cast,  PlanOpKind::MulScalar, PlanOpKind::GemmDQ,
-      PlanOpKind::GemmDK,      PlanOpKind::SumGroups, PlanOpKind::SumGroups};
+      PlanOpKind::Transpose12, PlanOpKind::GemmDP,    PlanOpKind::GemmDV,    PlanOpKind::Cast,
+      PlanOpKind::Mul,         PlanOpKind::SoftmaxBackward, PlanOpKind::Cast, PlanOpKind::MulScalar,
+      PlanOpKind::GemmDQ,      PlanOpKind::GemmDK,    PlanOpKind::SumGroups, PlanOpKind::SumGroups};
   EXPECT_EQ(backward_kinds(p), want);
   // The forward's ops are the inference plan's, in the same order.
   const TorchPlan f = hf_eager_plan(s);
@@ -215,7 +215,7 @@ TEST(TorchPlanBackward, LlamaRunsAutogradsNodesInTheEnginesOrder) {
   EXPECT_EQ(shape(p.dv), (std::vector<int64_t>{1, 8, 1024, 128}));
   EXPECT_EQ(p.dsinks, -1);
   // The softmax backward reads the saved fp32 output and writes fp32; the casts around it.
-  const PlanOp& sb = p.ops[f.ops.size() + 4];
+  const PlanOp& sb = p.ops[f.ops.size() + 5];
   EXPECT_EQ(p.tensors[static_cast<size_t>(sb.in[0])].type, TType::F32);
   EXPECT_EQ(p.tensors[static_cast<size_t>(sb.in[1])].type, TType::F32);
   EXPECT_EQ(p.tensors[static_cast<size_t>(sb.out)].type, TType::F32);
@@ -233,19 +233,20 @@ TEST(TorchPlanBackward, PeakIsAtTheSoftmaxBackwardAndBelowTheAnalyticBound) {
   const int64_t S = int64_t{s.batch} * s.heads_q * s.seq_q * s.seq_k;  // scores
   const int64_t rep = int64_t{s.batch} * s.heads_q * s.seq_k * s.head_dim * 2;  // one repeat_kv copy / per-head grad
   const int64_t grads = int64_t{s.batch} * (s.heads_q * s.seq_q + 2 * s.heads_kv * s.seq_k) * s.head_dim * 2;
-  // bf16: saved fp32 y, the fp32 copy of dP and the fp32 softmax gradient (12 bytes a score), the
-  // key copy still saved, dV per query head waiting for its group sum.
+  // bf16: saved fp32 y, the fp32 copy of dP, the softmax backward's tmp = grad * y and its fp32
+  // result (16 bytes a score, as torch measured on the H200), the key copy still saved, dV per query
+  // head waiting for its group sum.
   const TorchPlan p = hf_eager_backward_plan(s);
-  EXPECT_EQ(p.backward_peak_bytes(), 12 * S + rep + rep);
-  // fp16's softmax backward writes fp16 directly (half_to_float): 10 bytes a score.
+  EXPECT_EQ(p.backward_peak_bytes(), 16 * S + rep + rep);
+  // fp16's softmax backward writes fp16 directly (half_to_float): 14 bytes a score.
   s.dtype = DType::F16;
-  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 10 * S + 2 * rep);
-  // fp32: y, dP, dX (12 bytes a score; the per-head gradients are fp32 too).
+  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 14 * S + 2 * rep);
+  // fp32: y, dP, tmp, dX (16 bytes a score; the per-head gradients are fp32 too).
   s.dtype = DType::F32;
-  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 12 * S + 4 * rep);
-  // The former analytic model (every buffer at once) bounds it from above.
+  EXPECT_EQ(hf_eager_backward_plan(s).backward_peak_bytes(), 16 * S + 4 * rep);
+  // Every buffer of the backward alive at once bounds it from above.
   s.dtype = DType::BF16;
-  const int64_t analytic = S * (4 + 2 + 2 + 4) + 2 * rep + grads + 2 * rep;
+  const int64_t analytic = S * (4 + 2 + 4 + 4 + 4 + 2) + 2 * rep + grads + 2 * rep;
   EXPECT_LT(hf_eager_backward_plan(s).backward_peak_bytes(), analytic);
   EXPECT_EQ(model_bytes_backward("eager", s), hf_eager_backward_plan(s).backward_peak_bytes());
 }
@@ -255,7 +256,7 @@ TEST(TorchPlanBackward, GptOssScattersTheMaxGradientAndSumsTheSinkColumn) {
   const TorchPlan p = hf_eager_backward_plan(s);
   const std::vector<PlanOpKind> want = {
       PlanOpKind::Transpose12, PlanOpKind::GemmDP,      PlanOpKind::GemmDV,       PlanOpKind::SliceBackward,
-      PlanOpKind::SoftmaxBackward, PlanOpKind::MulScalar, PlanOpKind::RowSum,     PlanOpKind::Fill,
+      PlanOpKind::Mul,         PlanOpKind::SoftmaxBackward, PlanOpKind::MulScalar, PlanOpKind::RowSum,     PlanOpKind::Fill,
       PlanOpKind::MaxBackward, PlanOpKind::AddBroadcast, PlanOpKind::SinkColumnSum, PlanOpKind::MulScalar,
       PlanOpKind::GemmDQ,      PlanOpKind::GemmDK,      PlanOpKind::SumGroups,    PlanOpKind::SumGroups};
   EXPECT_EQ(backward_kinds(p), want);
@@ -492,12 +493,18 @@ class HostPlan {
             for (int64_t j = 0; j < last; ++j) sum += std::exp(xr[j] - mx);
             for (int64_t j = 0; j < last; ++j) yr[j] = rd(ot, std::exp(xr[j] - mx) / sum);
           } else {
-            const float* sr = &in(o.in[1])[static_cast<size_t>(r * last)];
+            const float* sr = &in(o.in[1])[static_cast<size_t>(r * last)];  // xr: tmp = grad * y
             float sum = 0;
-            for (int64_t j = 0; j < last; ++j) sum += xr[j] * sr[j];
-            for (int64_t j = 0; j < last; ++j) yr[j] = rd(ot, sr[j] * (xr[j] - sum));
+            for (int64_t j = 0; j < last; ++j) sum += xr[j];
+            for (int64_t j = 0; j < last; ++j) yr[j] = rd(ot, xr[j] - sr[j] * sum);
           }
         }
+        return;
+      }
+      case PlanOpKind::Mul: {
+        const std::vector<float>& a = in(o.in[0]);
+        const std::vector<float>& b = in(o.in[1]);
+        for (size_t e = 0; e < y.size(); ++e) y[e] = rd(ot, a[e] * b[e]);
         return;
       }
       case PlanOpKind::TanhBackward: {
