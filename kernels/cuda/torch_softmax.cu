@@ -42,9 +42,11 @@ __device__ __forceinline__ float warp_reduce(float x) {
 }
 
 // 2^LOG2 >= cols. Lanes take 4 neighbouring elements per load when a lane has >= 4 (one 16-byte
-// fp32 / 8-byte bf16 load), rows two a warp up to 128 columns, 128 threads a block.
+// fp32 / 8-byte bf16 vector load where rows are aligned to it: `vec`), rows two a warp up to 128
+// columns, 128 threads a block. Scalar loads of the neighbours ran torch's 2048-column fp32 softmax
+// in 1.9x its time on an H200.
 template <class Tin, class Tout, int LOG2>
-__global__ void __launch_bounds__(128) softmax_warp(Tout* out, const Tin* in, int rows, int cols) {
+__global__ void __launch_bounds__(128) softmax_warp(Tout* out, const Tin* in, int rows, int cols, bool vec) {
   constexpr int kPow2 = 1 << LOG2;
   constexpr int kWarp = kPow2 < 32 ? kPow2 : 32;
   constexpr int kIter = kPow2 / kWarp;
@@ -60,8 +62,14 @@ __global__ void __launch_bounds__(128) softmax_warp(Tout* out, const Tin* in, in
 #pragma unroll
     for (int it = 0; it < kIter; it += kLdg) {
       const int e = kLdg * lane + it * kWarp;
+      if (kLdg == 4 && vec && row_ok && e + kLdg <= cols) {  // one 16-byte (fp32) / 8-byte load
+        const Pack<Tin, kLdg> p = *reinterpret_cast<const Pack<Tin, kLdg>*>(src + e);
 #pragma unroll
-      for (int j = 0; j < kLdg; ++j) x[b][it + j] = row_ok && e + j < cols ? to_float<Tin>(src[e + j]) : -INFINITY;
+        for (int j = 0; j < kLdg; ++j) x[b][it + j] = to_float<Tin>(p.v[j]);
+      } else {
+#pragma unroll
+        for (int j = 0; j < kLdg; ++j) x[b][it + j] = row_ok && e + j < cols ? to_float<Tin>(src[e + j]) : -INFINITY;
+      }
     }
   }
   float mx[kBatch], sum[kBatch];
@@ -86,9 +94,16 @@ __global__ void __launch_bounds__(128) softmax_warp(Tout* out, const Tin* in, in
 #pragma unroll
     for (int it = 0; it < kIter; it += kLdg) {
       const int e = kLdg * lane + it * kWarp;
+      if (kLdg == 4 && vec && e + kLdg <= cols) {
+        Pack<Tout, kLdg> p;
 #pragma unroll
-      for (int j = 0; j < kLdg; ++j)
-        if (e + j < cols) dst[e + j] = from_float<Tout>(x[b][it + j] / sum[b]);
+        for (int j = 0; j < kLdg; ++j) p.v[j] = from_float<Tout>(x[b][it + j] / sum[b]);
+        *reinterpret_cast<Pack<Tout, kLdg>*>(dst + e) = p;
+      } else {
+#pragma unroll
+        for (int j = 0; j < kLdg; ++j)
+          if (e + j < cols) dst[e + j] = from_float<Tout>(x[b][it + j] / sum[b]);
+      }
     }
   }
 }
@@ -99,7 +114,10 @@ void launch_warp(Tout* out, const Tin* in, int rows, int cols, cudaStream_t st) 
   constexpr int kWarp = kPow2 < 32 ? kPow2 : 32;
   constexpr int kBatch = kPow2 <= 128 ? 2 : 1;
   const int warps = 128 / kWarp, per_block = warps * kBatch;
-  softmax_warp<Tin, Tout, LOG2><<<(rows + per_block - 1) / per_block, dim3(kWarp, warps), 0, st>>>(out, in, rows, cols);
+  const bool vec = cols % 4 == 0 && reinterpret_cast<uintptr_t>(in) % (4 * sizeof(Tin)) == 0 &&
+                   reinterpret_cast<uintptr_t>(out) % (4 * sizeof(Tout)) == 0;
+  softmax_warp<Tin, Tout, LOG2><<<(rows + per_block - 1) / per_block, dim3(kWarp, warps), 0, st>>>(out, in, rows, cols,
+                                                                                                    vec);
   ATTNSCOPE_LAUNCH_CHECK();
 }
 
@@ -156,15 +174,13 @@ __global__ void __launch_bounds__(kMaxThreads) softmax_reg(Tout* out, const Tin*
   mx = block_reduce<true>(mx, smem);
   float sum = 0.f;
 #pragma unroll
-  for (int r = 0; r < REG; ++r) {
-    x[r] = expf(x[r] - mx);
-    sum += x[r];
-  }
+  for (int r = 0; r < REG; ++r) sum += expf(x[r] - mx);
   sum = block_reduce<false>(sum, smem);
+  // SoftMaxForwardEpilogue: exp(x - max) / sum, the exponential taken again.
 #pragma unroll
   for (int r = 0; r < REG; ++r) {
     const int e = threadIdx.x + r * blockDim.x;
-    if (e < cols) dst[e] = from_float<Tout>(x[r] / sum);
+    if (e < cols) dst[e] = from_float<Tout>(expf(x[r] - mx) / sum);
   }
 }
 
