@@ -2,6 +2,9 @@
 // one JSON object per (case, implementation) to the file named by --json (bench/peers.py writes
 // the same keys for torch; bench/make_results.py turns both into bench/RESULTS.md).
 //   attnscope_gpu_bench [--json out.jsonl] [--repeats N] [--warmup N] [--cases a,b,...] [--impls x,y]
+//                       [--backward] [--kernels]
+// --kernels lists the kernels of the first timed repeat (name, µs), forward and backward: what is set
+// beside torch's kernel lists (bench/torch_plans.py) when a time ratio is off.
 // The plugin is loaded as attnscope loads it (kernels/gpu_backend.h), from next to this binary.
 #include <cmath>
 #include <cstdio>
@@ -113,6 +116,12 @@ double slice_rel_err(const Slice& sl, const LayerSpec& s, const RunResult& r) {
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
+// The kernels of the first timed repeat, one line each, indented under the row.
+void print_kernels(const char* what, const std::vector<KernelRecord>& ks) {
+  for (const KernelRecord& k : ks)
+    if (k.repeat == 0) std::printf("    %s %10.1f us  %.110s\n", what, k.dur_us, k.name.c_str());
+}
+
 std::string esc(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -127,7 +136,7 @@ std::string esc(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::string json_path, only, only_impls, suffix;
-  bool backward = false;
+  bool backward = false, list_kernels = false;
   int repeats = 20, warmup = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -137,9 +146,10 @@ int main(int argc, char** argv) {
     else if (a == "--cases" && i + 1 < argc) only = argv[++i];
     else if (a == "--impls" && i + 1 < argc) only_impls = argv[++i];
     else if (a == "--suffix" && i + 1 < argc) suffix = argv[++i];  // "@sm80": tag the impl names in the JSON
-    else if (a == "--backward") backward = true;  // also time each implementation's backward (random dO)
+    else if (a == "--backward") backward = true;
+    else if (a == "--kernels") list_kernels = true;  // also time each implementation's backward (random dO)
     else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S] [--backward]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--json FILE] [--repeats N] [--warmup N] [--cases a,b] [--impls x,y] [--suffix S] [--backward] [--kernels]\n", argv[0]);
       return 2;
     }
   }
@@ -185,6 +195,10 @@ int main(int argc, char** argv) {
         const double rel = slice_rel_err(sl, s, r);
         std::printf("%-40s %-16s %10.3f %9.1f %10.1f %9.1e\n", c.name.c_str(), impl.c_str(), r.median_ms,
                     flops / (r.median_ms * 1e9), r.peak_bytes / 1048576.0, rel);
+        if (list_kernels) {
+          print_kernels("fwd", r.kernels);
+          if (backward) print_kernels("bwd", r.grad.kernels);
+        }
         std::fflush(stdout);
         if (json) {
           json << "{\"source\":\"attnscope\",\"case\":\"" << c.name << "\",\"impl\":\"" << impl << suffix

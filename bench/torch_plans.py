@@ -5,7 +5,12 @@ durations), for HF's own eager_attention_forward (Llama's: fp32 softmax; GPT-OSS
 in the model dtype) and SDPA's backends, on bench/peers.py's cases. attnscope's GPU eager and sdpa:math
 follow these plans step by step and its memory model is checked against them.
 
-  python3 bench/torch_plans.py -o torch_plans.json [--cases a,b]
+  python3 bench/torch_plans.py -o torch_plans.json [--cases a,b] [--backward]
+
+--backward adds "hf_eager_bwd": HF's eager forward and one autograd backward (retain_graph=False), the
+events of both in order with `backward_begin` the index of the backward's first, peak_bytes the
+backward's peak over the inputs, dO and the output as bench/peers_backward.py measures it, and the
+backward's kernels: what kernels/torch_plan.cpp's hf_eager_backward_plan follows.
 """
 import argparse
 import json
@@ -59,10 +64,58 @@ def trace(fn):
     return {"peak_bytes": peak, "events": events, "kernels": kernels}
 
 
+def device_events():
+    snap = torch.cuda.memory._snapshot()
+    out = []
+    for e in snap["device_traces"][0] if snap["device_traces"] else []:
+        if e["action"] in ("alloc", "free_completed"):
+            out.append({"action": e["action"], "bytes": e["size"]})
+    return out
+
+
+def trace_backward(fwd, leaves, do):
+    """HF eager's forward then backward: allocation events of both (after a warm pair), the backward's
+    peak over what was allocated after the forward less the output, and the backward's kernels."""
+    def clear():
+        for t in leaves:
+            t.grad = None
+    clear()
+    torch.autograd.backward(fwd(), do)
+    torch.cuda.synchronize()
+    clear()
+    torch.cuda.empty_cache()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.memory._record_memory_history(max_entries=100000)
+    o = fwd()
+    torch.cuda.synchronize()
+    n_fwd = len(device_events())
+    out_bytes = (o.untyped_storage().nbytes() + 511) // 512 * 512
+    torch.cuda.reset_peak_memory_stats()
+    torch.autograd.backward(o, do)
+    torch.cuda.synchronize()
+    events = device_events()
+    torch.cuda.memory._record_memory_history(enabled=None)
+    peak = torch.cuda.max_memory_allocated() - base - out_bytes
+    del o
+    clear()
+    from torch.profiler import ProfilerActivity, profile
+    o = fwd()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        torch.autograd.backward(o, do)
+        torch.cuda.synchronize()
+    del o
+    clear()
+    kernels = [{"name": ev.name[:160], "us": round(ev.device_time, 2)} for ev in prof.events()
+               if ev.device_type == torch.autograd.DeviceType.CUDA]
+    return {"peak_bytes": peak, "backward_begin": n_fwd, "events": events, "kernels": kernels}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-o", "--out", required=True)
     ap.add_argument("--cases", default="")
+    ap.add_argument("--backward", action="store_true")
     a = ap.parse_args()
     dev = torch.device("cuda")
     llama_eager, gptoss_eager = hf_functions()
@@ -101,6 +154,20 @@ def main():
                         return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, is_causal=is_causal,
                                                               scale=scale, enable_gqa=G > 1)
                 fns.append((tag, f))
+        if a.backward and (gptoss_eager or not sinks):
+            do = torch.randn(B, N, Hq, D, device=dev, dtype=dt, generator=g)  # attn_output is [B, N, Hq, D]
+            leaves = [t.requires_grad_() for t in (q, k, v)]
+            if sinks:
+                leaves.append(module.sinks.requires_grad_())
+            eager = gptoss_eager if sinks else llama_eager
+            try:
+                rec["plans"]["hf_eager_bwd"] = trace_backward(lambda: eager(module, q, k, v, mask, scale)[0], leaves, do)
+            except Exception as e:  # noqa: BLE001 - a refusal (OOM) is a result
+                rec["plans"]["hf_eager_bwd"] = {"error": (str(e).strip().splitlines() or [type(e).__name__])[0][:300]}
+            for t in leaves:
+                t.requires_grad_(False)
+            del do
+            torch.cuda.empty_cache()
         for tag, fn in fns:
             try:
                 rec["plans"][tag] = trace(fn)
