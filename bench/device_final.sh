@@ -80,7 +80,7 @@ grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$L/memcheck.log" "$L/racecheck.log" 
 
 # 3. Our bench, alone on the GPU.
 # 90 s was too short once the backward rows joined (two calls cut off before llama-3 16k flash2).
-stage bench 170 ./build/attnscope_gpu_bench --backward --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
+stage bench 170 ./build/attnscope_gpu_bench --backward --kernels --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
 
 # 4. Hooks that time things or fill the GPU, one at a time (each writes what CI needs under fixtures/).
 for s in tests/device/post_build_*.sh; do

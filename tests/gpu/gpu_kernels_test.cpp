@@ -435,13 +435,18 @@ void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool exp
     double L = p.row_sum.data[pr * T + T - 1];
     if (s.sinks) L += std::exp(double(in.sinks[where.head]) - m_last);
     for (int64_t d = 0; d < Dv; ++d) {
-      double acc = 0;
+      double acc = 0, mag = 0;  // mag: the sum of |p v|, what the kernel's fp32 accumulation errs against
       for (int64_t t = 0; t < T; ++t) {
         const double mt = p.row_max.data[pr * T + t];
-        double part = 0;
-        for (int64_t j = t * tile; j < std::min(Nk, (t + 1) * tile); ++j)
-          part += double(p.p.data[pr * Nk + j]) * in.v.data[((int64_t(where.batch) * s.heads_kv + hk) * Nk + j) * Dv + d];
+        double part = 0, part_mag = 0;
+        for (int64_t j = t * tile; j < std::min(Nk, (t + 1) * tile); ++j) {
+          const double pv =
+              double(p.p.data[pr * Nk + j]) * in.v.data[((int64_t(where.batch) * s.heads_kv + hk) * Nk + j) * Dv + d];
+          part += pv;
+          part_mag += std::fabs(pv);
+        }
         if (part != 0) acc += part * std::exp(mt - m_last);
+        mag += part_mag * std::exp(mt - m_last);
       }
       const float rebuilt = L > 0 ? round_to(s.dtype, static_cast<float>(acc / L)) : 0.0f;
       const float kernel = g.out.data[((int64_t(where.batch) * s.heads_q + where.head) * s.seq_q + r) * Dv + d];
@@ -452,7 +457,10 @@ void check_probe(const std::string& impl, LayerSpec s, ProbeSpec where, bool exp
       }
       const int64_t u = ulp_distance(s.dtype, rebuilt, kernel);
       worst = std::max(worst, u);
-      if (u > 2) ++bad;
+      // An output that cancels to far below its terms (|o| << sum |p v| / L) is compared against the
+      // fp32 accumulation's own error, 2^-20 of the terms' sum: seen once in 16384 at head dim 256.
+      const double fp32_bound = L > 0 ? std::ldexp(mag / L, -20) : 0.0;
+      if (u > 2 && std::fabs(double(rebuilt) - double(kernel)) > fp32_bound) ++bad;
     }
   }
   EXPECT_EQ(bad, 0) << bad << " of " << checked << " probed outputs differ from the rebuilt ones by > 2 ulps (worst "
