@@ -215,6 +215,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
     gemm_a(s, sQ, sK);
 
     // P = exp(S·scale (softcapped) - LSE), 0 where the key is masked; dS = P (dP - D) (· (1 - tanh²)).
+    // The softcap and the mask are decided once a step, not per score: a tile every row of the block
+    // sees whole (the bulk of a causal or unmasked layer) takes one FFMA, an ex2, a subtract and a
+    // multiply per score (ncu on the first version: the per-score tests issued more instructions
+    // than the GEMMs).
+    const KeyRange every_row = visible_keys(f, min(m0 + kBM, f.seq_q) - 1, m0, kv_len);
+    const bool whole_tile = m0 + kBM <= f.seq_q && every_row.begin <= n0 && every_row.end >= n0 + kBN;
+    const float scale_log2 = f.scale * kLog2e;
 #pragma unroll
     for (int mt = 0; mt < kAMT; ++mt)
 #pragma unroll
@@ -229,24 +236,41 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
           di = p.dsum[row_base + row];
           row_bounds<kBN>(f, row, kv_len, n0, &lo, &hi);
         }
+        float pv[4][2], ds[4][2];
+        if (f.softcap > 0.f) {
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int c = a_c0 + nt * 8 + 2 * t + e;
+              const float th = tanhf(s[mt][nt][2 * i + e] * f.scale / f.softcap);
+              pv[nt][e] = (c < lo || c >= hi) ? 0.f : exp_from(f.softcap * th, lse_log2);
+              ds[nt][e] = pv[nt][e] * (dp[mt][nt][2 * i + e] - di) * (1.f - th * th);
+            }
+        } else if (whole_tile) {
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              pv[nt][e] = exp2_approx(fmaf(s[mt][nt][2 * i + e], scale_log2, -lse_log2));
+              ds[nt][e] = pv[nt][e] * (dp[mt][nt][2 * i + e] - di);
+            }
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < 4; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+              const int c = a_c0 + nt * 8 + 2 * t + e;
+              pv[nt][e] = (c < lo || c >= hi) ? 0.f : exp2_approx(fmaf(s[mt][nt][2 * i + e], scale_log2, -lse_log2));
+              ds[nt][e] = pv[nt][e] * (dp[mt][nt][2 * i + e] - di);
+            }
+        }
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
           const int c = a_c0 + nt * 8 + 2 * t;
-          float pv[2], ds[2];
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float x = s[mt][nt][2 * i + e] * f.scale, dtanh = 1.f;
-            if (f.softcap > 0.f) {
-              const float th = tanhf(x / f.softcap);
-              x = f.softcap * th;
-              dtanh = 1.f - th * th;
-            }
-            pv[e] = (c + e < lo || c + e >= hi) ? 0.f : exp_from(x, lse_log2);
-            ds[e] = pv[e] * (dp[mt][nt][2 * i + e] - di) * dtanh;
-          }
           float r0, r1;
-          *reinterpret_cast<uint32_t*>(sP + rl * kPS + c) = pack_round<T>(pv[0], pv[1], &r0, &r1);
-          *reinterpret_cast<uint32_t*>(sdS + rl * kPS + c) = pack_round<T>(ds[0], ds[1], &r0, &r1);
+          *reinterpret_cast<uint32_t*>(sP + rl * kPS + c) = pack_round<T>(pv[nt][0], pv[nt][1], &r0, &r1);
+          *reinterpret_cast<uint32_t*>(sdS + rl * kPS + c) = pack_round<T>(ds[nt][0], ds[nt][1], &r0, &r1);
         }
       }
     __syncthreads();  // round(P), round(dS) complete
