@@ -92,36 +92,36 @@ void stop_imgui(GLFWwindow* win) {
 
 // The command line into the model: panel, view options, the file to open and the run to start.
 void apply_options(const GuiOptions& o, bool headless, Model& m) {
-  if (!o.panel.empty()) parse_panel(o.panel, &m.panel);
-  else m.panel = static_cast<PanelId>(std::clamp(m.settings.panel, 0, static_cast<int>(PanelId::Count) - 1));
-  m.panel_requested = true;
+  if (!o.panel.empty()) parse_panel(o.panel, &m.sel.panel);
+  else m.sel.panel = static_cast<PanelId>(std::clamp(m.settings.panel, 0, static_cast<int>(PanelId::Count) - 1));
+  m.sel.panel_requested = true;
   if (o.log) m.settings.log_scale = true;
-  if (o.minus_ref) m.maps_minus_reference = true;
+  if (o.minus_ref) m.sel.maps_minus_reference = true;
   if (!o.gpu.empty()) m.settings.verdict_gpu = o.gpu;
   if (!o.env.empty()) m.settings.diagnose_env = o.env;
   if (!o.compare.empty()) {
-    m.div_a = o.compare.substr(0, o.compare.find(','));
-    m.div_b = o.compare.substr(o.compare.find(',') + 1);
+    m.sel.div_a = o.compare.substr(0, o.compare.find(','));
+    m.sel.div_b = o.compare.substr(o.compare.find(',') + 1);
   }
-  if (!o.tensor.empty()) m.div_tensor = o.tensor;
-  if (o.what_if) m.what_if = true;
+  if (!o.tensor.empty()) m.sel.div_tensor = o.tensor;
+  if (o.what_if) m.doc.what_if = true;
   if (!o.impls.empty()) {
     const auto& names = implementation_names();
     for (size_t i = 0; i < 4 && i < names.size(); ++i)
-      m.impl_on[i] = ("," + o.impls + ",").find("," + names[i] + ",") != std::string::npos;
+      m.doc.impl_on[i] = ("," + o.impls + ",").find("," + names[i] + ",") != std::string::npos;
   }
-  m.spec = default_spec();
+  m.doc.spec = default_spec();
   if (!o.file.empty()) {
     std::string ext = std::filesystem::path(o.file).extension().string();
     if (ext == ".json") {
       m.add_error(m.open_spec(o.file, o.layer));
     } else {
-      m.start_load(o.file);
+      start_load(m, o.file);
     }
   }
   // A first start (no file) shows the embedded default layer running rather than empty panels.
-  if (o.file.empty() && !o.run && !o.no_run) m.what_if = true;  // as the CLI's default job
-  if (o.run || (o.file.empty() && !o.no_run)) m.start_run(o.file.empty() && !o.run);
+  if (o.file.empty() && !o.run && !o.no_run) m.doc.what_if = true;  // as the CLI's default job
+  if (o.run || (o.file.empty() && !o.no_run)) start_run(m, o.file.empty() && !o.run);
   if (MapTexture::max_uploads_per_frame() < 1000 && headless) MapTexture::max_uploads_per_frame() = 1000;
 }
 
@@ -172,18 +172,18 @@ class FrameLoop {
   // capture is there) and, headless, the scripted input; then ImGui's new frame.
   void begin_frame() {
     glfwPollEvents();
-    m_.poll();
-    if (std::string t = m_.cap_path.empty() ? (m_.cap ? "attnscope - unsaved run" : "attnscope")
-                                            : "attnscope - " + m_.cap_path;
+    m_.jobs.poll(m_);
+    if (std::string t = m_.doc.cap_path.empty() ? (m_.doc.cap ? "attnscope - unsaved run" : "attnscope")
+                                                : "attnscope - " + m_.doc.cap_path;
         t != title_) {
       glfwSetWindowTitle(win_, t.c_str());
       title_ = t;
     }
     for (const auto& p : dropped_) m_.open_path(p);
     dropped_.clear();
-    if (!selections_applied_ && m_.cap) {
-      if (o_.head >= 0) m_.head = std::min(o_.head, m_.cap->spec.heads_q - 1);
-      if (o_.batch >= 0) m_.batch = std::min(o_.batch, m_.cap->spec.batch - 1);
+    if (!selections_applied_ && m_.doc.cap) {
+      if (o_.head >= 0) m_.sel.head = std::min(o_.head, m_.doc.cap->spec.heads_q - 1);
+      if (o_.batch >= 0) m_.sel.batch = std::min(o_.batch, m_.doc.cap->spec.batch - 1);
       selections_applied_ = true;
     }
     ImGui_ImplOpenGL3_NewFrame();
@@ -256,8 +256,8 @@ class FrameLoop {
     }
     std::ofstream(o_.screenshot + ".json") << regions_json(m_, width, height, x, y);
     for (const auto& err : m_.errors) std::fprintf(stderr, "attnscope gui: %s\n", err.c_str());
-    if (!o_.file.empty() && std::filesystem::path(o_.file).extension() != ".json" && !m_.cap) *rc = 2;
-    std::printf("wrote %s (%dx%d, panel %s)\n", o_.screenshot.c_str(), width, height, panel_name(m_.panel));
+    if (!o_.file.empty() && std::filesystem::path(o_.file).extension() != ".json" && !m_.doc.cap) *rc = 2;
+    std::printf("wrote %s (%dx%d, panel %s)\n", o_.screenshot.c_str(), width, height, panel_name(m_.sel.panel));
     return true;
   }
 
@@ -313,13 +313,10 @@ int run_gui(const std::vector<std::string>& args) {
     FrameLoop loop(o, headless, win, m);  // its deadline also bounds the job's join below
     rc = loop.run();
     if (!headless) {
-      m.settings.panel = static_cast<int>(m.panel);
+      m.settings.panel = static_cast<int>(m.sel.panel);
       m.save_settings_now();
     }
-    if (m.job) {
-      m.cancel_job();
-      if (m.job->thread.joinable()) m.job->thread.join();
-    }
+    m.jobs.stop();
   }
   stop_imgui(win);
   return rc;

@@ -187,26 +187,26 @@ void DiagnoseView::draw(Model& m) {
     ImGui::SetTooltip("python scripts/attnscope-env.py > env.json in the environment that runs the model:\n"
                       "versions and import errors decide what from_pretrained and the first forward do");
 
-  if (for_spec_ != m.spec_version || for_gpu_ != m.settings.verdict_gpu || for_config_ != m.config_path ||
-      for_layer_ != m.config_layer || (!env_editing && for_env_ != env_path_)) {
+  if (for_spec_ != m.doc.spec_version || for_gpu_ != m.settings.verdict_gpu || for_config_ != m.doc.config_path ||
+      for_layer_ != m.doc.config_layer || (!env_editing && for_env_ != env_path_)) {
     for_env_ = env_path_;
     m.settings.diagnose_env = for_env_;
-    for_spec_ = m.spec_version;
+    for_spec_ = m.doc.spec_version;
     for_gpu_ = m.settings.verdict_gpu;
-    for_config_ = m.config_path;
-    for_layer_ = m.config_layer;
+    for_config_ = m.doc.config_path;
+    for_layer_ = m.doc.config_layer;
     DiagnoseOptions opt;
     opt.gpu = m.settings.verdict_gpu;
-    opt.local_gpu = !m.force_cpu;
+    opt.local_gpu = !m.doc.force_cpu;
     opt.env_file = for_env_;
     std::string spec_json;
     // The config's own layer while it is unedited (the report then covers the model: every layer
     // type, transformers' names); once edited, the edited layer.
-    if (!m.config_path.empty() && m.spec_version == m.config_spec_version) {
-      opt.config_file = m.config_path;
-      opt.layer = m.config_layer;
+    if (!m.doc.config_path.empty() && m.doc.spec_version == m.doc.config_spec_version) {
+      opt.config_file = m.doc.config_path;
+      opt.layer = m.doc.config_layer;
     } else {
-      spec_json = spec_to_json(m.spec);
+      spec_json = spec_to_json(m.doc.spec);
     }
     job_.start([opt, spec_json]() mutable {
       Built b;
@@ -234,7 +234,7 @@ void DiagnoseView::draw(Model& m) {
     for (const auto& impl : implementation_names()) {
       LayerSpec ws;
       std::vector<WhatIfDrop> dropped;
-      if (what_if_spec(impl, m.spec, dev, &ws, &dropped) && !dropped.empty())
+      if (what_if_spec(impl, m.doc.spec, dev, &ws, &dropped) && !dropped.empty())
         what_if_.push_back(impl + ": a what-if run drops " + what_if_drop_names(dropped));
     }
   }
@@ -342,8 +342,8 @@ void DiagnoseView::draw(Model& m) {
   }
   ImGui::EndChild();
   if (ImGui::Button("Run the supported implementations, what-if for the rest")) {
-    m.what_if = true;
-    m.start_run();
+    m.doc.what_if = true;
+    start_run(m);
   }
 }
 

@@ -80,19 +80,19 @@ std::vector<MapsView::Built> MapsView::build(std::shared_ptr<const Capture> cap,
 }
 
 void MapsView::draw(Model& m) {
-  if (m.busy() && (!m.cap || m.cap->runs.empty())) {  // a run just started (the first start's included)
-    ImGui::TextWrapped("%s: the maps appear as each implementation finishes.", m.job->what.c_str());
-    if (!m.cap) return;
+  if (m.jobs.busy() && (!m.doc.cap || m.doc.cap->runs.empty())) {  // a run just started (the first start's included)
+    ImGui::TextWrapped("%s: the maps appear as each implementation finishes.", m.jobs.current()->what.c_str());
+    if (!m.doc.cap) return;
   }
-  if (!m.cap) {
+  if (!m.doc.cap) {
     ImGui::TextWrapped("No capture open. File > Open capture (Ctrl+O), drop a .h5 file on the window, "
                        "or set up a layer on the left and press Run (Ctrl+R).");
     return;
   }
-  const Capture& cap = *m.cap;
+  const Capture& cap = *m.doc.cap;
   // One build at a time: dragging the head slider over a 16k capture must not start a build
   // (gigabytes) per step. A finished build is shown; then the latest wanted key is built.
-  const Key want{m.cap_version, m.batch, m.head, m.maps_minus_reference, m.settings.show_reference_map};
+  const Key want{m.doc.cap_version, m.sel.batch, m.sel.head, m.sel.maps_minus_reference, m.settings.show_reference_map};
   if (auto done = build_.take()) {
     entries_.clear();
     for (Built& b : *done) entries_.push_back(Entry{std::move(b), std::make_unique<MapTexture>()});
@@ -100,18 +100,18 @@ void MapsView::draw(Model& m) {
   }
   if (!build_.running() && !(want == shown_)) {
     building_ = want;
-    build_.start([c = m.cap, p = m.cap_path, want] { return build(c, p, want.b, want.h, want.diff, want.ref); });
+    build_.start([c = m.doc.cap, p = m.doc.cap_path, want] { return build(c, p, want.b, want.h, want.diff, want.ref); });
   }
-  if (!(shown_.version == m.cap_version)) entries_.clear();  // never another capture's maps
+  if (!(shown_.version == m.doc.cap_version)) entries_.clear();  // never another capture's maps
 
   // Toolbar.
   ImGui::SetNextItemWidth(120);
   if (cap.spec.batch > 1) {
-    ImGui::SliderInt("batch", &m.batch, 0, cap.spec.batch - 1);
+    ImGui::SliderInt("batch", &m.sel.batch, 0, cap.spec.batch - 1);
     ImGui::SameLine();
   }
   ImGui::SetNextItemWidth(160);
-  ImGui::SliderInt("head", &m.head, 0, std::max(0, cap.spec.heads_q - 1));
+  ImGui::SliderInt("head", &m.sel.head, 0, std::max(0, cap.spec.heads_q - 1));
   ImGui::SameLine();
   ImGui::Checkbox("log scale", &m.settings.log_scale);
   if (m.settings.log_scale) {
@@ -122,13 +122,13 @@ void MapsView::draw(Model& m) {
   ImGui::SameLine();
   ImGui::Checkbox("reference map", &m.settings.show_reference_map);
   ImGui::SameLine();
-  ImGui::Checkbox("minus reference", &m.maps_minus_reference);
+  ImGui::Checkbox("minus reference", &m.sel.maps_minus_reference);
   if (ImGui::IsItemHovered()) ImGui::SetTooltip("show P - P_fp64 (signed, diverging colours)");
   ImGui::SameLine();
-  if (ImGui::Button("reset view")) m.view = MapViewport{};
+  if (ImGui::Button("reset view")) m.sel.view = MapViewport{};
   ImGui::SameLine();
   ImGui::TextDisabled("zoom %.1fx  |  wheel: zoom, drag: pan, double-click: reset",
-                      1.0 / std::max(1e-9, m.view.x1 - m.view.x0));
+                      1.0 / std::max(1e-9, m.sel.view.x1 - m.sel.view.x0));
   if (build_.running()) {
     ImGui::SameLine();
     ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "building maps...");
@@ -213,7 +213,7 @@ void MapsView::draw(Model& m) {
         ps.vmax = std::max(1e-30f, e.b.map->max_value());
         e.tex->set(e.b.map, signed_maps ? ps : scale);
       }
-      MapHit hit = map_widget("map", *e.tex, ImVec2(w, h), m.view, &m.view);
+      MapHit hit = map_widget("map", *e.tex, ImVec2(w, h), m.sel.view, &m.sel.view);
       if (hit.hovered) {
         hover = hit;
         hover_idx = i;
@@ -221,15 +221,15 @@ void MapsView::draw(Model& m) {
         hover.row = hit.row * e.b.pool_q;
         hover.col = hit.col * e.b.pool_k;
       }
-      if (m.cursor_valid)
-        draw_cursor(ImGui::GetWindowDrawList(), hit, m.view, cap.spec.seq_q, cap.spec.seq_k, m.cursor_row,
-                    m.cursor_col);
+      if (m.sel.cursor_valid)
+        draw_cursor(ImGui::GetWindowDrawList(), hit, m.sel.view, cap.spec.seq_q, cap.spec.seq_k, m.sel.cursor_row,
+                    m.sel.cursor_col);
       char js[256];
       std::snprintf(js, sizeof js,
                     "\"rows\":%d,\"cols\":%d,\"x0\":%.9g,\"x1\":%.9g,\"y0\":%.9g,\"y1\":%.9g,\"level\":%d,"
                     "\"vmax\":%.9g,\"log\":%s,\"batch\":%d,\"head\":%d",
-                    e.b.map->rows(), e.b.map->cols(), m.view.x0, m.view.x1, m.view.y0, m.view.y1,
-                    e.tex->last_level(), scale.vmax, scale.log ? "true" : "false", m.batch, m.head);
+                    e.b.map->rows(), e.b.map->cols(), m.sel.view.x0, m.sel.view.x1, m.sel.view.y0, m.sel.view.y1,
+                    e.tex->last_level(), scale.vmax, scale.log ? "true" : "false", m.sel.batch, m.sel.head);
       m.add_region({"map:" + e.b.label, hit.p0.x * io.DisplayFramebufferScale.x,
                     hit.p0.y * io.DisplayFramebufferScale.y, w * io.DisplayFramebufferScale.x,
                     h * io.DisplayFramebufferScale.y, js});
@@ -240,11 +240,11 @@ void MapsView::draw(Model& m) {
   color_bar(scale, std::min(avail.x, 420.0f), signed_maps ? "P - P_ref" : "P");
 
   if (hover_idx >= 0) {
-    m.cursor_valid = true;
-    m.cursor_row = hover.row;
-    m.cursor_col = hover.col;
+    m.sel.cursor_valid = true;
+    m.sel.cursor_row = hover.row;
+    m.sel.cursor_col = hover.col;
     ImGui::BeginTooltip();
-    ImGui::Text("q %d, k %d   (batch %d, head %d)", hover.row, hover.col, m.batch, m.head);
+    ImGui::Text("q %d, k %d   (batch %d, head %d)", hover.row, hover.col, m.sel.batch, m.sel.head);
     ImGui::Separator();
     for (const Entry& e : entries_) {
       if (!e.b.ok || e.b.reference) continue;
@@ -259,13 +259,13 @@ void MapsView::draw(Model& m) {
       have_ref = true;
     } else if (!cap.inputs.q.empty() && hover.row < cap.spec.seq_q && hover.col < cap.spec.seq_k) {
       // One row of fp64 scores for the hovered query, cached while the cursor stays on it.
-      if (ref_row_key_ != Key{m.cap_version, m.batch, m.head, false, false} || ref_row_i_ != hover.row) {
-        ref_row_key_ = Key{m.cap_version, m.batch, m.head, false, false};
+      if (ref_row_key_ != Key{m.doc.cap_version, m.sel.batch, m.sel.head, false, false} || ref_row_i_ != hover.row) {
+        ref_row_key_ = Key{m.doc.cap_version, m.sel.batch, m.sel.head, false, false};
         ref_row_i_ = hover.row;
         ref_row_.assign(static_cast<size_t>(cap.spec.seq_k), 0.0);
-        scores_row(cap.spec, cap.inputs, m.batch, m.head, hover.row, true, ref_row_.data());
+        scores_row(cap.spec, cap.inputs, m.sel.batch, m.sel.head, hover.row, true, ref_row_.data());
       }
-      const int64_t li = (static_cast<int64_t>(m.batch) * cap.spec.heads_q + m.head) * cap.spec.seq_q + hover.row;
+      const int64_t li = (static_cast<int64_t>(m.sel.batch) * cap.spec.heads_q + m.sel.head) * cap.spec.seq_q + hover.row;
       if (li < cap.reference.lse.numel()) {
         double s = ref_row_[static_cast<size_t>(hover.col)], l = cap.reference.lse.data[static_cast<size_t>(li)];
         refv = std::isinf(s) || std::isinf(l) ? 0.0 : std::exp(s - l);

@@ -39,8 +39,8 @@ void MemoryView::draw(Model& m) {
   const float top_h = std::max(160.0f, avail.y * 0.5f);
 
   // ---- peak bars --------------------------------------------------------------------------
-  if (m.cap && !m.cap->runs.empty()) {
-    const Capture& cap = *m.cap;
+  if (m.doc.cap && !m.doc.cap->runs.empty()) {
+    const Capture& cap = *m.doc.cap;
     ImGui::BeginChild("peaks", ImVec2(avail.x * 0.45f, top_h), true);
     ImGui::TextUnformatted("peak extra memory per run (bar: measured, line: analytic model)");
     ImVec2 p0 = ImGui::GetCursorScreenPos();
@@ -149,17 +149,17 @@ void MemoryView::draw(Model& m) {
   }
 
   // ---- the memory model at any length, and at the layer's full context ---------------------------
-  LayerSpec base = m.cap ? m.cap->spec : m.spec;
-  if (for_version_ != m.cap_version) {
-    for_version_ = m.cap_version;
+  LayerSpec base = m.doc.cap ? m.doc.cap->spec : m.doc.spec;
+  if (for_version_ != m.doc.cap_version) {
+    for_version_ = m.doc.cap_version;
     seq_ = 0;
   }
   std::string why;
   DeviceInfo dev = m.verdict_device(&why);
   // A capture made on a GPU, viewed where there is none: judge against that GPU's memory when
   // the built-in table knows it ("NVIDIA H100 80GB HBM3" -> H100).
-  if (!dev.is_gpu() && m.settings.verdict_gpu.empty() && m.cap && m.cap->env.backend == "cuda")
-    if (auto g = named_gpu_in(m.cap->env.device)) dev = *g;
+  if (!dev.is_gpu() && m.settings.verdict_gpu.empty() && m.doc.cap && m.doc.cap->env.backend == "cuda")
+    if (auto g = named_gpu_in(m.doc.cap->env.device)) dev = *g;
   const bool gpu = dev.is_gpu() && dev.mem_total > 0;
   const int64_t dev_mem = gpu ? dev.mem_total : host_memory();
   const std::string dev_name = gpu ? dev.describe() : "host memory (" + dev.name + ")";

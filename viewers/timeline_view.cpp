@@ -73,13 +73,13 @@ double median(std::vector<double> v) {
 }  // namespace
 
 void TimelineView::draw(Model& m) {
-  if (!m.cap) {
+  if (!m.doc.cap) {
     ImGui::TextWrapped("No capture open.");
     return;
   }
-  const Capture& cap = *m.cap;
-  if (for_version_ != m.cap_version) {
-    for_version_ = m.cap_version;
+  const Capture& cap = *m.doc.cap;
+  if (for_version_ != m.doc.cap_version) {
+    for_version_ = m.doc.cap_version;
     // The view opens on the GPU kernels where any run has them (CPU spans sit on the session's
     // clock, kernels on their run's: a capture mixing them opens on the kernels), else on the
     // spans; the NVTX phases around them (upload, download, probe) and the rest widen only the
