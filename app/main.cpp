@@ -10,7 +10,7 @@
 
 #include "app/cmd_diagnose.h"
 #ifdef ATTNSCOPE_HAVE_GUI
-#include "viewers/gui.h"
+#include "app/gui_main.h"
 #endif
 
 namespace {

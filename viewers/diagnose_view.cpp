@@ -152,10 +152,9 @@ void verdict_table(Model& m, const char* id, const std::vector<ImplVerdict>& row
   ImGui::EndTable();
 }
 
-}  // namespace
 
-void DiagnoseView::draw(Model& m) {
-  // Device picker (shared with the layer panel's verdicts).
+// Device picker (shared with the layer panel's verdicts); returns the device verdicts are judged against.
+DeviceInfo device_picker(Model& m) {
   std::string cur = m.settings.verdict_gpu.empty() ? "local device" : m.settings.verdict_gpu;
   ImGui::SetNextItemWidth(200);
   if (ImGui::BeginCombo("judge against", cur.c_str())) {
@@ -171,84 +170,34 @@ void DiagnoseView::draw(Model& m) {
   if (!why.empty()) ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "%s", why.c_str());
   GpuBackend& g = GpuBackend::instance();
   if (!g.available()) ImGui::TextDisabled("GPU backend: %s", g.why_not().c_str());
-  if (!env_init_) {
-    env_init_ = true;
-    // --env (or the last one used, from the settings), else $ATTNSCOPE_DIAGNOSE_ENV.
-    const char* e = std::getenv("ATTNSCOPE_DIAGNOSE_ENV");
-    if (!m.settings.diagnose_env.empty()) e = m.settings.diagnose_env.c_str();
-    if (e) std::snprintf(env_path_, sizeof env_path_, "%s", e);
-  }
-  ImGui::SetNextItemWidth(420);
-  ImGui::InputTextWithHint("Python env", "env.json from scripts/attnscope-env.py (as diagnose --env)", env_path_,
-                           sizeof env_path_, ImGuiInputTextFlags_EnterReturnsTrue);
-  // The report is rebuilt once the field is left (or Enter pressed), not on every keystroke.
-  const bool env_editing = ImGui::IsItemActive();
-  if (ImGui::IsItemHovered())
-    ImGui::SetTooltip("python scripts/attnscope-env.py > env.json in the environment that runs the model:\n"
-                      "versions and import errors decide what from_pretrained and the first forward do");
+  return dev;
+}
 
-  if (for_spec_ != m.spec_version || for_gpu_ != m.settings.verdict_gpu || for_config_ != m.config_path ||
-      for_layer_ != m.config_layer || (!env_editing && for_env_ != env_path_)) {
-    for_env_ = env_path_;
-    m.settings.diagnose_env = for_env_;
-    for_spec_ = m.spec_version;
-    for_gpu_ = m.settings.verdict_gpu;
-    for_config_ = m.config_path;
-    for_layer_ = m.config_layer;
-    DiagnoseOptions opt;
-    opt.gpu = m.settings.verdict_gpu;
-    opt.local_gpu = !m.force_cpu;
-    opt.env_file = for_env_;
-    std::string spec_json;
-    // The config's own layer while it is unedited (the report then covers the model: every layer
-    // type, transformers' names); once edited, the edited layer.
-    if (!m.config_path.empty() && m.spec_version == m.config_spec_version) {
-      opt.config_file = m.config_path;
-      opt.layer = m.config_layer;
-    } else {
-      spec_json = spec_to_json(m.spec);
-    }
-    job_.start([opt, spec_json]() mutable {
-      Built b;
-      // The report reads a spec from a file (as `attnscope diagnose --spec`): the edited layer is
-      // written to a private temporary file first.
-      std::string tmp;
-      if (!spec_json.empty()) {
-        char path[] = "/tmp/attnscope-gui-spec-XXXXXX";
-        int fd = mkstemp(path);
-        if (fd < 0) {
-          b.error = "cannot create a temporary spec file";
-          return b;
-        }
-        ssize_t w = write(fd, spec_json.data(), spec_json.size());
-        close(fd);
-        tmp = path;
-        if (w != static_cast<ssize_t>(spec_json.size())) b.error = "cannot write the temporary spec file";
-        opt.spec_file = tmp;
-      }
-      if (b.error.empty()) b.error = build_diagnose_report(opt, &b.report);
-      if (!tmp.empty()) unlink(tmp.c_str());
+// The report, off the UI thread. It reads a spec from a file (as `attnscope diagnose --spec`):
+// an edited layer (`spec_json`) is written to a private temporary file first.
+DiagnoseView::Built build_report(DiagnoseOptions opt, const std::string& spec_json) {
+  DiagnoseView::Built b;
+  std::string tmp;
+  if (!spec_json.empty()) {
+    char path[] = "/tmp/attnscope-gui-spec-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0) {
+      b.error = "cannot create a temporary spec file";
       return b;
-    });
-    what_if_.clear();
-    for (const auto& impl : implementation_names()) {
-      LayerSpec ws;
-      std::vector<WhatIfDrop> dropped;
-      if (what_if_spec(impl, m.spec, dev, &ws, &dropped) && !dropped.empty())
-        what_if_.push_back(impl + ": a what-if run drops " + what_if_drop_names(dropped));
     }
+    ssize_t w = write(fd, spec_json.data(), spec_json.size());
+    close(fd);
+    tmp = path;
+    if (w != static_cast<ssize_t>(spec_json.size())) b.error = "cannot write the temporary spec file";
+    opt.spec_file = tmp;
   }
-  if (auto b = job_.take()) built_ = b;
-  if (!built_) {
-    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "building the report...");
-    return;
-  }
-  if (!built_->error.empty()) {
-    ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "diagnose: %s", built_->error.c_str());
-    return;
-  }
-  const DiagnoseReport& r = built_->report;
-  ImGui::BeginChild("report", ImVec2(0, -ImGui::GetFrameHeightWithSpacing()), false);
+  if (b.error.empty()) b.error = build_diagnose_report(opt, &b.report);
+  if (!tmp.empty()) unlink(tmp.c_str());
+  return b;
+}
+
+// The layer, the device and its notes, and the report's summary lines.
+void report_header(const DiagnoseReport& r) {
   std::string src = r.spec_source.find("attnscope-gui-spec-") != std::string::npos ? "the edited layer" : r.spec_source;
   ImGui::TextWrapped("Layer (%s): %s", src.c_str(), r.spec.summary().c_str());
   ImGui::TextDisabled("device: %s (%s)", r.device.describe().c_str(), r.device_origin.c_str());
@@ -264,10 +213,10 @@ void DiagnoseView::draw(Model& m) {
       ImGui::TextWrapped("%s", line.c_str());
     }
   }
-  ImGui::Separator();
-  ImGui::TextUnformatted("attnscope implementations (the kernels the library would run)");
-  verdict_table(m, "kernel_verdicts", r.implementations, false);
-  for (const auto& w : what_if_) ImGui::TextColored(ImVec4(0.95f, 0.6f, 0.95f, 1), "%s", w.c_str());
+}
+
+// transformers' attention names for the model (or a hint to open its config.json).
+void hf_section(Model& m, const DiagnoseReport& r) {
   if (!r.hf.empty()) {
     ImGui::Separator();
     if (r.model.num_layers > 0)
@@ -289,34 +238,41 @@ void DiagnoseView::draw(Model& m) {
     ImGui::TextDisabled("Open a HuggingFace config.json (File > Open spec/config) to see what transformers does "
                         "with eager / sdpa / flash_attention_2 for that model.");
   }
-  if (!r.fixes.empty()) {
-    ImGui::Separator();
-    ImGui::TextUnformatted("fixes, cheapest first");
-    for (size_t i = 0; i < r.fixes.size(); ++i) {
-      const Fix& f = r.fixes[i];
-      ImGui::PushID(static_cast<int>(i));
-      if (ImGui::SmallButton("Copy")) {
-        ImGui::SetClipboardText(f.line.c_str());
-        m.info = "copied: " + f.line;
-      }
-      if (ImGui::IsItemHovered()) ImGui::SetTooltip("copy this line to the clipboard");
-      {
-        const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
-        const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
-        if (ImGui::IsRectVisible(a, b))
-          m.add_region({"diagnose:fix:copy:" + std::to_string(f.rank), a.x * fs, a.y * fs, (b.x - a.x) * fs,
-                        (b.y - a.y) * fs, "\"line\":" + json_str(f.line)});
-      }
-      ImGui::SameLine();
-      ImGui::Text("%d. [%s]", f.rank, f.where.c_str());
-      ImGui::SameLine();
-      ImGui::TextColored(ImVec4(0.5f, 0.9f, 1.0f, 1), "%s", f.line.c_str());
-      ImGui::Indent(24);
-      ImGui::TextWrapped("%s  (cost: %s)", f.why.c_str(), f.cost.c_str());
-      ImGui::Unindent(24);
-      ImGui::PopID();
+}
+
+// The fixes, cheapest first, each with a Copy button.
+void fixes_list(Model& m, const DiagnoseReport& r) {
+  if (r.fixes.empty()) return;
+  ImGui::Separator();
+  ImGui::TextUnformatted("fixes, cheapest first");
+  for (size_t i = 0; i < r.fixes.size(); ++i) {
+    const Fix& f = r.fixes[i];
+    ImGui::PushID(static_cast<int>(i));
+    if (ImGui::SmallButton("Copy")) {
+      ImGui::SetClipboardText(f.line.c_str());
+      m.info = "copied: " + f.line;
     }
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("copy this line to the clipboard");
+    {
+      const ImVec2 a = ImGui::GetItemRectMin(), b = ImGui::GetItemRectMax();
+      const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
+      if (ImGui::IsRectVisible(a, b))
+        m.add_region({"diagnose:fix:copy:" + std::to_string(f.rank), a.x * fs, a.y * fs, (b.x - a.x) * fs,
+                      (b.y - a.y) * fs, "\"line\":" + json_str(f.line)});
+    }
+    ImGui::SameLine();
+    ImGui::Text("%d. [%s]", f.rank, f.where.c_str());
+    ImGui::SameLine();
+    ImGui::TextColored(ImVec4(0.5f, 0.9f, 1.0f, 1), "%s", f.line.c_str());
+    ImGui::Indent(24);
+    ImGui::TextWrapped("%s  (cost: %s)", f.why.c_str(), f.cost.c_str());
+    ImGui::Unindent(24);
+    ImGui::PopID();
   }
+}
+
+// What the layer needs per implementation, forward and with the backward.
+void memory_table(const DiagnoseReport& r) {
   if (!r.memory.empty() &&
       ImGui::BeginTable("memory_need", 5, ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerV)) {
     ImGui::TableSetupColumn("impl");
@@ -340,10 +296,91 @@ void DiagnoseView::draw(Model& m) {
     }
     ImGui::EndTable();
   }
+}
+
+}  // namespace
+
+void DiagnoseView::draw(Model& m) {
+  const DeviceInfo dev = device_picker(m);
+  const bool env_editing = env_field(m);
+  rebuild_if_changed(m, dev, env_editing);
+  if (auto b = job_.take()) built_ = b;
+  if (!built_) {
+    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "building the report...");
+    return;
+  }
+  if (!built_->error.empty()) {
+    ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "diagnose: %s", built_->error.c_str());
+    return;
+  }
+  const DiagnoseReport& r = built_->report;
+  ImGui::BeginChild("report", ImVec2(0, -ImGui::GetFrameHeightWithSpacing()), false);
+  report_header(r);
+  ImGui::Separator();
+  ImGui::TextUnformatted("attnscope implementations (the kernels the library would run)");
+  verdict_table(m, "kernel_verdicts", r.implementations, false);
+  for (const auto& w : what_if_) ImGui::TextColored(ImVec4(0.95f, 0.6f, 0.95f, 1), "%s", w.c_str());
+  hf_section(m, r);
+  fixes_list(m, r);
+  memory_table(r);
   ImGui::EndChild();
   if (ImGui::Button("Run the supported implementations, what-if for the rest")) {
-    m.what_if = true;
-    m.start_run();
+    m.doc.what_if = true;
+    start_run(m);
+  }
+}
+
+// The Python environment file; true while it is being edited.
+bool DiagnoseView::env_field(Model& m) {
+  if (!env_init_) {
+    env_init_ = true;
+    // --env (or the last one used, from the settings), else $ATTNSCOPE_DIAGNOSE_ENV.
+    const char* e = std::getenv("ATTNSCOPE_DIAGNOSE_ENV");
+    if (!m.settings.diagnose_env.empty()) e = m.settings.diagnose_env.c_str();
+    if (e) std::snprintf(env_path_, sizeof env_path_, "%s", e);
+  }
+  ImGui::SetNextItemWidth(420);
+  ImGui::InputTextWithHint("Python env", "env.json from scripts/attnscope-env.py (as diagnose --env)", env_path_,
+                           sizeof env_path_, ImGuiInputTextFlags_EnterReturnsTrue);
+  // The report is rebuilt once the field is left (or Enter pressed), not on every keystroke.
+  const bool env_editing = ImGui::IsItemActive();
+  if (ImGui::IsItemHovered())
+    ImGui::SetTooltip("python scripts/attnscope-env.py > env.json in the environment that runs the model:\n"
+                      "versions and import errors decide what from_pretrained and the first forward do");
+  return env_editing;
+}
+
+// A new report (and the what-if notes) when the layer, the device, the config or the env changed.
+void DiagnoseView::rebuild_if_changed(Model& m, const DeviceInfo& dev, bool env_editing) {
+  if (!(for_spec_ != m.doc.spec_version || for_gpu_ != m.settings.verdict_gpu || for_config_ != m.doc.config_path ||
+        for_layer_ != m.doc.config_layer || (!env_editing && for_env_ != env_path_)))
+    return;
+  for_env_ = env_path_;
+  m.settings.diagnose_env = for_env_;
+  for_spec_ = m.doc.spec_version;
+  for_gpu_ = m.settings.verdict_gpu;
+  for_config_ = m.doc.config_path;
+  for_layer_ = m.doc.config_layer;
+  DiagnoseOptions opt;
+  opt.gpu = m.settings.verdict_gpu;
+  opt.local_gpu = !m.doc.force_cpu;
+  opt.env_file = for_env_;
+  std::string spec_json;
+  // The config's own layer while it is unedited (the report then covers the model: every layer
+  // type, transformers' names); once edited, the edited layer.
+  if (!m.doc.config_path.empty() && m.doc.spec_version == m.doc.config_spec_version) {
+    opt.config_file = m.doc.config_path;
+    opt.layer = m.doc.config_layer;
+  } else {
+    spec_json = spec_to_json(m.doc.spec);
+  }
+  job_.start([opt, spec_json] { return build_report(opt, spec_json); });
+  what_if_.clear();
+  for (const auto& impl : implementation_names()) {
+    LayerSpec ws;
+    std::vector<WhatIfDrop> dropped;
+    if (what_if_spec(impl, m.doc.spec, dev, &ws, &dropped) && !dropped.empty())
+      what_if_.push_back(impl + ": a what-if run drops " + what_if_drop_names(dropped));
   }
 }
 

@@ -31,6 +31,9 @@ class DiagnoseView : public View {
   };
 
  private:
+  bool env_field(Model& m);
+  void rebuild_if_changed(Model& m, const DeviceInfo& dev, bool env_editing);
+
   uint64_t for_spec_ = 0;
   std::string for_gpu_, for_config_, for_env_;
   bool env_init_ = false;

@@ -76,11 +76,11 @@ void histogram(const char* id, const std::vector<int64_t>& h, const std::vector<
 }  // namespace
 
 void DivergenceView::draw(Model& m) {
-  if (!m.cap) {
+  if (!m.doc.cap) {
     ImGui::TextWrapped("No capture open.");
     return;
   }
-  const Capture& cap = *m.cap;
+  const Capture& cap = *m.doc.cap;
   std::vector<std::string> labels;
   for (const RunResult& r : cap.runs) labels.push_back(r.label);
   labels.push_back("reference");
@@ -92,18 +92,18 @@ void DivergenceView::draw(Model& m) {
       ImGui::EndCombo();
     }
   };
-  combo("A", &m.div_a);
+  combo("A", &m.sel.div_a);
   ImGui::SameLine();
-  combo("B", &m.div_b);
+  combo("B", &m.sel.div_b);
   ImGui::SameLine();
   const bool grads = has_gradients(cap);
-  if (!grads) m.div_tensor = "out";
+  if (!grads) m.sel.div_tensor = "out";
   if (grads) {
     ImGui::SetNextItemWidth(90);
-    if (ImGui::BeginCombo("tensor", m.div_tensor.c_str())) {
-      if (ImGui::Selectable("out", m.div_tensor == "out")) m.div_tensor = "out";
+    if (ImGui::BeginCombo("tensor", m.sel.div_tensor.c_str())) {
+      if (ImGui::Selectable("out", m.sel.div_tensor == "out")) m.sel.div_tensor = "out";
       for (const auto& g : kGradientTensors)
-        if (ImGui::Selectable(g.name, m.div_tensor == g.name)) m.div_tensor = g.name;
+        if (ImGui::Selectable(g.name, m.sel.div_tensor == g.name)) m.sel.div_tensor = g.name;
       ImGui::EndCombo();
     }
     if (ImGui::IsItemHovered())
@@ -113,28 +113,28 @@ void DivergenceView::draw(Model& m) {
   ImGui::Checkbox("log scale##div", &m.settings.log_scale);
   ImGui::SameLine();
   ImGui::SetNextItemWidth(140);
-  ImGui::SliderInt("head##div", &m.head, 0, std::max(0, cap.spec.heads_q - 1));
+  ImGui::SliderInt("head##div", &m.sel.head, 0, std::max(0, cap.spec.heads_q - 1));
   if (cap.spec.batch > 1) {
     ImGui::SameLine();
     ImGui::SetNextItemWidth(100);
-    ImGui::SliderInt("batch##div", &m.batch, 0, cap.spec.batch - 1);
+    ImGui::SliderInt("batch##div", &m.sel.batch, 0, cap.spec.batch - 1);
   }
 
-  const RunResult* ra = find_run(cap, m.div_a);
-  const RunResult* rb = find_run(cap, m.div_b);
+  const RunResult* ra = find_run(cap, m.sel.div_a);
+  const RunResult* rb = find_run(cap, m.sel.div_b);
   if (!ra || !rb) {
     ImGui::TextDisabled("choose two runs");
     return;
   }
   if (grads) draw_gradient_table(m, cap);
-  if (for_version_ != m.cap_version || for_a_ != m.div_a || for_b_ != m.div_b || for_tensor_ != m.div_tensor) {
-    for_version_ = m.cap_version;
-    for_a_ = m.div_a;
-    for_b_ = m.div_b;
-    for_tensor_ = m.div_tensor;
+  if (for_version_ != m.doc.cap_version || for_a_ != m.sel.div_a || for_b_ != m.sel.div_b || for_tensor_ != m.sel.div_tensor) {
+    for_version_ = m.doc.cap_version;
+    for_a_ = m.sel.div_a;
+    for_b_ = m.sel.div_b;
+    for_tensor_ = m.sel.div_tensor;
     res_.reset();
     heat_version_ = 0;
-    job_.start([c = m.cap, a = m.div_a, b = m.div_b, t = m.div_tensor] {
+    job_.start([c = m.doc.cap, a = m.sel.div_a, b = m.sel.div_b, t = m.sel.div_tensor] {
       Result r;
       const RunResult* x = find_run(*c, a);
       const RunResult* y = find_run(*c, b);
@@ -165,7 +165,7 @@ void DivergenceView::draw(Model& m) {
   }
   if (auto r = job_.take()) res_ = r;
   if (!res_) {
-    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "comparing %s with %s...", m.div_a.c_str(), m.div_b.c_str());
+    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "comparing %s with %s...", m.sel.div_a.c_str(), m.sel.div_b.c_str());
     return;
   }
   const Divergence& d = res_->d;
@@ -183,15 +183,15 @@ void DivergenceView::draw(Model& m) {
   ImGui::Text("rows compared %lld, unattended rows excluded %lld;  ULP<=1: %.2f%%  ULP<=2: %.2f%%",
               static_cast<long long>(d.rows_compared), static_cast<long long>(d.rows_unattended),
               100 * d.ulp_within_1, 100 * d.ulp_within_2);
-  if (m.div_tensor != "out") {
+  if (m.sel.div_tensor != "out") {
     // Gradients have no LSE or P rows; the tensor's own measures are above.
   } else if (d.lse_compared) {
     ImGui::Text("LSE: max |dLSE| %.3g  (max rel %.3g)", d.lse_max_abs, d.lse_max_rel);
     // LSE_A - LSE_B along the query rows of the selected head.
-    const RunResult* xa = find_run(cap, m.div_a);
-    const RunResult* xb = find_run(cap, m.div_b);
+    const RunResult* xa = find_run(cap, m.sel.div_a);
+    const RunResult* xb = find_run(cap, m.sel.div_b);
     const int64_t nq = cap.spec.seq_q;
-    const int64_t off = (static_cast<int64_t>(m.batch) * cap.spec.heads_q + m.head) * nq;
+    const int64_t off = (static_cast<int64_t>(m.sel.batch) * cap.spec.heads_q + m.sel.head) * nq;
     if (xa && xb && xa->lse.numel() >= off + nq && xb->lse.numel() >= off + nq) {
       lse_diff_.assign(static_cast<size_t>(nq), 0.0f);
       for (int64_t i = 0; i < nq; ++i) {
@@ -199,13 +199,13 @@ void DivergenceView::draw(Model& m) {
         lse_diff_[static_cast<size_t>(i)] = std::isfinite(a) && std::isfinite(b) ? a - b : 0.0f;
       }
       ImGui::SameLine();
-      std::string ov = "LSE A - B, head " + std::to_string(m.head);
+      std::string ov = "LSE A - B, head " + std::to_string(m.sel.head);
       ImGui::PlotLines("##lse", lse_diff_.data(), static_cast<int>(nq), 0, ov.c_str(), FLT_MAX, FLT_MAX,
                        ImVec2(std::max(120.0f, ImGui::GetContentRegionAvail().x), ImGui::GetTextLineHeight() * 2.2f));
     }
   } else
     ImGui::TextDisabled("LSE: not compared (a run has no LSE)");
-  if (d.p_compared && m.div_tensor == "out") {
+  if (d.p_compared && m.sel.div_tensor == "out") {
     ImGui::SameLine();
     ImGui::Text("   P rows: argmax agree %.2f%%, top-5 agree %.2f%%", 100 * d.p_argmax_agree, 100 * d.p_top5_agree);
   }
@@ -218,8 +218,8 @@ void DivergenceView::draw(Model& m) {
                        label.c_str(), a.pass ? "ACCEPTED" : "REJECTED", a.text.c_str());
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", a.rule.c_str());
   };
-  if (res_->has_acc_a) acc_line("A", m.div_a, res_->acc_a);
-  if (res_->has_acc_b) acc_line("B", m.div_b, res_->acc_b);
+  if (res_->has_acc_a) acc_line("A", m.sel.div_a, res_->acc_a);
+  if (res_->has_acc_b) acc_line("B", m.sel.div_b, res_->acc_b);
   location_line("first NaN/Inf in A", d.first_nan_a);
   ImGui::SameLine(0, 30);
   location_line("in B", d.first_nan_b);
@@ -231,10 +231,10 @@ void DivergenceView::draw(Model& m) {
 // Every run's gradients against the reference, FA2's verdict per tensor: the backward at a glance.
 // Cell colours: green accepted, red rejected, grey not applicable; a click opens that tensor.
 void DivergenceView::draw_gradient_table(Model& m, const Capture& cap) {
-  if (grads_version_ != m.cap_version) {
-    grads_version_ = m.cap_version;
+  if (grads_version_ != m.doc.cap_version) {
+    grads_version_ = m.doc.cap_version;
     grads_.reset();
-    grads_job_.start([c = m.cap] {
+    grads_job_.start([c = m.doc.cap] {
       GradTable t;
       for (const RunResult& r : c->runs) {
         if (!r.grad.ran && r.grad.error.empty()) continue;
@@ -294,11 +294,11 @@ void DivergenceView::draw_gradient_table(Model& m, const Capture& cap) {
         char lbl[96];
         std::snprintf(lbl, sizeof lbl, "%.3g %s##g%zu_%d", c.max_abs,
                       !c.acc.applicable ? "" : c.acc.pass ? "pass" : "FAIL", ri, k);
-        const bool selected = m.div_a == c.run && m.div_b == "reference" && m.div_tensor == c.tensor;
+        const bool selected = m.sel.div_a == c.run && m.sel.div_b == "reference" && m.sel.div_tensor == c.tensor;
         if (ImGui::Selectable(lbl, selected)) {
-          m.div_a = c.run;
-          m.div_b = "reference";
-          m.div_tensor = c.tensor;
+          m.sel.div_a = c.run;
+          m.sel.div_b = "reference";
+          m.sel.div_tensor = c.tensor;
         }
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s %s: %s\n%s", c.run.c_str(), c.tensor.c_str(), c.acc.text.c_str(),
                                                       c.acc.rule.c_str());
@@ -314,27 +314,27 @@ void DivergenceView::draw_gradient_table(Model& m, const Capture& cap) {
 }
 
 void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
-  const RunResult* ra = find_run(cap, m.div_a);
-  const RunResult* rb = find_run(cap, m.div_b);
+  const RunResult* ra = find_run(cap, m.sel.div_a);
+  const RunResult* rb = find_run(cap, m.sel.div_b);
   const LayerSpec& sp = cap.spec;
-  const std::string& tn = m.div_tensor;
+  const std::string& tn = m.sel.div_tensor;
   const Tensor* ta = tensor_of(*ra, tn);
   const Tensor* tb = tensor_of(*rb, tn);
   if (!ta || !tb || ta->empty() || ta->shape != tb->shape) return;
   const std::vector<int64_t> view = view_of(*ta);
   const int heads = static_cast<int>(view[1]);
   // dK/dV have a row per kv head: the selected query head's kv head (GQA).
-  const int head = (tn == "dk" || tn == "dv") ? m.head / std::max(1, sp.kv_group()) : std::min(m.head, heads - 1);
+  const int head = (tn == "dk" || tn == "dv") ? m.sel.head / std::max(1, sp.kv_group()) : std::min(m.sel.head, heads - 1);
   // dsinks: one value per head, drawn as one row of heads.
   const bool per_head = tn == "dsinks";
   const int nq = per_head ? 1 : static_cast<int>(view[2]), dv = per_head ? heads : static_cast<int>(view[3]);
-  if (heat_version_ != m.cap_version || heat_b_ != m.batch || heat_h_ != head || heat_tensor_ != tn) {
-    heat_version_ = m.cap_version;
-    heat_b_ = m.batch;
+  if (heat_version_ != m.doc.cap_version || heat_b_ != m.sel.batch || heat_h_ != head || heat_tensor_ != tn) {
+    heat_version_ = m.doc.cap_version;
+    heat_b_ = m.sel.batch;
     heat_h_ = head;
     heat_tensor_ = tn;
     heat_vp_ = MapViewport{};
-    const int b = std::min<int>(m.batch, static_cast<int>(view[0]) - 1);
+    const int b = std::min<int>(m.sel.batch, static_cast<int>(view[0]) - 1);
     std::vector<float> diff(static_cast<size_t>(nq) * dv, 0.0f);
     const int64_t per = static_cast<int64_t>(nq) * dv;
     const int64_t off = per_head ? 0 : (static_cast<int64_t>(b) * heads + head) * per;
@@ -378,7 +378,7 @@ void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
   m.add_region({"div:heatmap", h1.p0.x * fs, h1.p0.y * fs, w1 * fs, hh * fs, js});
   if (h1.hovered) {
     ImGui::SetTooltip("row %d, dim %d: |A-B| = %.4g", h1.row, h1.col, heat_tex_.map()->at(h1.row, h1.col));
-    if (h1.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.batch, m.head, h1.row);
+    if (h1.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.sel.batch, m.sel.head, h1.row);
   }
   color_bar(heat_tex_.scale(), w1, "");
   ImGui::EndGroup();
@@ -393,7 +393,7 @@ void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
   if (h2.hovered) {
     ImGui::SetTooltip("head %d row %d: max |A-B| = %.4g%s", h2.row, h2.col, rows_tex_.map()->at(h2.row, h2.col),
                       (tn == "out" || tn == "dq") ? " (click: show in maps)" : "");
-    if (h2.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.batch, h2.row, h2.col);
+    if (h2.clicked && (tn == "out" || tn == "dq")) m.focus_row(m.sel.batch, h2.row, h2.col);
   }
   color_bar(rows_tex_.scale(), std::min(w2, 360.0f), "");
   ImGui::EndGroup();
@@ -447,9 +447,9 @@ void DivergenceView::draw_tables(Model& m) {
         ImGui::TableNextColumn();
         char lbl[32];
         std::snprintf(lbl, sizeof lbl, "%d##ph%d", e.b, k);
-        if (ImGui::Selectable(lbl, e.b == m.batch && e.h == m.head, ImGuiSelectableFlags_SpanAllColumns)) {
-          m.batch = e.b;
-          m.head = e.h;
+        if (ImGui::Selectable(lbl, e.b == m.sel.batch && e.h == m.sel.head, ImGuiSelectableFlags_SpanAllColumns)) {
+          m.sel.batch = e.b;
+          m.sel.head = e.h;
         }
         ImGui::TableNextColumn();
         ImGui::Text("%d", e.h);
@@ -486,15 +486,15 @@ void DivergenceView::draw_tables(Model& m) {
 
   // Worst rows.
   ImGui::BeginChild("worst", ImVec2(0, th), true);
-  ImGui::TextUnformatted(m.div_tensor == "dk" || m.div_tensor == "dv" ? "worst key rows (h: kv head)"
-                         : m.div_tensor == "dsinks"                 ? "worst heads"
+  ImGui::TextUnformatted(m.sel.div_tensor == "dk" || m.sel.div_tensor == "dv" ? "worst key rows (h: kv head)"
+                         : m.sel.div_tensor == "dsinks"                 ? "worst heads"
                                                                     : "worst rows (click: show in maps)");
   for (size_t i = 0; i < d.worst_rows.size(); ++i) {
     const RowError& r = d.worst_rows[i];
     char lbl[96];
     std::snprintf(lbl, sizeof lbl, "b%d h%-3d row %-6lld  %.3g##wr%zu", r.b, r.h, static_cast<long long>(r.row),
                   r.max_abs, i);
-    if (ImGui::Selectable(lbl) && (m.div_tensor == "out" || m.div_tensor == "dq")) m.focus_row(r.b, r.h, r.row);
+    if (ImGui::Selectable(lbl) && (m.sel.div_tensor == "out" || m.sel.div_tensor == "dq")) m.focus_row(r.b, r.h, r.row);
     if (i < 8) {
       ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
       float fs = ImGui::GetIO().DisplayFramebufferScale.x;

@@ -7,8 +7,8 @@
 namespace attnscope {
 
 void environment_header(Model& m) {
-  if (!m.cap || m.cap->env.gpu.empty()) return;
-  const auto lines = environment_lines(m.cap->env.gpu);
+  if (!m.doc.cap || m.doc.cap->env.gpu.empty()) return;
+  const auto lines = environment_lines(m.doc.cap->env.gpu);
   // Closed: the lines that decide how fast a kernel can run, in one row.
   std::string summary;
   nlohmann::json fields = nlohmann::json::object();

@@ -31,7 +31,7 @@ bool dtype_combo(const char* label, DType* d) {
 }  // namespace
 
 void LayerView::draw(Model& m) {
-  LayerSpec& s = m.spec;
+  LayerSpec& s = m.doc.spec;
   bool changed = false;
   const float w = 150;
 
@@ -92,16 +92,16 @@ void LayerView::draw(Model& m) {
       changed |= ImGui::InputText("mask file", &s.mask_file);
     changed |= dtype_combo("eager softmax dtype", &s.softmax_dtype);
     ImGui::PopItemWidth();
-    if (m.layer_types.size() > 0 || !m.config_path.empty()) {
-      ImGui::TextDisabled("config: %s", m.config_path.c_str());
+    if (m.doc.layer_types.size() > 0 || !m.doc.config_path.empty()) {
+      ImGui::TextDisabled("config: %s", m.doc.config_path.c_str());
       ImGui::SetNextItemWidth(w);
-      if (ImGui::InputInt("config layer", &m.config_layer)) {
-        m.config_layer = std::max(0, m.config_layer);
-        m.add_error(m.open_spec(m.config_path, m.config_layer));
+      if (ImGui::InputInt("config layer", &m.doc.config_layer)) {
+        m.doc.config_layer = std::max(0, m.doc.config_layer);
+        m.add_error(m.open_spec(m.doc.config_path, m.doc.config_layer));
       }
-      if (!m.layer_types.empty()) {
+      if (!m.doc.layer_types.empty()) {
         std::string t;
-        for (const auto& x : m.layer_types) t += (t.empty() ? "" : ", ") + x;
+        for (const auto& x : m.doc.layer_types) t += (t.empty() ? "" : ", ") + x;
         ImGui::TextDisabled("layer types: %s", t.c_str());
       }
     }
@@ -109,17 +109,17 @@ void LayerView::draw(Model& m) {
 
   if (ImGui::CollapsingHeader("Inputs", ImGuiTreeNodeFlags_DefaultOpen)) {
     ImGui::PushItemWidth(w);
-    int seed = static_cast<int>(m.seed);
-    if (ImGui::InputInt("seed", &seed)) m.seed = static_cast<uint64_t>(std::max(0, seed));
-    int dist = m.dist == Distribution::Normal ? 0 : 1;
-    if (ImGui::Combo("distribution", &dist, "normal\0outliers\0")) m.dist = dist ? Distribution::Outliers : Distribution::Normal;
-    ImGui::InputText("inputs file", &m.inputs_path);
+    int seed = static_cast<int>(m.doc.seed);
+    if (ImGui::InputInt("seed", &seed)) m.doc.seed = static_cast<uint64_t>(std::max(0, seed));
+    int dist = m.doc.dist == Distribution::Normal ? 0 : 1;
+    if (ImGui::Combo("distribution", &dist, "normal\0outliers\0")) m.doc.dist = dist ? Distribution::Outliers : Distribution::Normal;
+    ImGui::InputText("inputs file", &m.doc.inputs_path);
     if (ImGui::IsItemHovered()) ImGui::SetTooltip(".npy folder, .safetensors or .h5 with q, k, v [bhnd]; empty = random");
     ImGui::PopItemWidth();
   }
 
   if (changed) {
-    ++m.spec_version;
+    ++m.doc.spec_version;
     kv_lengths_text_.clear();
   }
   std::string verr = s.validate();
@@ -129,17 +129,17 @@ void LayerView::draw(Model& m) {
     std::string why;
     DeviceInfo dev = m.verdict_device(&why);
     ImGui::TextDisabled("verdicts against %s", dev.describe().c_str());
-    if (verdicts_for_ != m.spec_version || verdict_gpu_ != m.settings.verdict_gpu || force_cpu_ != m.force_cpu) {
-      verdicts_for_ = m.spec_version;
+    if (verdicts_for_ != m.doc.spec_version || verdict_gpu_ != m.settings.verdict_gpu || force_cpu_ != m.doc.force_cpu) {
+      verdicts_for_ = m.doc.spec_version;
       verdict_gpu_ = m.settings.verdict_gpu;
-      force_cpu_ = m.force_cpu;
+      force_cpu_ = m.doc.force_cpu;
       rows_.clear();
       if (verr.empty()) {
         GpuBackend& g = GpuBackend::instance();
         for (const auto& name : implementation_names()) {
           Row r;
           r.impl = name;
-          if (g.available() && !m.force_cpu && m.settings.verdict_gpu.empty() && g.provides(name))
+          if (g.available() && !m.doc.force_cpu && m.settings.verdict_gpu.empty() && g.provides(name))
             r.verdict = g.check(name, s, dev);
           else if (const Implementation* impl = cpu_implementation(name))
             r.verdict = impl->check(s, dev);
@@ -153,7 +153,7 @@ void LayerView::draw(Model& m) {
     const auto& names = implementation_names();
     for (size_t i = 0; i < names.size() && i < 4; ++i) {
       ImGui::PushID(static_cast<int>(i));
-      ImGui::Checkbox("##on", &m.impl_on[i]);
+      ImGui::Checkbox("##on", &m.doc.impl_on[i]);
       ImGui::SameLine();
       const Row* r = i < rows_.size() ? &rows_[i] : nullptr;
       if (r)
@@ -164,7 +164,7 @@ void LayerView::draw(Model& m) {
       if (names[i] == "sdpa") {
         ImGui::SameLine();
         ImGui::SetNextItemWidth(110);
-        ImGui::Combo("backend", &m.sdpa_backend, "auto\0flash\0efficient\0math\0cudnn\0");
+        ImGui::Combo("backend", &m.doc.sdpa_backend, "auto\0flash\0efficient\0math\0cudnn\0");
       }
       if (r) {
         ImGui::Indent(24);
@@ -174,23 +174,23 @@ void LayerView::draw(Model& m) {
       }
       ImGui::PopID();
     }
-    ImGui::Checkbox("what-if (run refused ones with the feature dropped)", &m.what_if);
+    ImGui::Checkbox("what-if (run refused ones with the feature dropped)", &m.doc.what_if);
     GpuBackend& g = GpuBackend::instance();
-    if (g.available()) ImGui::Checkbox("force CPU backend", &m.force_cpu);
-    ImGui::Checkbox("probe", &m.probe);
-    if (m.probe) {
+    if (g.available()) ImGui::Checkbox("force CPU backend", &m.doc.force_cpu);
+    ImGui::Checkbox("probe", &m.doc.probe);
+    if (m.doc.probe) {
       ImGui::PushItemWidth(w);
-      ImGui::InputInt("probe batch", &m.probe_spec.batch);
-      ImGui::InputInt("probe head", &m.probe_spec.head);
-      ImGui::InputInt("probe rows from", &m.probe_spec.row_begin);
-      ImGui::InputInt("probe rows to", &m.probe_spec.row_end);
+      ImGui::InputInt("probe batch", &m.doc.probe_spec.batch);
+      ImGui::InputInt("probe head", &m.doc.probe_spec.head);
+      ImGui::InputInt("probe rows from", &m.doc.probe_spec.row_begin);
+      ImGui::InputInt("probe rows to", &m.doc.probe_spec.row_end);
       ImGui::PopItemWidth();
-      if (m.probe_spec.row_end <= m.probe_spec.row_begin) m.probe_spec.row_end = m.probe_spec.row_begin + 16;
+      if (m.doc.probe_spec.row_end <= m.doc.probe_spec.row_begin) m.doc.probe_spec.row_end = m.doc.probe_spec.row_begin + 16;
     }
   }
   ImGui::Spacing();
-  ImGui::BeginDisabled(m.busy() || !verr.empty());
-  if (ImGui::Button("Run  (Ctrl+R)", ImVec2(-1, 0))) m.start_run();
+  ImGui::BeginDisabled(m.jobs.busy() || !verr.empty());
+  if (ImGui::Button("Run  (Ctrl+R)", ImVec2(-1, 0))) start_run(m);
   ImGui::EndDisabled();
 }
 

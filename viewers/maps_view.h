@@ -37,6 +37,13 @@ class MapsView : public View {
     Built b;
     std::unique_ptr<MapTexture> tex;
   };
+  struct Shown;
+  void update_build(Model& m);
+  void toolbar(Model& m, const Capture& cap);  // batch, head, scale options, reset, zoom
+  Shown pick_shown(const Model& m);
+  bool draw_map(Model& m, const Capture& cap, Entry& e, const Shown& shown, ImVec2 size, MapHit* hover);
+  void cursor_tooltip(Model& m, const Capture& cap, const Shown& shown, const MapHit& hover);
+
   struct Key {
     uint64_t version = 0;
     int b = -1, h = -1;

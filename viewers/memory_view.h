@@ -15,6 +15,9 @@ class MemoryView : public View {
   void draw(Model& m) override;
 
  private:
+  // The sequence length the model is shown at, "full context" to reset it, and what it is judged against.
+  void length_slider(int full, bool known_context, const std::string& dev_name, int64_t dev_mem);
+
   int seq_ = 0;  // slider value; 0 = the layer's own
   uint64_t for_version_ = 0;
 };

@@ -1,41 +1,19 @@
-// The GUI's shared model: the open capture, the layer being edited, selections shared by the
-// panels (batch, head, zoom/pan, linked cursor), the one background job, messages and settings.
-// Panels read and write it; they never hold pointers to each other.
+// The GUI's shared model: the document (open capture, layer being edited), the selection shared by
+// the panels, the background jobs, and beside them the settings, the messages and what this frame
+// drew for the screenshot. Panels read and write it; they never hold pointers to each other.
+// Its own functions are the steps that touch more than one part (a capture arriving resets the
+// selection and goes into the recent files).
 #pragma once
-#include <atomic>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "capture/capture.h"
-#include "kernels/inputs.h"
-#include "viewers/map_texture.h"
+#include "viewers/document.h"
+#include "viewers/jobs.h"
+#include "viewers/selection.h"
 #include "viewers/settings.h"
 
 namespace attnscope {
-
-enum class PanelId { Maps, Divergence, Probe, Timeline, Memory, Diagnose, Count };
-const char* panel_name(PanelId p);         // "maps", "divergence", ...
-bool parse_panel(const std::string& s, PanelId* out);
-
-// Work off the UI thread (load, run, save): progress and cancel shared with the worker; the
-// result is applied on the UI thread by `finish` once `done` is set.
-struct Job {
-  std::string what;
-  std::thread thread;
-  std::atomic<bool> cancel{false};
-  std::atomic<bool> done{false};
-  std::atomic<double> progress{0.0};
-  std::mutex mu;
-  std::string stage;                       // guarded by mu
-  std::function<void(struct Model&)> finish;  // guarded by mu; set by the worker at its end
-  std::shared_ptr<const Capture> partial;     // guarded by mu: a run's results so far, for poll
-  bool partial_shown = false;                 // UI thread: a partial of this job is on screen
-  bool supersedable = false;                  // the start-up run: opening or running something else cancels it
-};
 
 // A plot area drawn this frame, for the screenshot's sidecar JSON (tests read pixels inside).
 struct Region {
@@ -45,65 +23,23 @@ struct Region {
 };
 
 struct Model {
+  Document doc;
+  Selection sel;
+  Jobs jobs;
+
   Settings settings;
   std::string settings_path;   // "" = do not persist (headless runs)
-
-  // The open capture; replaced as a whole (the panels rebuild what they cached on a new version).
-  std::shared_ptr<const Capture> cap;
-  std::string cap_path;
-  uint64_t cap_version = 0;
-
-  // Layer and run options being edited.
-  LayerSpec spec;
-  std::vector<std::string> layer_types;  // from the last HF config.json
-  std::string config_path;
-  int config_layer = 0;
-  uint64_t config_spec_version = 0;      // spec_version right after the config was loaded
-  uint64_t seed = 1;
-  Distribution dist = Distribution::Normal;
-  std::string inputs_path;
-  bool impl_on[4] = {true, true, true, true};  // eager, sdpa, flash2, sink
-  int sdpa_backend = 0;                         // 0 auto, 1 flash, 2 efficient, 3 math, 4 cudnn
-  bool what_if = false;
-  bool force_cpu = false;
-  bool probe = false;
-  ProbeSpec probe_spec;
-  uint64_t spec_version = 1;                    // bumped on every edit (verdicts recomputed)
-
-  // Selections shared by the panels.
-  int batch = 0, head = 0;
-  MapViewport view;                     // synchronised zoom and pan of every map
-  bool maps_minus_reference = false;    // maps show P - P_fp64 (diverging colours)
-  bool cursor_valid = false;            // linked cursor (query row, key column)
-  int cursor_row = 0, cursor_col = 0;
-  std::string div_a, div_b;             // divergence pair (run labels, "reference")
-  std::string div_tensor = "out";       // what the divergence compares: "out", "dq", "dk", "dv", "dsinks"
-  PanelId panel = PanelId::Maps;
-  bool panel_requested = false;         // switch the tab bar to `panel` next frame
 
   // Messages: errors stay until dismissed; the info line is replaced.
   std::vector<std::string> errors;
   std::string info;
 
-  std::unique_ptr<Job> job;
+  // This frame's output.
   std::vector<Region> regions;          // cleared every frame
   float panel_rect[4] = {0, 0, 0, 0};   // x, y, w, h of the current panel's area this frame
   std::string png_request;              // File > Export PNG: written after this frame renders
   bool png_panel_only = true;
 
-  // Background work. Each returns false (with a message) when a job is already running.
-  bool start_load(const std::string& path);
-  // `at_start`: the run of the default layer a session with no file starts with; the panels fill
-  // as its implementations finish, and opening a file or starting another run supersedes it.
-  bool start_run(bool at_start = false);
-  bool start_save(const std::string& path);
-  void cancel_job();
-  bool busy() const { return job != nullptr; }
-  bool can_start() const { return !job || job->supersedable; }  // a new run or load may begin
-  // Before a new job: cancels a supersedable one; false (with a message) when another is running.
-  bool make_room();
-  // Joins a finished job and applies its result (UI thread, once per frame).
-  void poll();
   // Opens a spec (attnscope JSON) or a HuggingFace config.json; "" or the error.
   std::string open_spec(const std::string& path, int layer);
   // Routes a dropped or recent path by extension.
@@ -111,12 +47,11 @@ struct Model {
   void set_capture(std::shared_ptr<const Capture> c, const std::string& path);
   // A running session's results so far (no path, no recent-files entry; the view stays put).
   void show_partial(std::shared_ptr<const Capture> c, bool first);
-  void add_error(const std::string& e);
-  void save_settings_now();
   // Center the maps on query row `row` (and head) at a readable zoom.
   void focus_row(int b, int h, int64_t row);
-  std::vector<std::string> selected_impls() const;
-  DeviceInfo verdict_device(std::string* why) const;
+  DeviceInfo verdict_device(std::string* why) const { return doc.verdict_device(settings.verdict_gpu, why); }
+  void add_error(const std::string& e);
+  void save_settings_now();
   void add_region(Region r) { regions.push_back(std::move(r)); }
 };
 

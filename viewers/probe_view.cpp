@@ -53,11 +53,11 @@ void tile_plot(const char* id, const float* v, int rows, int nt, int sel, ImVec2
 }  // namespace
 
 void ProbeView::draw(Model& m) {
-  if (!m.cap) {
+  if (!m.doc.cap) {
     ImGui::TextWrapped("No capture open.");
     return;
   }
-  const Capture& cap = *m.cap;
+  const Capture& cap = *m.doc.cap;
   std::vector<const RunResult*> probed;
   for (const RunResult& r : cap.runs)
     if (!r.probe.empty()) probed.push_back(&r);
@@ -67,8 +67,8 @@ void ProbeView::draw(Model& m) {
                        "memory-efficient kernel) then record their P tiles and running max/sum.");
     return;
   }
-  if (for_version_ != m.cap_version) {
-    for_version_ = m.cap_version;
+  if (for_version_ != m.doc.cap_version) {
+    for_version_ = m.doc.cap_version;
     run_ = probed.front()->label;
     built_run_.clear();
   }

@@ -67,7 +67,7 @@ int64_t resident_bytes() {
 
 std::string regions_json(const Model& m, int width, int height, float x0, float y0) {
   std::string s = "{\n  \"width\": " + std::to_string(width) + ",\n  \"height\": " + std::to_string(height) +
-                  ",\n  \"panel\": \"" + panel_name(m.panel) + "\",\n  \"capture\": \"" + esc(m.cap_path) +
+                  ",\n  \"panel\": \"" + panel_name(m.sel.panel) + "\",\n  \"capture\": \"" + esc(m.doc.cap_path) +
                   "\",\n  \"info\": \"" + esc(m.info) + "\",\n  \"errors\": " + std::to_string(m.errors.size()) +
                   ",\n  \"rss_bytes\": " + std::to_string(resident_bytes()) + ",\n  \"regions\": [";
   char buf[160];

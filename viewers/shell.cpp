@@ -42,7 +42,7 @@ const char* kShortcuts =
 Shell::Shell() : views_(make_views()) {}
 
 std::string Shell::busy_with(const Model& m) const {
-  if (m.busy()) return m.job->what;
+  if (m.jobs.busy()) return m.jobs.current()->what;
   for (const auto& v : views_)
     if (v->pending()) return std::string(v->title()) + " panel";
   return "";
@@ -56,8 +56,8 @@ void Shell::open_dialog(Dialog d, const Model& m) {
                     ? m.settings.last_dir
                     : fs::current_path(ec).string();
   dialog_name_.clear();
-  if (d == Dialog::SaveCapture) dialog_name_ = m.cap_path.empty() ? "capture.h5" : fs::path(m.cap_path).filename().string();
-  if (d == Dialog::ExportPanelPng) dialog_name_ = std::string(panel_name(m.panel)) + ".png";
+  if (d == Dialog::SaveCapture) dialog_name_ = m.doc.cap_path.empty() ? "capture.h5" : fs::path(m.doc.cap_path).filename().string();
+  if (d == Dialog::ExportPanelPng) dialog_name_ = std::string(panel_name(m.sel.panel)) + ".png";
   if (d == Dialog::ExportWindowPng) dialog_name_ = "attnscope.png";
   if (d == Dialog::ExportTrace) dialog_name_ = "trace.json";
   if (d == Dialog::ExportSummaryJson) dialog_name_ = "summary.json";
@@ -66,13 +66,13 @@ void Shell::open_dialog(Dialog d, const Model& m) {
 }
 
 void Shell::export_text(Model& m, Dialog d, const std::string& path) {
-  if (!m.cap) {
+  if (!m.doc.cap) {
     m.add_error("export: no capture is open");
     return;
   }
-  std::string text = d == Dialog::ExportTrace         ? trace_json(*m.cap)
-                     : d == Dialog::ExportSummaryJson ? summary_json(*m.cap)
-                                                      : summary_csv(*m.cap);
+  std::string text = d == Dialog::ExportTrace         ? trace_json(*m.doc.cap)
+                     : d == Dialog::ExportSummaryJson ? summary_json(*m.doc.cap)
+                                                      : summary_csv(*m.doc.cap);
   std::string err = write_text_file(path, text);
   if (err.empty())
     m.info = "exported " + path;
@@ -83,9 +83,9 @@ void Shell::export_text(Model& m, Dialog d, const std::string& path) {
 void Shell::finish_dialog(Model& m, const std::string& path) {
   m.settings.last_dir = fs::path(path).parent_path().string();
   switch (dialog_) {
-    case Dialog::OpenCapture: m.start_load(path); break;
+    case Dialog::OpenCapture: start_load(m, path); break;
     case Dialog::OpenSpec: m.add_error(m.open_spec(path, 0)); break;
-    case Dialog::SaveCapture: m.start_save(path); break;
+    case Dialog::SaveCapture: start_save(m, path); break;
     case Dialog::ExportPanelPng:
     case Dialog::ExportWindowPng:
       m.png_request = path;
@@ -203,15 +203,15 @@ void Shell::menu(Model& m) {
       }
       ImGui::EndMenu();
     }
-    if (ImGui::MenuItem("Save capture as...", "Ctrl+S", false, m.cap != nullptr)) open_dialog(Dialog::SaveCapture, m);
+    if (ImGui::MenuItem("Save capture as...", "Ctrl+S", false, m.doc.cap != nullptr)) open_dialog(Dialog::SaveCapture, m);
     ImGui::Separator();
     if (ImGui::BeginMenu("Export")) {
       if (ImGui::MenuItem("Panel as PNG...", "Ctrl+E")) open_dialog(Dialog::ExportPanelPng, m);
       if (ImGui::MenuItem("Window as PNG...")) open_dialog(Dialog::ExportWindowPng, m);
-      if (ImGui::MenuItem("Chrome trace (.json)...", nullptr, false, m.cap != nullptr)) open_dialog(Dialog::ExportTrace, m);
-      if (ImGui::MenuItem("Summary (.json)...", nullptr, false, m.cap != nullptr))
+      if (ImGui::MenuItem("Chrome trace (.json)...", nullptr, false, m.doc.cap != nullptr)) open_dialog(Dialog::ExportTrace, m);
+      if (ImGui::MenuItem("Summary (.json)...", nullptr, false, m.doc.cap != nullptr))
         open_dialog(Dialog::ExportSummaryJson, m);
-      if (ImGui::MenuItem("Summary (.csv)...", nullptr, false, m.cap != nullptr))
+      if (ImGui::MenuItem("Summary (.csv)...", nullptr, false, m.doc.cap != nullptr))
         open_dialog(Dialog::ExportSummaryCsv, m);
       ImGui::EndMenu();
     }
@@ -220,25 +220,25 @@ void Shell::menu(Model& m) {
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Run")) {
-    if (ImGui::MenuItem("Run layer", "Ctrl+R", false, m.can_start())) m.start_run();
-    if (ImGui::MenuItem("Cancel", "Esc", false, m.busy())) m.cancel_job();
-    ImGui::MenuItem("What-if for refused implementations", nullptr, &m.what_if);
-    ImGui::MenuItem("Probe fused kernels", nullptr, &m.probe);
+    if (ImGui::MenuItem("Run layer", "Ctrl+R", false, m.jobs.can_start())) start_run(m);
+    if (ImGui::MenuItem("Cancel", "Esc", false, m.jobs.busy())) m.jobs.cancel();
+    ImGui::MenuItem("What-if for refused implementations", nullptr, &m.doc.what_if);
+    ImGui::MenuItem("Probe fused kernels", nullptr, &m.doc.probe);
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("View")) {
     for (const auto& v : views_) {
       int i = static_cast<int>(v->id());
       std::string sc = "Ctrl+" + std::to_string(i + 1);
-      if (ImGui::MenuItem(v->title(), sc.c_str(), m.panel == v->id())) {
-        m.panel = v->id();
-        m.panel_requested = true;
+      if (ImGui::MenuItem(v->title(), sc.c_str(), m.sel.panel == v->id())) {
+        m.sel.panel = v->id();
+        m.sel.panel_requested = true;
       }
     }
     ImGui::Separator();
     ImGui::MenuItem("Log scale maps", nullptr, &m.settings.log_scale);
     ImGui::MenuItem("Reference map", nullptr, &m.settings.show_reference_map);
-    if (ImGui::MenuItem("Reset map zoom")) m.view = MapViewport{};
+    if (ImGui::MenuItem("Reset map zoom")) m.sel.view = MapViewport{};
     ImGui::EndMenu();
   }
   if (ImGui::BeginMenu("Help")) {
@@ -255,17 +255,17 @@ void Shell::shortcuts(Model& m) {
   if (io.KeyCtrl) {
     if (ImGui::IsKeyPressed(GLFW_KEY_O, false)) open_dialog(Dialog::OpenCapture, m);
     if (ImGui::IsKeyPressed(GLFW_KEY_L, false)) open_dialog(Dialog::OpenSpec, m);
-    if (ImGui::IsKeyPressed(GLFW_KEY_S, false) && m.cap) open_dialog(Dialog::SaveCapture, m);
+    if (ImGui::IsKeyPressed(GLFW_KEY_S, false) && m.doc.cap) open_dialog(Dialog::SaveCapture, m);
     if (ImGui::IsKeyPressed(GLFW_KEY_E, false)) open_dialog(Dialog::ExportPanelPng, m);
-    if (ImGui::IsKeyPressed(GLFW_KEY_R, false) && m.can_start()) m.start_run();
+    if (ImGui::IsKeyPressed(GLFW_KEY_R, false) && m.jobs.can_start()) start_run(m);
     if (ImGui::IsKeyPressed(GLFW_KEY_Q, false)) glfwSetWindowShouldClose(glfwGetCurrentContext(), GLFW_TRUE);
     for (int i = 0; i < static_cast<int>(PanelId::Count); ++i)
       if (ImGui::IsKeyPressed(GLFW_KEY_1 + i, false)) {
-        m.panel = static_cast<PanelId>(i);
-        m.panel_requested = true;
+        m.sel.panel = static_cast<PanelId>(i);
+        m.sel.panel_requested = true;
       }
   }
-  if (ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false) && m.busy()) m.cancel_job();
+  if (ImGui::IsKeyPressed(GLFW_KEY_ESCAPE, false) && m.jobs.busy()) m.jobs.cancel();
   if (ImGui::IsKeyPressed(GLFW_KEY_F1, false)) help_request_ = true;
 }
 
@@ -277,28 +277,28 @@ void Shell::status_bar(Model& m) {
     ImGui::TextColored(ImVec4(0.9f, 0.8f, 0.4f, 1), "CPU backend");
   if (!g.available() && ImGui::IsItemHovered()) ImGui::SetTooltip("GPU backend not loaded: %s", g.why_not().c_str());
   ImGui::SameLine(0, 24);
-  if (m.cap)
-    ImGui::Text("capture: %s", m.cap_path.empty() ? "(unsaved run)" : m.cap_path.c_str());
+  if (m.doc.cap)
+    ImGui::Text("capture: %s", m.doc.cap_path.empty() ? "(unsaved run)" : m.doc.cap_path.c_str());
   else
     ImGui::TextDisabled("no capture");
-  if (m.job) {
+  if (Job* job = m.jobs.current()) {
     ImGui::SameLine(0, 24);
     std::string stage;
     {
-      std::lock_guard<std::mutex> lock(m.job->mu);
-      stage = m.job->stage;
+      std::lock_guard<std::mutex> lock(job->mu);
+      stage = job->stage;
     }
-    ImGui::ProgressBar(static_cast<float>(m.job->progress.load()), ImVec2(220, 0), stage.c_str());
+    ImGui::ProgressBar(static_cast<float>(job->progress.load()), ImVec2(220, 0), stage.c_str());
     {
       ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
       const float f = ImGui::GetIO().DisplayFramebufferScale.x;
       m.add_region({"status:progress", a.x * f, a.y * f, (z.x - a.x) * f, (z.y - a.y) * f,
-                    "\"fraction\": " + std::to_string(m.job->progress.load())});
+                    "\"fraction\": " + std::to_string(job->progress.load())});
     }
     ImGui::SameLine();
-    if (ImGui::SmallButton(m.job->cancel ? "cancelling..." : "Cancel")) m.cancel_job();
+    if (ImGui::SmallButton(job->cancel ? "cancelling..." : "Cancel")) m.jobs.cancel();
     ImGui::SameLine();
-    ImGui::TextDisabled("%s", m.job->what.c_str());
+    ImGui::TextDisabled("%s", job->what.c_str());
   } else if (!m.info.empty()) {
     ImGui::SameLine(0, 24);
     ImGui::TextDisabled("%s", m.info.c_str());
@@ -345,12 +345,12 @@ void Shell::draw(Model& m) {
   ImGui::SameLine();
   ImGui::BeginChild("panels", ImVec2(0, body_h), false);
   // A panel switch asked for while drawing (a click in a panel) is applied on the next frame.
-  const bool requested = m.panel_requested;
+  const bool requested = m.sel.panel_requested;
   if (ImGui::BeginTabBar("panel_tabs")) {
     for (const auto& v : views_) {
-      ImGuiTabItemFlags tf = (requested && m.panel == v->id()) ? ImGuiTabItemFlags_SetSelected : 0;
+      ImGuiTabItemFlags tf = (requested && m.sel.panel == v->id()) ? ImGuiTabItemFlags_SetSelected : 0;
       if (!ImGui::BeginTabItem(v->title(), nullptr, tf)) continue;
-      if (!requested && !m.panel_requested) m.panel = v->id();
+      if (!requested && !m.sel.panel_requested) m.sel.panel = v->id();
       ImVec2 p = ImGui::GetCursorScreenPos();
       ImVec2 a = ImGui::GetContentRegionAvail();
       ImGuiIO& io = ImGui::GetIO();
@@ -365,7 +365,7 @@ void Shell::draw(Model& m) {
     }
     ImGui::EndTabBar();
   }
-  if (requested) m.panel_requested = false;
+  if (requested) m.sel.panel_requested = false;
   ImGui::EndChild();
   ImGui::Separator();
   status_bar(m);

@@ -17,6 +17,11 @@ class TimelineView : public View {
   void draw(Model& m) override;
 
  private:
+  void fit(const Capture& cap);  // the view and its limits for a new capture
+  void toolbar();                // fit, fit all, the visible span
+  void draw_plot(Model& m, const Capture& cap);
+  void kernel_table(const Capture& cap);
+
   uint64_t for_version_ = 0;
   double t_min_ = 0, t_max_ = 1;   // data extent (us) with the NVTX phases, padded: the zoom-out limit
   double fit0_ = 0, fit1_ = 1;     // the kernels' (or spans') extent, padded: the view it opens on

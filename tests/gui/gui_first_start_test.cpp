@@ -38,13 +38,13 @@ LayerSpec small_default() {
 // Polls the model as the frame loop does until its job ends; the run counts it showed meanwhile.
 std::vector<size_t> shown_while_running(Model& m) {
   std::vector<size_t> shown;
-  uint64_t version = m.cap_version;
+  uint64_t version = m.doc.cap_version;
   const auto t0 = std::chrono::steady_clock::now();
-  while (m.busy() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(2)) {
-    m.poll();
-    if (m.busy() && m.cap_version != version) {
-      version = m.cap_version;
-      shown.push_back(m.cap->runs.size());
+  while (m.jobs.busy() && std::chrono::steady_clock::now() - t0 < std::chrono::minutes(2)) {
+    m.jobs.poll(m);
+    if (m.jobs.busy() && m.doc.cap_version != version) {
+      version = m.doc.cap_version;
+      shown.push_back(m.doc.cap->runs.size());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -54,20 +54,20 @@ std::vector<size_t> shown_while_running(Model& m) {
 TEST(FirstStart, ThePanelsFillAsTheDefaultRunGoes) {
   setenv("ATTNSCOPE_NO_GPU", "1", 1);
   Model m;
-  m.spec = small_default();
-  m.what_if = true;
-  ASSERT_TRUE(m.start_run(true));
+  m.doc.spec = small_default();
+  m.doc.what_if = true;
+  ASSERT_TRUE(start_run(m, true));
   const std::vector<size_t> shown = shown_while_running(m);
-  ASSERT_FALSE(m.busy());
-  ASSERT_NE(m.cap, nullptr);
-  EXPECT_EQ(m.cap->runs.size(), 6u) << "eager, sdpa and flash2 refused and as what-ifs, sink";
+  ASSERT_FALSE(m.jobs.busy());
+  ASSERT_NE(m.doc.cap, nullptr);
+  EXPECT_EQ(m.doc.cap->runs.size(), 6u) << "eager, sdpa and flash2 refused and as what-ifs, sink";
   ASSERT_GE(shown.size(), 2u) << "partial results reached the panels before the end";
   for (size_t i = 1; i < shown.size(); ++i) EXPECT_LE(shown[i - 1], shown[i]);
   EXPECT_LT(shown.front(), 6u);
-  EXPECT_EQ(m.cap_path, "");
+  EXPECT_EQ(m.doc.cap_path, "");
   EXPECT_TRUE(m.errors.empty()) << m.errors.front();
   // The finished capture has eager's own P again (partial copies leave S and P with the run).
-  EXPECT_FALSE(m.cap->find("eager")->probs.empty());
+  EXPECT_FALSE(m.doc.cap->find("eager")->probs.empty());
 }
 
 TEST(FirstStart, OpeningAFileSupersedesTheStartUpRun) {
@@ -84,21 +84,21 @@ TEST(FirstStart, OpeningAFileSupersedesTheStartUpRun) {
   const std::string path = (dir / "opened.h5").string();
   ASSERT_EQ(save_capture(cap, path), "");
   Model m;
-  m.spec = default_spec();  // 512 tokens: still running when the file is opened
-  ASSERT_TRUE(m.start_run(true));
-  ASSERT_TRUE(m.start_load(path));
+  m.doc.spec = default_spec();  // 512 tokens: still running when the file is opened
+  ASSERT_TRUE(start_run(m, true));
+  ASSERT_TRUE(start_load(m, path));
   shown_while_running(m);
-  m.poll();
-  ASSERT_NE(m.cap, nullptr);
-  EXPECT_EQ(m.cap_path, path);
-  EXPECT_EQ(m.cap->spec.name, "opened meanwhile");
+  m.jobs.poll(m);
+  ASSERT_NE(m.doc.cap, nullptr);
+  EXPECT_EQ(m.doc.cap_path, path);
+  EXPECT_EQ(m.doc.cap->spec.name, "opened meanwhile");
   EXPECT_TRUE(m.errors.empty()) << m.errors.front();
   // A run the user started is not superseded.
-  ASSERT_TRUE(m.start_run(false));
-  EXPECT_FALSE(m.start_load(path));
+  ASSERT_TRUE(start_run(m, false));
+  EXPECT_FALSE(start_load(m, path));
   ASSERT_FALSE(m.errors.empty());
   EXPECT_EQ(m.errors.back().rfind("busy: running ", 0), 0u) << m.errors.back();
-  m.cancel_job();
+  m.jobs.cancel();
   shown_while_running(m);
   fs::remove_all(dir);
 }

@@ -1,4 +1,4 @@
-#include "viewers/session_deadline.h"
+#include "app/gui_session_deadline.h"
 
 #include <unistd.h>
 

@@ -1,5 +1,6 @@
 // The desktop GUI's entry point, called by app/main.cpp for `attnscope gui ...` (and for no verb
-// where there is a display).
+// where there is a display): the GLFW window, the OpenGL context and the ImGui frame loop around
+// viewers/' Shell.
 #pragma once
 #include <string>
 #include <vector>
