@@ -126,7 +126,7 @@ void DivergenceView::draw(Model& m) {
     ImGui::TextDisabled("choose two runs");
     return;
   }
-  if (grads) draw_gradient_table(m, cap);
+  if (grads) draw_gradient_table(m);
   if (for_version_ != m.doc.cap_version || for_a_ != m.sel.div_a || for_b_ != m.sel.div_b || for_tensor_ != m.sel.div_tensor) {
     for_version_ = m.doc.cap_version;
     for_a_ = m.sel.div_a;
@@ -230,7 +230,7 @@ void DivergenceView::draw(Model& m) {
 
 // Every run's gradients against the reference, FA2's verdict per tensor: the backward at a glance.
 // Cell colours: green accepted, red rejected, grey not applicable; a click opens that tensor.
-void DivergenceView::draw_gradient_table(Model& m, const Capture& cap) {
+void DivergenceView::draw_gradient_table(Model& m) {
   if (grads_version_ != m.doc.cap_version) {
     grads_version_ = m.doc.cap_version;
     grads_.reset();

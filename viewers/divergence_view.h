@@ -41,7 +41,7 @@ class DivergenceView : public View {
  private:
   void draw_heatmaps(Model& m, const Capture& cap);
   void draw_tables(Model& m);
-  void draw_gradient_table(Model& m, const Capture& cap);
+  void draw_gradient_table(Model& m);
   uint64_t for_version_ = 0;
   std::string for_a_, for_b_, for_tensor_;
   uint64_t grads_version_ = 0;

@@ -100,6 +100,13 @@ __device__ __forceinline__ void red_add2(float* dst, float x, float y) {
 #endif
 }
 
+// c0 += A·B over n8 tile 0 and c1 over n8 tile 1 of one ldmatrix.x4 of B (16 columns).
+template <class T>
+__device__ __forceinline__ void mma_16816_pair(float (&c0)[4], float (&c1)[4], const uint32_t a[4], const uint32_t b[4]) {
+  mma_16816<T>(c0, a, b[0], b[1]);
+  mma_16816<T>(c1, a, b[2], b[3]);
+}
+
 template <class Traits>
 __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const FlashBwdParams p, const bool double_buffer) {
   using T = typename Traits::Element;
@@ -204,10 +211,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
           uint32_t bb[4];
           ldmatrix_x4(bb, b_addr + (np * 16 * kS + ks * 16) * 2);
 #pragma unroll
-          for (int mt = 0; mt < kAMT; ++mt) {
-            mma_16816<T>(acc[mt][2 * np], a[mt], bb[0], bb[1]);
-            mma_16816<T>(acc[mt][2 * np + 1], a[mt], bb[2], bb[3]);
-          }
+          for (int mt = 0; mt < kAMT; ++mt) mma_16816_pair<T>(acc[mt][2 * np], acc[mt][2 * np + 1], a[mt], bb);
         }
       }
     };
@@ -294,10 +298,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
           ldmatrix_x4_trans(bq, q_addr + (kk * 16 * kS + dpair * 16) * 2);
 #pragma unroll
           for (int mt = 0; mt < 2; ++mt) {
-            mma_16816<T>(dv_acc[mt][2 * dpair], ap[mt], bdo[0], bdo[1]);
-            mma_16816<T>(dv_acc[mt][2 * dpair + 1], ap[mt], bdo[2], bdo[3]);
-            mma_16816<T>(dk_acc[mt][2 * dpair], ads[mt], bq[0], bq[1]);
-            mma_16816<T>(dk_acc[mt][2 * dpair + 1], ads[mt], bq[2], bq[3]);
+            mma_16816_pair<T>(dv_acc[mt][2 * dpair], dv_acc[mt][2 * dpair + 1], ap[mt], bdo);
+            mma_16816_pair<T>(dk_acc[mt][2 * dpair], dk_acc[mt][2 * dpair + 1], ads[mt], bq);
           }
         }
       }
@@ -321,10 +323,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
           uint32_t bk[4];
           ldmatrix_x4_trans(bk, k_addr + (kk * 16 * kS + dpair * 16) * 2);
 #pragma unroll
-          for (int mt = 0; mt < kCMT; ++mt) {
-            mma_16816<T>(dq[mt][2 * dpair], a[mt], bk[0], bk[1]);
-            mma_16816<T>(dq[mt][2 * dpair + 1], a[mt], bk[2], bk[3]);
-          }
+          for (int mt = 0; mt < kCMT; ++mt) mma_16816_pair<T>(dq[mt][2 * dpair], dq[mt][2 * dpair + 1], a[mt], bk);
         }
       }
       const bool pairs = f.d % 2 == 0;  // 8-byte aligned column pairs

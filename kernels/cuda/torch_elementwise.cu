@@ -509,27 +509,24 @@ void mul_scalar(const View& out, const View& in, float x, cudaStream_t st) { una
 void div_scalar(const View& out, const View& in, float x, cudaStream_t st) { unary<DivOp>(out, in, x, st); }
 void tanh(const View& out, const View& in, cudaStream_t st) { unary<TanhOp>(out, in, 0.f, st); }
 
-void tanh_backward(const View& out, const View& g, const View& t, cudaStream_t st) {
-  if (g.type != out.type || t.type != out.type) throw std::invalid_argument("torchlike::tanh_backward: mixed types");
-  const Iter it = make_iter({&out, &g, &t});
+// A binary op whose operands and result share one 16/32-bit float type (8 / 4 elements a vector).
+template <template <class> class Op>
+void binary_same(const char* name, const View& out, const View& a, const View& b, cudaStream_t st) {
+  if (a.type != out.type || b.type != out.type)
+    throw std::invalid_argument(std::string("torchlike::") + name + ": mixed types");
+  const Iter it = make_iter({&out, &a, &b});
   switch (out.type) {
-    case TType::F32: run(it, TanhBackwardOp<float>{0.f}, false, 4, st); return;
-    case TType::F16: run(it, TanhBackwardOp<__half>{0.f}, false, 8, st); return;
-    case TType::BF16: run(it, TanhBackwardOp<__nv_bfloat16>{0.f}, false, 8, st); return;
-    default: throw std::invalid_argument(std::string("torchlike::tanh_backward: ") + ttype_name(out.type));
+    case TType::F32: run(it, Op<float>{0.f}, false, 4, st); return;
+    case TType::F16: run(it, Op<__half>{0.f}, false, 8, st); return;
+    case TType::BF16: run(it, Op<__nv_bfloat16>{0.f}, false, 8, st); return;
+    default: throw std::invalid_argument(std::string("torchlike::") + name + ": " + ttype_name(out.type));
   }
 }
 
-void mul(const View& out, const View& a, const View& b, cudaStream_t st) {
-  if (a.type != out.type || b.type != out.type) throw std::invalid_argument("torchlike::mul: mixed types");
-  const Iter it = make_iter({&out, &a, &b});
-  switch (out.type) {
-    case TType::F32: run(it, MulTensorOp<float>{0.f}, false, 4, st); return;
-    case TType::F16: run(it, MulTensorOp<__half>{0.f}, false, 8, st); return;
-    case TType::BF16: run(it, MulTensorOp<__nv_bfloat16>{0.f}, false, 8, st); return;
-    default: throw std::invalid_argument(std::string("torchlike::mul: ") + ttype_name(out.type));
-  }
+void tanh_backward(const View& out, const View& g, const View& t, cudaStream_t st) {
+  binary_same<TanhBackwardOp>("tanh_backward", out, g, t, st);
 }
+void mul(const View& out, const View& a, const View& b, cudaStream_t st) { binary_same<MulTensorOp>("mul", out, a, b, st); }
 
 void add(const View& out, const View& a, const View& b, float alpha, cudaStream_t st) {
   const Iter it = make_iter({&out, &a, &b});
