@@ -226,8 +226,22 @@ std::string seconds_text(std::chrono::milliseconds ms) {
   return b;
 }
 
-// A good file's identity: it is not walked again while these stay the same.
-using FileKey = std::tuple<dev_t, ino_t, off_t, time_t, long, time_t, long>;
+// A good file's identity: it is not walked again while these stay the same. The last field hashes
+// the contents of a file up to kHashedBytes (0 for a larger one), which tells apart two versions
+// written within one tick of the file system's clock (the fuzzers write thousands a second).
+using FileKey = std::tuple<dev_t, ino_t, off_t, time_t, long, time_t, long, size_t>;
+constexpr off_t kHashedBytes = off_t{1} << 20;
+
+size_t contents_hash(const std::string& path, off_t size) {
+  if (size > kHashedBytes) return 0;
+  std::string bytes(static_cast<size_t>(size), '\0');
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return 0;
+  const size_t n = std::fread(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  bytes.resize(n);
+  return std::hash<std::string>{}(bytes) | 1;  // never 0, the "not hashed" value
+}
 std::mutex& cache_mutex() {
   static std::mutex m;
   return m;
@@ -364,8 +378,9 @@ Hdf5Check judge(const std::string& path, const ChildOutcome& o, std::chrono::mil
 Hdf5Check check_hdf5_file(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return {};  // the reader says "no such file"
+  const size_t hash = contents_hash(path, st.st_size);
   const FileKey key{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, st.st_ctim.tv_sec,
-                    st.st_ctim.tv_nsec};
+                    st.st_ctim.tv_nsec, hash};
   {
     std::lock_guard<std::mutex> lock(cache_mutex());
     if (good_files().count(key)) return {};
@@ -379,9 +394,9 @@ Hdf5Check check_hdf5_file(const std::string& path) {
     h5::silence_errors();
     r = h5guard::judge(path, h5guard::run_in_child([&](h5guard::Progress* p) { Walker(p).file(path); }, limit), limit);
   }
-  // Remembered only when its last change is over 2 s old: a file rewritten later gets another
-  // time stamp, even on file systems whose clock ticks coarsely.
-  if (r.ok() && started - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) > 2) {
+  // Remembered when its contents are in the key, or when its last change is over 2 s old: a file
+  // rewritten later gets another time stamp, even on file systems whose clock ticks coarsely.
+  if (r.ok() && (hash != 0 || started - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) > 2)) {
     std::lock_guard<std::mutex> lock(cache_mutex());
     if (good_files().size() > 1024) good_files().clear();
     good_files().insert(key);

@@ -36,8 +36,9 @@ struct Hdf5Check {
 
 // Walks `path` in a child process as described above. Refuses nothing but what crashes or hangs
 // the library: a missing, foreign or malformed file passes, for the reader to refuse by name.
-// A file found good is remembered (device, inode, size, times) once its last change is more than
-// 2 s old, so the GUI's repeated reads of one capture cost one check.
+// A file found good is remembered (device, inode, size, times, and the contents' hash up to 1 MiB)
+// once its last change is more than 2 s old or its contents are in the key, so the GUI's repeated
+// reads of one capture (and load_capture then load_intermediates) cost one check.
 Hdf5Check check_hdf5_file(const std::string& path);
 
 // The time limit of one check (default 10 s, or $ATTNSCOPE_HDF5_CHECK_SECONDS): a walk of a
