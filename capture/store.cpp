@@ -43,6 +43,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "capture/hdf5_guard.h"
 #include "capture/hdf5_util.h"
 #include "capture/spec_io.h"
 
@@ -995,6 +996,8 @@ LoadStatus open_capture(const std::string& path, Id* f, int* version_out = nullp
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return fail(LoadError::NotFound, path + ": no such file");
   if (!S_ISREG(st.st_mode)) return fail(LoadError::NotFound, path + ": not a regular file");
+  // libhdf5 1.10 can crash or hang on a damaged file: a child process walks it first.
+  if (Hdf5Check c = check_hdf5_file(path); !c.ok()) return fail(LoadError::Malformed, c.message);
   htri_t is = H5Fis_hdf5(path.c_str());
   if (is <= 0) return fail(LoadError::NotHdf5, path + ": not an HDF5 file");
   *f = Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "capture/hdf5_guard.h"
 #include "capture/hdf5_util.h"
 #include "capture/outside_timing.h"
 
@@ -395,6 +396,8 @@ std::string read_h5_impl(const std::string& path, NamedTensors* out) {
   h5::silence_errors();
   std::error_code ec;
   if (!fs::exists(path, ec)) return path + ": no such file";
+  // libhdf5 1.10 can crash or hang on a damaged file: a child process walks it first.
+  if (Hdf5Check c = check_hdf5_file(path); !c.ok()) return c.message;
   if (H5Fis_hdf5(path.c_str()) <= 0) return path + ": not an HDF5 file";
   h5::Id f(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f.ok()) return path + ": cannot open the HDF5 file (truncated or damaged)";

@@ -68,4 +68,28 @@ TEST_F(DamagedCapture, EveryVerbRefusesItWithOneLineNamingTheFileAndTheObject) {
   EXPECT_EQ(sh(bin() + " report " + good_).code, 0);
 }
 
+// A file on which libhdf5 itself crashes (tests/fuzz/regressions/h5_tensors: H5Oopen reads past
+// a damaged object header) is refused by every verb, --inputs included, with one line saying so,
+// and attnscope exits 2 instead of dying of the signal.
+TEST_F(DamagedCapture, AFileThatCrashesLibhdf5IsRefusedByEveryVerbWithOneLine) {
+  const std::string bad = ATTNSCOPE_SOURCE_DIR "/tests/fuzz/regressions/h5_tensors/fill_value_overflow.h5";
+  // SIGSEGV; SIGABRT under AddressSanitizer, which sees the overflow first (scripts/sanitize.sh).
+  const std::string expect = "attnscope: " + bad + ": the HDF5 library crashed reading this file (SIG";
+  for (const std::string& verb :
+       {"report " + bad, "report --json " + bad, "diff " + bad + " eager sink", "diff " + good_ + ":eager " + bad + ":eager",
+        "export-trace " + bad + " -o " + dir_ + "/trace.json",
+        "run --spec " ATTNSCOPE_SOURCE_DIR "/samples/gpt-oss-20b.json --seq 64 --impl eager --inputs " + bad + " -o " +
+            dir_ + "/out.h5"}) {
+    Out r = sh("ATTNSCOPE_NO_GPU=1 " + bin() + " " + verb);
+    EXPECT_EQ(r.code, 2) << verb << "\n" << r.text;
+    EXPECT_EQ(r.text.find('\n'), r.text.size() - 1) << verb << ": not one line:\n" << r.text;
+    EXPECT_EQ(r.text.rfind(expect, 0), 0u) << verb << ": " << r.text;
+    // Which call faults depends on what lies past the header in memory (H5Oopen in a fresh process).
+    EXPECT_NE(r.text.find(" in libhdf5's H5"), std::string::npos) << verb << ": " << r.text;
+    EXPECT_NE(r.text.find(" while walking /mask); the file is damaged\n"), std::string::npos) << verb << ": " << r.text;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/trace.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/out.h5"));
+}
+
 }  // namespace

@@ -10,7 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <chrono>
 #include <vector>
+
+#include "capture/hdf5_guard.h"
 
 namespace attnscope::fuzz {
 
@@ -80,6 +83,20 @@ inline void require_names(const std::string& err, const std::string& origin) {
 inline void require_h5_closed() {
   const ssize_t open = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
   require(open == 0, std::to_string(open) + " HDF5 objects left open");
+}
+
+// The HDF5 check's time limit inside the harnesses: 2 s, so a file that hangs libhdf5 is refused
+// well within libFuzzer's own -timeout (10 s in scripts/fuzz.sh) even when checked twice.
+inline void init_hdf5_check() { set_hdf5_check_limit(std::chrono::milliseconds(2000)); }
+
+// The HDF5 check of the input: a refusal must be the library's fault (a crash or a hang inside
+// libhdf5), never a failure of attnscope's own walk.
+inline Hdf5Check require_hdf5_check(const std::string& path) {
+  Hdf5Check c = check_hdf5_file(path);
+  require(c.fault != Hdf5Fault::CheckFailed, "the HDF5 check itself failed: " + c.message);
+  require(c.ok() == c.message.empty(), "an HDF5 check with ok=" + std::to_string(c.ok()) + " and message '" + c.message + "'");
+  require_names(c.message, path);
+  return c;
 }
 
 }  // namespace attnscope::fuzz

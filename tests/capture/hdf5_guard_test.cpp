@@ -1,0 +1,126 @@
+// The HDF5 check (capture/hdf5_guard.h): a child process walks a user's file first, so a crash or
+// a hang inside libhdf5 becomes one line refusing the file; a good file passes and still opens.
+#include "capture/hdf5_guard.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include "capture/store.h"
+#include "capture/tensor_io.h"
+#include "tests/capture/store_fixture.h"
+
+namespace attnscope {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+// An HDF5 file from the fuzzers on which Debian's libhdf5 1.10 reads 6.5 MB past a 280-byte
+// object header image in H5Dopen2 (a damaged fill-value message): a SIGSEGV outside a sanitizer.
+const std::string kCrasher = ATTNSCOPE_SOURCE_DIR "/tests/fuzz/regressions/h5_tensors/fill_value_overflow.h5";
+
+void at(h5guard::Progress* p, const char* call, const char* where) {
+  std::strncpy(p->call, call, sizeof p->call - 1);
+  std::strncpy(p->where, where, sizeof p->where - 1);
+}
+
+TEST(Hdf5Guard, ASignalInsideALibraryCallIsACrashNamingTheCallAndTheObject) {
+  const auto o = h5guard::run_in_child(
+      [](h5guard::Progress* p) {
+        at(p, "H5Dopen2", "/runs/eager/out");
+        raise(SIGSEGV);
+      },
+      milliseconds(5000));
+  EXPECT_EQ(o.kind, h5guard::ChildOutcome::Signalled);
+  const Hdf5Check c = h5guard::judge("cap.h5", o, milliseconds(5000));
+  EXPECT_EQ(c.fault, Hdf5Fault::Crashed);
+  EXPECT_EQ(c.message,
+            "cap.h5: the HDF5 library crashed reading this file (SIGSEGV in libhdf5's H5Dopen2 while walking "
+            "/runs/eager/out); the file is damaged");
+}
+
+TEST(Hdf5Guard, AHangingReadIsCutOffByTheTimeLimit) {
+  const auto t0 = steady_clock::now();
+  const auto o = h5guard::run_in_child(
+      [](h5guard::Progress* p) {
+        at(p, "H5Dread", "/q");
+        for (;;) pause();
+      },
+      milliseconds(300));
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
+  EXPECT_EQ(o.kind, h5guard::ChildOutcome::TimedOut);
+  EXPECT_GE(took.count(), 300);
+  EXPECT_LT(took.count(), 3000) << "the child is killed at the limit, not waited for";
+  const Hdf5Check c = h5guard::judge("in.h5", o, milliseconds(300));
+  EXPECT_EQ(c.fault, Hdf5Fault::Hung);
+  EXPECT_EQ(c.message,
+            "in.h5: the HDF5 library did not finish reading this file within 0.3 s (stuck in libhdf5's H5Dread "
+            "while walking /q); the file is damaged");
+}
+
+TEST(Hdf5Guard, AFailureOutsideTheLibraryIsTheChecksOwnNotTheFiles) {
+  const auto o = h5guard::run_in_child([](h5guard::Progress* p) { at(p, "", "/x"), raise(SIGABRT); }, milliseconds(5000));
+  const Hdf5Check c = h5guard::judge("f.h5", o, milliseconds(5000));
+  EXPECT_EQ(c.fault, Hdf5Fault::CheckFailed);
+  EXPECT_NE(c.message.find("f.h5: attnscope's check of this HDF5 file failed (SIGABRT while walking /x)"),
+            std::string::npos)
+      << c.message;
+}
+
+TEST(Hdf5Guard, AFileThatCrashesLibhdf5IsRefusedByEveryReader) {
+  ASSERT_TRUE(std::filesystem::exists(kCrasher));
+  const Hdf5Check c = check_hdf5_file(kCrasher);
+  ASSERT_EQ(c.fault, Hdf5Fault::Crashed) << c.message;
+  EXPECT_EQ(c.message.rfind(kCrasher + ": the HDF5 library crashed reading this file (SIG", 0), 0u) << c.message;
+  // Which call faults depends on what lies past the header in memory (H5Oopen in a fresh process).
+  EXPECT_NE(c.message.find(" in libhdf5's H5"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find(" while walking /mask); the file is damaged"), std::string::npos) << c.message;
+  NamedTensors nt;
+  EXPECT_EQ(read_h5_tensors(kCrasher, &nt), c.message);
+  EXPECT_EQ(read_tensor_file(kCrasher, &nt), c.message);
+  Capture cap;
+  LoadStatus st = load_capture(kCrasher, &cap);
+  EXPECT_EQ(st.code, LoadError::Malformed);
+  EXPECT_EQ(st.message, c.message);
+  StoredIntermediates si;
+  EXPECT_EQ(load_intermediates(kCrasher, "eager", &si).message, c.message);
+}
+
+TEST(Hdf5Guard, AGoodCaptureIsWalkedAndStillOpens) {
+  const std::string path = ::testing::TempDir() + "/attnscope_guard_good_" + std::to_string(getpid()) + ".h5";
+  Capture cap = testing::full_capture(DType::BF16);
+  ASSERT_EQ(save_capture(cap, path), "");
+  const auto t0 = steady_clock::now();
+  const Hdf5Check c = check_hdf5_file(path);
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
+  EXPECT_TRUE(c.ok()) << c.message;
+  EXPECT_LT(took.count(), 2000) << "a small capture is walked in milliseconds";
+  Capture back;
+  LoadStatus st = load_capture(path, &back);
+  EXPECT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(back.runs.size(), cap.runs.size());
+  std::filesystem::remove(path);
+}
+
+TEST(Hdf5Guard, WhatIsNotAnHdf5FileIsLeftToTheReaderToRefuse) {
+  EXPECT_TRUE(check_hdf5_file("/nonexistent/cap.h5").ok());
+  const std::string path = ::testing::TempDir() + "/attnscope_guard_text_" + std::to_string(getpid()) + ".h5";
+  {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs("not hdf5\n", f);
+    std::fclose(f);
+  }
+  EXPECT_TRUE(check_hdf5_file(path).ok());
+  Capture cap;
+  EXPECT_EQ(load_capture(path, &cap).code, LoadError::NotHdf5);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace attnscope
