@@ -10,7 +10,9 @@
 # contains it: the harnesses read through it, so such a file is refused, not a crash. One that
 # still reaches the harness (only libhdf5 frames below attnscope's) got past the check: it fails
 # too, labelled so, and the check's walk is what to extend.
-# $ATTNSCOPE_FUZZ_JOBS harnesses run at once (default: the number of cores).
+# $ATTNSCOPE_FUZZ_JOBS harnesses run at once (default: the number of cores). $ATTNSCOPE_FUZZ_SEED
+# fixes libFuzzer's random seed (CI sets it: a gate should explore the same inputs on every run, so a
+# red CI is a change's doing, not the draw's); unset, each run explores afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
@@ -30,8 +32,9 @@ run_one() {
   local h="$1"
   mkdir -p "build-fuzz/corpus/$h" "build-fuzz/findings/$h"
   # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: 2 GiB is a runaway allocation.
-  local rc=0
-  "build-fuzz/fuzz/attnscope_fuzz_$h" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  local rc=0 seed=()
+  [ -n "${ATTNSCOPE_FUZZ_SEED:-}" ] && seed=(-seed="$ATTNSCOPE_FUZZ_SEED")
+  "build-fuzz/fuzz/attnscope_fuzz_$h" "${seed[@]}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="build-fuzz/findings/$h/" "build-fuzz/corpus/$h" "tests/fuzz/corpus/$h" >"$out/$h.log" 2>&1 || rc=$?
   echo "$rc" >"$out/$h.rc"
 }
