@@ -236,9 +236,15 @@ void api_environment(GpuEnvironment* env) {
   if (s.open && !s.context_lost) fill_environment(s, env);
 }
 
-const GpuBackendApi kApi = {kGpuBackendAbi, &api_open,    &api_names, &api_check, &api_run, &api_close,
-                            &api_healthy,   nullptr /* supports: no packed layers on the GPU yet */,
-                            &api_environment};
+// Packed sequences (cu_seqlens) run FA2's varlen semantics in the flash2/sink kernels, forward and
+// backward (mask.cuh's sequence bounds); eager and sdpa have no cu_seqlens input (their CPU versions
+// run what HF runs instead).
+bool api_supports(const std::string& impl, const std::string& feature) {
+  return feature == "packed" && (impl == "flash2" || impl == "sink");
+}
+
+const GpuBackendApi kApi = {kGpuBackendAbi, &api_open,    &api_names,     &api_check, &api_run, &api_close,
+                            &api_healthy,   &api_supports, &api_environment};
 
 }  // namespace
 

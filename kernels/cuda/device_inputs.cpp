@@ -76,6 +76,14 @@ DeviceInputs upload_inputs(DeviceArena& arena, const LayerSpec& s, const Inputs&
     ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(st));
     d.kv_len = dkv;
   }
+  if (s.packed()) {
+    const size_t n = s.cu_seqlens.size();
+    int* dcu = arena.alloc_as<int>(n, "cu_seqlens", false);
+    ATTNSCOPE_CUDA_CHECK(cudaMemcpyAsync(dcu, s.cu_seqlens.data(), n * sizeof(int), cudaMemcpyHostToDevice, st));
+    ATTNSCOPE_CUDA_CHECK(cudaStreamSynchronize(st));
+    d.cu_seqlens = dcu;
+    d.n_seqs = static_cast<int>(n) - 1;
+  }
   return d;
 }
 

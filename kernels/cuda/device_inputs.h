@@ -22,6 +22,8 @@ struct DeviceInputs {
   const float* sinks = nullptr;   // [Hq] (layers with sinks)
   const float* mask = nullptr;    // explicit mask [B|1, H|1, Nq, Nk] as float (bool: 0 = masked)
   const int* kv_len = nullptr;    // [B] valid keys (padding mask)
+  const int* cu_seqlens = nullptr;  // [n + 1] packed sequences (FA2's varlen, batch 1), or null
+  int n_seqs = 0;
   int mask_kind = 0;              // 0 none, 1 boolean, 2 additive
   int64_t m_batch_stride = 0, m_head_stride = 0, m_row_stride = 0;  // mask strides; 0 broadcasts
 };

@@ -139,6 +139,13 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
   int m_lo = 0, m_hi = f.seq_q - 1;
   if (f.window_right >= 0) m_lo = max(m_lo, static_cast<int>(n0 - f.diag_offset - f.window_right));
   if (f.window_left >= 0) m_hi = min(m_hi, static_cast<int>(n1 - f.diag_offset + f.window_left));
+  if (f.cu_seqlens && n1 >= n0) {  // packed: only the rows of the sequences holding the tile's keys
+    int64_t b0, e0, b1, e1;
+    sequence_of(f, n0, &b0, &e0);
+    sequence_of(f, n1, &b1, &e1);
+    m_lo = max(m_lo, static_cast<int>(b0));
+    m_hi = min(m_hi, static_cast<int>(e1) - 1);
+  }
   const int mb_begin = n1 < n0 ? 0 : m_lo / kBM, mb_end = (n1 < n0 || m_hi < m_lo) ? 0 : m_hi / kBM + 1;
 
   auto load_q_do = [&](int mb, uint16_t* sq) {

@@ -13,6 +13,7 @@ FlashParams set_params_fprop(const LayerSpec& s, const DeviceInputs& in, void* o
   p.q = in.q, p.k = in.k, p.v = in.v, p.out = out, p.lse = lse;
   p.sinks = use.sinks ? in.sinks : nullptr;
   p.kv_len = in.kv_len;
+  p.cu_seqlens = in.cu_seqlens, p.n_seqs = in.n_seqs;
   p.mask = use.explicit_mask ? in.mask : nullptr;
   p.mask_kind = use.explicit_mask ? in.mask_kind : 0;
   p.m_batch_stride = in.m_batch_stride, p.m_head_stride = in.m_head_stride, p.m_row_stride = in.m_row_stride;

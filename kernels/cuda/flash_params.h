@@ -18,6 +18,8 @@ struct FlashParams {
   float* lse = nullptr;            // [B, Hq, Nq] natural log, sinks included; -inf for an empty row
   const float* sinks = nullptr;    // [Hq] sink logits (sink kernel only)
   const int* kv_len = nullptr;     // [B] valid keys per batch element (padding mask), or null
+  const int* cu_seqlens = nullptr; // [n_seqs + 1] packed sequences (FA2's varlen; batch 1, Nq = Nk): row
+  int n_seqs = 0;                  // i sees only keys of its own sequence [cu[s], cu[s + 1]), or null
   const float* mask = nullptr;     // explicit mask (efficient kernel only), broadcast by strides
   int mask_kind = 0;               // 0 none, 1 boolean (0 = masked), 2 additive
 

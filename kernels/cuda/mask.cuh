@@ -10,8 +10,22 @@
 
 namespace attnscope::cuda {
 
-// Key range [begin, end) that rows [row_lo, row_hi] can see at all (window and padding); with
-// row_lo > row_hi (visible_keys(p, last, first, ...)) it is the range every row of the block sees.
+// Packed sequences (p.cu_seqlens): the sequence [begin, end) holding position i, the last s with
+// cu[s] <= i (an empty sequence shares its start with the next: LayerSpec::sequence_of).
+__device__ __forceinline__ void sequence_of(const FlashParams& p, int64_t i, int64_t* begin, int64_t* end) {
+  int lo = 0, hi = p.n_seqs;  // cu[lo] <= i < cu[n_seqs] = total
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (p.cu_seqlens[mid] <= i) lo = mid;
+    else hi = mid;
+  }
+  *begin = p.cu_seqlens[lo];
+  *end = p.cu_seqlens[lo + 1];
+}
+
+// Key range [begin, end) that rows [row_lo, row_hi] can see at all (window, padding, the packed
+// sequence); with row_lo > row_hi (visible_keys(p, last, first, ...)) it is the range every row of
+// the block sees.
 struct KeyRange {
   int64_t begin, end;
 };
@@ -20,6 +34,13 @@ __device__ __forceinline__ KeyRange visible_keys(const FlashParams& p, int64_t r
   int64_t begin = 0, end = kv_len;
   if (p.window_left >= 0) begin = max(begin, row_lo + p.diag_offset - p.window_left);
   if (p.window_right >= 0) end = min(end, row_hi + p.diag_offset + p.window_right + 1);
+  if (p.cu_seqlens) {
+    int64_t b0, e0, b1, e1;
+    sequence_of(p, min(row_lo, int64_t(p.seq_q) - 1), &b0, &e0);
+    sequence_of(p, min(row_hi, int64_t(p.seq_q) - 1), &b1, &e1);
+    begin = max(begin, b0);
+    end = min(end, e1);
+  }
   return {begin, end};
 }
 
@@ -27,6 +48,11 @@ __device__ __forceinline__ bool key_visible(const FlashParams& p, int64_t row, i
   if (col >= kv_len) return false;
   if (p.window_left >= 0 && col < row + p.diag_offset - p.window_left) return false;
   if (p.window_right >= 0 && col > row + p.diag_offset + p.window_right) return false;
+  if (p.cu_seqlens) {
+    int64_t b, e;
+    sequence_of(p, row, &b, &e);
+    if (col < b || col >= e) return false;
+  }
   return true;
 }
 
