@@ -79,6 +79,13 @@ Plan plan_for(const std::string& impl, const LayerSpec& spec, const DeviceInfo& 
                kSource);
       if (dev.is_gpu() && !dev.named && dev.cc_major == 9 && path == FlashPath::Sm80)
         v->add(Severity::Note, "gpu.flash_path", "runs the sm80 mma.sync kernel: " + why_not_sm90, kSource);
+      if (spec.packed())
+        v->add(Severity::Note, "gpu.varlen_tiles",
+               "the GPU kernels tile the packed row as one (each row bounded by its sequence): the visible pairs "
+               "are FA2's varlen ones, but KV tiles start at multiples of the tile from the row's start, not from "
+               "each sequence's first key, so a sequence's fp32 accumulation order (and its last bits) can differ "
+               "from the same sequence run alone, and from the CPU version",
+               kSource);
       break;
     }
     case Family::Efficient: {
