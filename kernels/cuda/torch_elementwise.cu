@@ -430,26 +430,28 @@ struct AddOp {
   float alpha;
   __device__ float f(float a, float b) const { return a + alpha * b; }
 };
-// tanh_backward(grad, t) = grad * (1 - t²), fp32 opmath (BinaryMiscBackwardOpsKernels.cu).
-template <class T>
-struct TanhBackwardOp {
+// A binary op on one float type, fp32 opmath: out = F::apply(a, b).
+template <class T, class F>
+struct SameTypeBinaryOp {
   static constexpr int kIn = 2;
   using Out = T;
   using In0 = T;
   using In1 = T;
   float unused;
-  __device__ float f(float g, float t) const { return g * (1.f - t * t); }
+  __device__ float f(float a, float b) const { return F::apply(a, b); }
 };
-// a * b, fp32 opmath (BinaryFunctor<MulFunctor>): softmax backward's grad * output.
+// tanh_backward(grad, t) = grad * (1 - t²) (BinaryMiscBackwardOpsKernels.cu).
+struct TanhBackwardFn {
+  __device__ static float apply(float g, float t) { return g * (1.f - t * t); }
+};
+// a * b (BinaryFunctor<MulFunctor>): softmax backward's grad * output.
+struct MulFn {
+  __device__ static float apply(float a, float b) { return a * b; }
+};
 template <class T>
-struct MulTensorOp {
-  static constexpr int kIn = 2;
-  using Out = T;
-  using In0 = T;
-  using In1 = T;
-  float unused;
-  __device__ float f(float a, float b) const { return a * b; }
-};
+using TanhBackwardOp = SameTypeBinaryOp<T, TanhBackwardFn>;
+template <class T>
+using MulTensorOp = SameTypeBinaryOp<T, MulFn>;
 template <class T>
 struct FillOp {
   static constexpr int kIn = 0;
