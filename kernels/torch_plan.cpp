@@ -461,10 +461,12 @@ TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
   // grad and the saved y are released in that order. On an H200 (torch 2.11) tmp is the fourth
   // score-sized tensor at the backward's peak: 16 bytes a score for Llama in bf16, 8 for GPT-OSS.
   auto softmax_backward = [&](int grad, int y, int out, const std::string& kernel) {
-    const PlanTensor& gt = b.tensor(grad);
-    const int tmp = b.alloc("softmax backward tmp (grad * output)", gt.type, gt.shape);
+    // Copies: alloc grows the plan's tensor list, which a reference into it would not survive.
+    const TType type = b.tensor(grad).type;
+    const std::vector<int64_t> shape = b.tensor(grad).shape;
+    const int tmp = b.alloc("softmax backward tmp (grad * output)", type, shape);
     b.op(PlanOpKind::Mul, {grad, y}, tmp,
-         std::string("vectorized_elementwise_kernel<") + (gt.type == TType::F32 ? "4" : "8") +
+         std::string("vectorized_elementwise_kernel<") + (type == TType::F32 ? "4" : "8") +
              ", BinaryFunctor<MulFunctor>>");
     b.op(PlanOpKind::SoftmaxBackward, {tmp, y}, out, kernel);
     b.free(tmp);
