@@ -81,6 +81,33 @@ void DivergenceView::draw(Model& m) {
     return;
   }
   const Capture& cap = *m.doc.cap;
+  const bool grads = has_gradients(cap);
+  toolbar(m, cap, grads);
+  if (!find_run(cap, m.sel.div_a) || !find_run(cap, m.sel.div_b)) {
+    ImGui::TextDisabled("choose two runs");
+    return;
+  }
+  if (grads) draw_gradient_table(m);
+  refresh(m);
+  if (auto r = job_.take()) res_ = r;
+  if (!res_) {
+    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "comparing %s with %s...", m.sel.div_a.c_str(), m.sel.div_b.c_str());
+    return;
+  }
+  const Divergence& d = res_->d;
+  if (!d.comparable) {
+    ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "not comparable: %s", d.why_not.c_str());
+    return;
+  }
+  measures(m, cap, d);
+  verdict_lines(m, d);
+  ImGui::Separator();
+  draw_heatmaps(m, cap);
+  draw_tables(m);
+}
+
+// Runs A and B, the tensor (out or a gradient, when the capture has a backward), scale, head, batch.
+void DivergenceView::toolbar(Model& m, const Capture& cap, bool grads) {
   std::vector<std::string> labels;
   for (const RunResult& r : cap.runs) labels.push_back(r.label);
   labels.push_back("reference");
@@ -96,7 +123,6 @@ void DivergenceView::draw(Model& m) {
   ImGui::SameLine();
   combo("B", &m.sel.div_b);
   ImGui::SameLine();
-  const bool grads = has_gradients(cap);
   if (!grads) m.sel.div_tensor = "out";
   if (grads) {
     ImGui::SetNextItemWidth(90);
@@ -119,60 +145,51 @@ void DivergenceView::draw(Model& m) {
     ImGui::SetNextItemWidth(100);
     ImGui::SliderInt("batch##div", &m.sel.batch, 0, cap.spec.batch - 1);
   }
+}
 
-  const RunResult* ra = find_run(cap, m.sel.div_a);
-  const RunResult* rb = find_run(cap, m.sel.div_b);
-  if (!ra || !rb) {
-    ImGui::TextDisabled("choose two runs");
+// A new capture, pair or tensor starts the comparison (and the acceptance verdicts) off the UI thread.
+void DivergenceView::refresh(Model& m) {
+  if (for_version_ == m.doc.cap_version && for_a_ == m.sel.div_a && for_b_ == m.sel.div_b &&
+      for_tensor_ == m.sel.div_tensor)
     return;
-  }
-  if (grads) draw_gradient_table(m);
-  if (for_version_ != m.doc.cap_version || for_a_ != m.sel.div_a || for_b_ != m.sel.div_b || for_tensor_ != m.sel.div_tensor) {
-    for_version_ = m.doc.cap_version;
-    for_a_ = m.sel.div_a;
-    for_b_ = m.sel.div_b;
-    for_tensor_ = m.sel.div_tensor;
-    res_.reset();
-    heat_version_ = 0;
-    job_.start([c = m.doc.cap, a = m.sel.div_a, b = m.sel.div_b, t = m.sel.div_tensor] {
-      Result r;
-      const RunResult* x = find_run(*c, a);
-      const RunResult* y = find_run(*c, b);
-      if (t != "out") {  // a gradient tensor, judged per tensor against the reference's
-        r.d = compare_gradient(*c, *x, *y, t);
-        for (auto [run, label, acc, has] : {std::tuple{x, a, &r.acc_a, &r.has_acc_a}, {y, b, &r.acc_b, &r.has_acc_b}}) {
-          if (label == "reference") continue;
-          const bool direct = (run == x && b == "reference");
-          *acc = gradient_acceptance(*c, *run, t, direct ? r.d : compare_gradient(*c, *run, c->reference, t));
-          *has = true;
-        }
-        return r;
-      }
-      r.d = (b == "reference") ? compare_to_reference(*c, *x)
-            : (a == "reference") ? compare_to_reference(*c, *y)
-                                 : compare(*c, *x, *y);
-      // Against the reference, the divergence just computed serves the acceptance rule too.
-      if (a != "reference") {
-        r.acc_a = b == "reference" ? acceptance(*c, *x, r.d) : acceptance(*c, *x);
-        r.has_acc_a = true;
-      }
-      if (b != "reference") {
-        r.acc_b = a == "reference" ? acceptance(*c, *y, r.d) : acceptance(*c, *y);
-        r.has_acc_b = true;
+  for_version_ = m.doc.cap_version;
+  for_a_ = m.sel.div_a;
+  for_b_ = m.sel.div_b;
+  for_tensor_ = m.sel.div_tensor;
+  res_.reset();
+  heat_version_ = 0;
+  job_.start([c = m.doc.cap, a = m.sel.div_a, b = m.sel.div_b, t = m.sel.div_tensor] {
+    Result r;
+    const RunResult* x = find_run(*c, a);
+    const RunResult* y = find_run(*c, b);
+    if (t != "out") {  // a gradient tensor, judged per tensor against the reference's
+      r.d = compare_gradient(*c, *x, *y, t);
+      for (auto [run, label, acc, has] : {std::tuple{x, a, &r.acc_a, &r.has_acc_a}, {y, b, &r.acc_b, &r.has_acc_b}}) {
+        if (label == "reference") continue;
+        const bool direct = (run == x && b == "reference");
+        *acc = gradient_acceptance(*c, *run, t, direct ? r.d : compare_gradient(*c, *run, c->reference, t));
+        *has = true;
       }
       return r;
-    });
-  }
-  if (auto r = job_.take()) res_ = r;
-  if (!res_) {
-    ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "comparing %s with %s...", m.sel.div_a.c_str(), m.sel.div_b.c_str());
-    return;
-  }
-  const Divergence& d = res_->d;
-  if (!d.comparable) {
-    ImGui::TextColored(ImVec4(1, 0.5f, 0.4f, 1), "not comparable: %s", d.why_not.c_str());
-    return;
-  }
+    }
+    r.d = (b == "reference") ? compare_to_reference(*c, *x)
+          : (a == "reference") ? compare_to_reference(*c, *y)
+                               : compare(*c, *x, *y);
+    // Against the reference, the divergence just computed serves the acceptance rule too.
+    if (a != "reference") {
+      r.acc_a = b == "reference" ? acceptance(*c, *x, r.d) : acceptance(*c, *x);
+      r.has_acc_a = true;
+    }
+    if (b != "reference") {
+      r.acc_b = a == "reference" ? acceptance(*c, *y, r.d) : acceptance(*c, *y);
+      r.has_acc_b = true;
+    }
+    return r;
+  });
+}
+
+// The summary measures, ULPs, and (for the output) the LSE difference along the rows and P's agreement.
+void DivergenceView::measures(Model& m, const Capture& cap, const Divergence& d) {
   ImGui::Text("max |A-B| %.3g   mean %.3g   rel. Frobenius %.3g   cosine %.8f", d.max_abs, d.mean_abs, d.rel_fro,
               d.cosine);
   if (d.worst.found) {
@@ -209,6 +226,10 @@ void DivergenceView::draw(Model& m) {
     ImGui::SameLine();
     ImGui::Text("   P rows: argmax agree %.2f%%, top-5 agree %.2f%%", 100 * d.p_argmax_agree, 100 * d.p_top5_agree);
   }
+}
+
+// A's and B's acceptance verdicts (FA2's rule, the rule in the tooltip) and the first NaN/Inf of each.
+void DivergenceView::verdict_lines(Model& m, const Divergence& d) {
   auto acc_line = [](const char* who, const std::string& label, const Acceptance& a) {
     if (!a.applicable) {
       ImGui::TextDisabled("%s %s: acceptance not applicable", who, label.c_str());
@@ -223,9 +244,6 @@ void DivergenceView::draw(Model& m) {
   location_line("first NaN/Inf in A", d.first_nan_a);
   ImGui::SameLine(0, 30);
   location_line("in B", d.first_nan_b);
-  ImGui::Separator();
-  draw_heatmaps(m, cap);
-  draw_tables(m);
 }
 
 // Every run's gradients against the reference, FA2's verdict per tensor: the backward at a glance.

@@ -39,6 +39,10 @@ class DivergenceView : public View {
   };
 
  private:
+  void toolbar(Model& m, const Capture& cap, bool grads);
+  void refresh(Model& m);
+  void measures(Model& m, const Capture& cap, const Divergence& d);
+  void verdict_lines(Model& m, const Divergence& d);
   void draw_heatmaps(Model& m, const Capture& cap);
   void draw_tables(Model& m);
   void draw_gradient_table(Model& m);
