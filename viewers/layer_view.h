@@ -15,6 +15,13 @@ class LayerView {
   void draw(Model& m);
 
  private:
+  bool layer_fields(LayerSpec& s);
+  bool mask_fields(LayerSpec& s);
+  void config_picker(Model& m);
+  void inputs_fields(Model& m);
+  void refresh_verdicts(Model& m, const DeviceInfo& dev, bool valid);
+  void implementation_rows(Model& m);
+  void run_options(Model& m);
   struct Row {
     std::string impl;
     Verdict verdict;
