@@ -41,6 +41,20 @@ def trace(fn):
     torch.cuda.memory._record_memory_history(enabled=None)
     peak = torch.cuda.max_memory_allocated() - base
     del o
+    events = device_events(snap)
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        o = fn()
+        torch.cuda.synchronize()
+    del o
+    kernels = cuda_kernels(prof)
+    return {"peak_bytes": peak, "events": events, "kernels": kernels}
+
+
+def device_events(snap=None):
+    """The caching allocator's allocs and completed frees recorded so far (or in `snap`), in order, each
+    with the first Python line outside torch that caused it ("" from autograd's C++ engine)."""
+    snap = snap or torch.cuda.memory._snapshot()
     events = []
     for e in snap["device_traces"][0] if snap["device_traces"] else []:
         if e["action"] not in ("alloc", "free_completed"):
@@ -52,25 +66,13 @@ def trace(fn):
                 where = f"{fname.rsplit('/', 1)[-1]}:{fr.get('line')} {fr.get('name', '')}"
                 break
         events.append({"action": e["action"], "bytes": e["size"], "where": where})
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        o = fn()
-        torch.cuda.synchronize()
-    del o
-    kernels = []
-    for ev in prof.events():
-        if ev.device_type == torch.autograd.DeviceType.CUDA:
-            kernels.append({"name": ev.name[:160], "us": round(ev.device_time, 2)})
-    return {"peak_bytes": peak, "events": events, "kernels": kernels}
+    return events
 
 
-def device_events():
-    snap = torch.cuda.memory._snapshot()
-    out = []
-    for e in snap["device_traces"][0] if snap["device_traces"] else []:
-        if e["action"] in ("alloc", "free_completed"):
-            out.append({"action": e["action"], "bytes": e["size"]})
-    return out
+def cuda_kernels(prof):
+    """The CUDA kernels a torch.profiler session saw: name and device time."""
+    return [{"name": ev.name[:160], "us": round(ev.device_time, 2)} for ev in prof.events()
+            if ev.device_type == torch.autograd.DeviceType.CUDA]
 
 
 def trace_backward(fwd, leaves, do):
@@ -106,8 +108,7 @@ def trace_backward(fwd, leaves, do):
         torch.cuda.synchronize()
     del o
     clear()
-    kernels = [{"name": ev.name[:160], "us": round(ev.device_time, 2)} for ev in prof.events()
-               if ev.device_type == torch.autograd.DeviceType.CUDA]
+    kernels = cuda_kernels(prof)
     return {"peak_bytes": peak, "backward_begin": n_fwd, "events": events, "kernels": kernels}
 
 
