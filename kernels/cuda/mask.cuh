@@ -35,9 +35,12 @@ __device__ __forceinline__ KeyRange visible_keys(const FlashParams& p, int64_t r
   if (p.window_left >= 0) begin = max(begin, row_lo + p.diag_offset - p.window_left);
   if (p.window_right >= 0) end = min(end, row_hi + p.diag_offset + p.window_right + 1);
   if (p.cu_seqlens) {
+    // One search for a single row (row_bounds: every row of every tile), two for a block's ends.
+    const int64_t first = min(row_lo, int64_t(p.seq_q) - 1), last = min(row_hi, int64_t(p.seq_q) - 1);
     int64_t b0, e0, b1, e1;
-    sequence_of(p, min(row_lo, int64_t(p.seq_q) - 1), &b0, &e0);
-    sequence_of(p, min(row_hi, int64_t(p.seq_q) - 1), &b1, &e1);
+    sequence_of(p, first, &b0, &e0);
+    if (last == first) e1 = e0;
+    else sequence_of(p, last, &b1, &e1);
     begin = max(begin, b0);
     end = min(end, e1);
   }
