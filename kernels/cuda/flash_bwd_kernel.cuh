@@ -20,7 +20,6 @@
 #include <cstdint>
 
 #include "kernels/cuda/flash_bwd_params.h"
-#include "kernels/cuda/flash_traits.h"
 #include "kernels/cuda/mask.cuh"
 #include "kernels/cuda/mma_util.cuh"
 #include "kernels/cuda/softmax.cuh"
