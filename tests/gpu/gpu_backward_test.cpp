@@ -91,7 +91,7 @@ TEST(GpuBackward, FlashAndSinkMatchTheirCpuVersionsAndTheRule) {
       const Tensor& et = *gradient(eager.grad, names[k]);
       for (float x : gt.data) ASSERT_TRUE(std::isfinite(x)) << names[k] << " has NaN/Inf (unwritten?)";
       const gputest::UlpCount u = gputest::ulp_count(s.dtype, gt, ct, 2);
-      ulps[k].total += u.total, ulps[k].within += u.within, ulps[k].worst = std::max(ulps[k].worst, u.worst);
+      ulps[k].add(u);
       const double err = max_abs_diff(gt, rt), bound = gradient_bound(max_abs_diff(et, rt), s.dtype, max_abs(rt));
       EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", FA2's bound " << bound;
     }
@@ -175,7 +175,7 @@ TEST(GpuBackward, EagerMatchesItsCpuVersionAndTheRule) {
         continue;
       }
       const gputest::UlpCount u = gputest::ulp_count(s.dtype, gt, ct, 2);
-      ulps[k].total += u.total, ulps[k].within += u.within, ulps[k].worst = std::max(ulps[k].worst, u.worst);
+      ulps[k].add(u);
       const double err = max_abs_diff(gt, rt), bound = gradient_bound(max_abs_diff(ct, rt), s.dtype, max_abs(rt));
       EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", the rule's bound " << bound;
     }
@@ -242,7 +242,7 @@ TEST(GpuVarlen, FourPackedSequencesForwardAndBackward) {
       const double out_err = max_abs_diff(g.out, ref.out);
       EXPECT_LE(out_err, fa2_bound(max_abs_diff(eager.out, ref.out))) << "out: max|GPU - fp64| " << out_err;
       const gputest::UlpCount uo = gputest::ulp_count(s.dtype, g.out, cpu.out, 2);
-      out_ulps.total += uo.total, out_ulps.within += uo.within, out_ulps.worst = std::max(out_ulps.worst, uo.worst);
+      out_ulps.add(uo);
       for (int k = 0; k < 4; ++k) {
         const Tensor& gt = *gradient(g.grad, names[k]);
         if (gt.empty()) continue;
@@ -253,7 +253,7 @@ TEST(GpuVarlen, FourPackedSequencesForwardAndBackward) {
         EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", FA2's bound " << bound;
         if (k < 3) {
           const gputest::UlpCount u = gputest::ulp_count(s.dtype, gt, *gradient(cpu.grad, names[k]), 2);
-          grad_ulps.total += u.total, grad_ulps.within += u.within, grad_ulps.worst = std::max(grad_ulps.worst, u.worst);
+          grad_ulps.add(u);
         }
       }
     }

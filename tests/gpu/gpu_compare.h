@@ -82,6 +82,12 @@ struct UlpCount {
   int64_t worst = 0;
   int64_t first_bad = -1;
   double fraction() const { return total ? double(within) / total : 1.0; }
+  // Folds one comparison into an aggregate (its counts and worst distance).
+  void add(const UlpCount& u) {
+    total += u.total;
+    within += u.within;
+    worst = std::max(worst, u.worst);
+  }
 };
 inline UlpCount ulp_count(DType dt, const Tensor& a, const Tensor& b, int64_t max_ulps) {
   UlpCount u;

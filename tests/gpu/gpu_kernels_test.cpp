@@ -183,10 +183,7 @@ void sweep(const std::string& path) {
     }
     const int k = c.impl == "flash2" ? 0 : c.impl == "sink" ? 1 : 2;
     const gputest::UlpCount u = gputest::ulp_count(c.spec.dtype, g.out, cpu.out, 2);
-    gputest::UlpCount& agg = fused_ulps[k][c.spec.dtype == DType::F16 ? 1 : 0];
-    agg.total += u.total;
-    agg.within += u.within;
-    agg.worst = std::max(agg.worst, u.worst);
+    fused_ulps[k][c.spec.dtype == DType::F16 ? 1 : 0].add(u);
     ++per_impl[k];
     // A tiny layer (Nq 1: 512 elements) may not reach 99% on a handful of elements: 16 may differ.
     EXPECT_TRUE(u.fraction() >= 0.99 || u.total - u.within <= 16)
@@ -281,8 +278,8 @@ TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
     RunResult c = cpu_implementation("eager")->run(s, in, o);
     const auto u = gputest::ulp_count(s.dtype, g.out, c.out, 1);
     const auto up = gputest::ulp_count(s.dtype, g.probs, c.probs, 1);
-    out_all.total += u.total, out_all.within += u.within;
-    probs_all.total += up.total, probs_all.within += up.within;
+    out_all.add(u);
+    probs_all.add(up);
     EXPECT_GE(u.fraction(), 0.99) << "out: worst " << u.worst << " ulps at " << u.first_bad;
     EXPECT_GE(up.fraction(), 0.99) << "probs: worst " << up.worst << " ulps at " << up.first_bad;
     ASSERT_EQ(g.scores.numel(), c.scores.numel());
@@ -333,7 +330,7 @@ TEST(GpuMath, MatchesCpuMath) {
       EXPECT_LE(gputest::rel_frobenius(g.out, c.out), 1e-5);
     } else {
       const auto u = gputest::ulp_count(s.dtype, g.out, c.out, 1);
-      out_all.total += u.total, out_all.within += u.within;
+      out_all.add(u);
       EXPECT_GE(u.fraction(), 0.99) << "out: worst " << u.worst << " ulps at " << u.first_bad;
     }
     // S and P stay fp32: the GEMM order is the only difference.
