@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capture/json_fields.h"
 #include "capture/text_file.h"
 
 namespace attnscope {
@@ -16,65 +17,6 @@ namespace {
 
 constexpr int64_t kMaxTextBytes = int64_t{64} << 20;  // specs and configs are kilobytes
 
-// Typed field access that names the field and the problem.
-struct Fields {
-  const json& j;
-  const std::string& origin;
-  std::string err;
-
-  bool has(const char* k) const { return j.contains(k) && !j[k].is_null(); }
-  void fail(const char* k, const std::string& why) {
-    if (err.empty()) err = origin + ": field '" + k + "': " + why;
-  }
-  int integer(const char* k, int dflt, int lo, int hi) {
-    if (!has(k)) return dflt;
-    const json& v = j[k];
-    if (!v.is_number_integer()) {
-      fail(k, "expected an integer, got " + v.dump());
-      return dflt;
-    }
-    int64_t x = v.get<int64_t>();
-    if (x < lo || x > hi) {
-      fail(k, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
-      return dflt;
-    }
-    return static_cast<int>(x);
-  }
-  double number(const char* k, double dflt) {
-    if (!has(k)) return dflt;
-    const json& v = j[k];
-    if (!v.is_number()) {
-      fail(k, "expected a number, got " + v.dump());
-      return dflt;
-    }
-    double x = v.get<double>();
-    if (!std::isfinite(x)) fail(k, "must be finite");
-    return x;
-  }
-  bool boolean(const char* k, bool dflt) {
-    if (!has(k)) return dflt;
-    if (!j[k].is_boolean()) {
-      fail(k, "expected true or false, got " + j[k].dump());
-      return dflt;
-    }
-    return j[k].get<bool>();
-  }
-  std::string string(const char* k, const std::string& dflt) {
-    if (!has(k)) return dflt;
-    if (!j[k].is_string()) {
-      fail(k, "expected a string, got " + j[k].dump());
-      return dflt;
-    }
-    return j[k].get<std::string>();
-  }
-  DType dtype(const char* k, DType dflt) {
-    if (!has(k)) return dflt;
-    std::string s = string(k, "");
-    auto d = parse_dtype(s);
-    if (!d) fail(k, "unknown dtype '" + s + "' (fp32, fp16, bf16, float32, float16, bfloat16)");
-    return d.value_or(dflt);
-  }
-};
 
 const std::set<std::string> kSpecKeys = {
     "name", "description", "model", "_comment", "batch", "seq", "seq_q", "seq_k", "heads_q", "heads_kv",
@@ -100,7 +42,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
                                                "sliding_window, window, sinks, softcap, mask, kv_lengths, "
                                                "softmax_dtype, max_context, cu_seqlens, name)";
   LayerSpec s;
-  Fields f{j, origin, ""};
+  JsonFields f{j, origin, ""};
   s.name = f.string("name", "");
   s.source = f.string("source", origin);
   s.batch = f.integer("batch", 1, 1, 4096);
@@ -131,7 +73,7 @@ std::string spec_from_json_text(const std::string& text, const std::string& orig
     }
   }
   s.sinks = f.boolean("sinks", false);
-  s.softcap = static_cast<float>(f.number("softcap", 0.0));
+  s.softcap = static_cast<float>(f.number("softcap", 0.0, -1e30, 1e30));  // a float: no overflow
   std::string mask = f.string("mask", "none");
   if (mask == "none") s.mask = MaskKind::None;
   else if (mask == "causal") { s.mask = MaskKind::None; s.causal = true; }
@@ -229,7 +171,7 @@ std::string spec_from_hf_config_text(const std::string& text, const std::string&
                                      std::vector<std::string>* layer_types) {
   json root, j;
   if (std::string e = parse_hf_config_json(text, origin, &root, &j); !e.empty()) return e;
-  Fields f{j, origin, ""};
+  JsonFields f{j, origin, ""};
   if (!f.has("num_attention_heads")) return origin + ": field 'num_attention_heads': missing (not a decoder config?)";
   LayerSpec s;
   std::string model_type = f.string("model_type", "");
@@ -253,7 +195,7 @@ std::string spec_from_hf_config_text(const std::string& text, const std::string&
   s.max_context = f.has("max_position_embeddings") ? max_pos : 0;
   s.causal = true;
   s.align = CausalAlign::BottomRight;
-  if (f.has("attn_logit_softcapping")) s.softcap = static_cast<float>(f.number("attn_logit_softcapping", 0));
+  if (f.has("attn_logit_softcapping")) s.softcap = static_cast<float>(f.number("attn_logit_softcapping", 0, -1e30, 1e30));
   if (f.has("query_pre_attn_scalar")) {
     double qs = f.number("query_pre_attn_scalar", 0);
     if (qs > 0) s.scale = 1.0 / std::sqrt(qs);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capture/json_fields.h"
 #include "capture/text_file.h"
 
 namespace attnscope {
@@ -80,16 +81,17 @@ std::string model_info_from_text(const std::string& text, const std::string& ori
     m.architecture = j["architectures"][0].get<std::string>();
   m.hf_class = !m.architecture.empty() ? m.architecture
                                        : (m.model_type.empty() ? "the model" : camel(m.model_type) + "ForCausalLM");
-  auto num = [&](const char* k, double d) { return c.contains(k) && c[k].is_number() ? c[k].get<double>() : d; };
-  m.num_layers = static_cast<int>(num("num_hidden_layers", 0));
-  m.max_positions = static_cast<int>(num("max_position_embeddings", 0));
+  // The same typed reads as spec_io: a count or a float out of range is the file's error, never a
+  // cast that overflows.
+  JsonFields f{c, origin, ""};
+  m.num_layers = f.integer("num_hidden_layers", 0, 0, 1 << 20);
+  m.max_positions = f.integer("max_position_embeddings", 0, 0, 1 << 30);
   if (c.contains("torch_dtype") && c["torch_dtype"].is_string()) m.config_dtype = c["torch_dtype"].get<std::string>();
   else if (c.contains("dtype") && c["dtype"].is_string()) m.config_dtype = c["dtype"].get<std::string>();
-  m.sliding_window = c.contains("sliding_window") && c["sliding_window"].is_number_integer()
-                         ? c["sliding_window"].get<int>()
-                         : 0;
-  m.softcap = static_cast<float>(num("attn_logit_softcapping", 0));
-  m.attention_dropout = num("attention_dropout", 0);
+  m.sliding_window = f.integer("sliding_window", 0, 0, 1 << 30);
+  m.softcap = static_cast<float>(f.number("attn_logit_softcapping", 0, -1e30, 1e30));
+  m.attention_dropout = f.number("attention_dropout", 0, 0, 1);
+  if (!f.err.empty()) return f.err;
   m.alibi = (c.contains("alibi") && c["alibi"].is_boolean() && c["alibi"].get<bool>()) ||
             (c.contains("use_alibi") && c["use_alibi"].is_boolean() && c["use_alibi"].get<bool>());
 

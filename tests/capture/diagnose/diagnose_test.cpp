@@ -280,3 +280,32 @@ TEST(Report, Gemma2SoftcapIsDroppedSilentlyBySdpa) {
 
 }  // namespace
 }  // namespace attnscope::test
+
+namespace attnscope::test {
+namespace {
+
+// A count or float that does not fit is the file's error with the field named (a fuzzer found the
+// cast of 1e300 layers to int; it is refused before any cast).
+TEST(ModelInfoText, OutOfRangeFieldsAreRefusedByName) {
+  const std::string base = R"({"model_type": "llama", "num_attention_heads": 8, "head_dim": 64, )";
+  struct Case {
+    std::string field, value;
+  };
+  for (const Case& c : {Case{"num_hidden_layers", "1e300"}, Case{"max_position_embeddings", "-5"},
+                        Case{"sliding_window", "4294967296"}, Case{"attn_logit_softcapping", "1e300"},
+                        Case{"attention_dropout", "7"}}) {
+    ModelInfo m;
+    std::string e = model_info_from_text(base + "\"" + c.field + "\": " + c.value + "}", "cfg.json",
+                                         SpecOverrides{}, -1, &m);
+    EXPECT_NE(e.find("cfg.json: field '" + c.field + "'"), std::string::npos) << c.field << ": " << e;
+  }
+  ModelInfo m;
+  EXPECT_EQ(model_info_from_text(base + R"("num_hidden_layers": 32, "sliding_window": null})", "cfg.json",
+                                 SpecOverrides{}, -1, &m),
+            "");
+  EXPECT_EQ(m.num_layers, 32);
+  EXPECT_EQ(m.sliding_window, 0);
+}
+
+}  // namespace
+}  // namespace attnscope::test
