@@ -51,7 +51,7 @@ stage build 240 nice -n 15 bash -c "cmake -S . -B build -G Ninja -DATTNSCOPE_GUI
     attnscope_sm90_tests attnscope_gpu_bench attnscope" &
 build_pid=$!
 stage peers 150 python3 bench/peers.py --json "$OUT/peers.jsonl"
-stage peers_bwd 60 python3 bench/peers_backward.py --json "$OUT/peers_bwd.jsonl"
+stage peers_bwd 120 python3 bench/peers_backward.py --json "$OUT/peers_bwd.jsonl"
 wait $build_pid
 grep -E "error|warning: " "$L/build.log" | head -10
 if [ ! -x build/attnscope_gpu_bench ]; then tail -40 "$L/build.log"; fi

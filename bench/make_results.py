@@ -146,6 +146,15 @@ def generate(run_dir):
             if not a or not b or "bwd_ms" not in a or "ms" not in b:
                 continue
             target(out, f"{ours_impl} backward vs torch SDPA flash backward", c, a["bwd_ms"], b["ms"], "le", 1.5)
+    # sdpa:cudnn's backward is torch's cuDNN backward graph: the same time and memory (issue 10's fidelity).
+    for c in cases:
+        a, b = o.get((c, "sdpa:cudnn")), pb.get((c, "sdpa_cudnn_bwd"))
+        if not a or not b or "bwd_ms" not in a or "ms" not in b:
+            continue
+        target(out, "sdpa:cudnn backward vs torch cuDNN backward", c, a["bwd_ms"], b["ms"], "within", 0.10)
+        if a.get("bwd_peak_mib") and b.get("peak_mib"):
+            target(out, "sdpa:cudnn backward peak vs torch cuDNN backward", c, a["bwd_peak_mib"], b["peak_mib"],
+                   "within", 0.05, mib=True)
     # Eager's backward peak (issue 12): ours (autograd's plan, counted on the GPU) vs HF's eager under autograd.
     for c in cases:
         a, b = o.get((c, "eager")), pb.get((c, "hf_eager_bwd"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Backward peer timings for attnscope's GPU bench: torch SDPA's FlashAttention-2 backward (dq, dk, dv for
-a given dO, the forward's graph retained), on bench/peers.py's cases without sinks (torch has no sink
-backward), timed like the forward peers (triton.testing.do_bench median, 25 ms warm-up, 200 ms); and
+"""Backward peer timings for attnscope's GPU bench: each torch SDPA backend's backward (flash, cuDNN,
+memory-efficient, math: dq, dk, dv for a given dO, the forward's graph retained), on bench/peers.py's
+cases without sinks (torch has no sink backward), timed like the forward peers (triton.testing.do_bench median, 25 ms warm-up, 200 ms); and
 transformers' eager_attention_forward under autograd on every case ("hf_eager_bwd": Llama's, GPT-OSS's
 with sinks), whose peak is what attnscope's eager backward models (kernels/torch_plan.h
 hf_eager_backward_plan): the saved tensors and every gradient buffer, beyond the inputs, dO and the output.
@@ -22,9 +22,7 @@ from peers import CASES, visible_pairs  # noqa: E402
 
 def main():
     import torch
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    import triton.testing
+    from torch.nn.attention import SDPBackend
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -32,46 +30,60 @@ def main():
     a = ap.parse_args()
     dev = torch.device("cuda")
     out = open(a.json, "w") if a.json else None
+    backends = [("sdpa_flash_bwd", SDPBackend.FLASH_ATTENTION), ("sdpa_cudnn_bwd", SDPBackend.CUDNN_ATTENTION),
+                ("sdpa_efficient_bwd", SDPBackend.EFFICIENT_ATTENTION), ("sdpa_math_bwd", SDPBackend.MATH)]
     for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
         if sinks or (a.cases and name not in a.cases.split(",")):
             continue
-        rec = {"source": "torch", "case": name, "impl": "sdpa_flash_bwd"}
-        try:
-            g = torch.Generator(device=dev).manual_seed(1)
-            mk = lambda h: torch.randn(B, h, N, D, device=dev, dtype=torch.bfloat16, generator=g).requires_grad_()
-            q, k, v = mk(Hq), mk(Hkv), mk(Hkv)
-            do = torch.randn(B, Hq, N, D, device=dev, dtype=torch.bfloat16, generator=g)
-            attn_mask, is_causal = None, causal
-            if window:
-                i = torch.arange(N, device=dev)
-                attn_mask, is_causal = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window), False
-            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-                o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                                   scale=1.0 / math.sqrt(D), enable_gqa=Hq != Hkv)
-            bwd = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
-            bwd()
-            torch.cuda.synchronize()
-            base = torch.cuda.memory_allocated()
-            torch.cuda.reset_peak_memory_stats()
-            grads = bwd()
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated() - base
-            del grads
-            ms = triton.testing.do_bench(bwd, warmup=25, rep=200, return_mode="median")
-            flops = 2.5 * 4.0 * B * Hq * visible_pairs(N, causal, window) * D
-            rec.update(ms=ms, tflops=flops / (ms * 1e9), peak_mib=peak / 2**20)
-            print(f"{name:40s} sdpa_flash_bwd {ms:10.3f} {rec['tflops']:9.1f} {rec['peak_mib']:10.1f}", flush=True)
-            del q, k, v, do, o
-        except Exception as e:  # noqa: BLE001 - a refusal is a result
-            rec["error"] = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            print(f"{name:40s} sdpa_flash_bwd  -  {rec['error'][:90]}", flush=True)
-        torch.cuda.empty_cache()
-        if out:
-            out.write(json.dumps(rec) + "\n")
+        for impl, backend in backends:
+            rec = sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev)
+            if out:
+                out.write(json.dumps(rec) + "\n")
     for rec in hf_eager_backward(a, dev):
         if out:
             out.write(json.dumps(rec) + "\n")
     return 0
+
+
+def sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev):
+    """One SDPA backend's backward on one case: dq, dk, dv for a given dO with the forward's graph
+    retained; peak = what the backward allocates beyond the inputs, dO, the output and what autograd saved."""
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention import sdpa_kernel
+    import triton.testing
+
+    rec = {"source": "torch", "case": name, "impl": impl}
+    try:
+        g = torch.Generator(device=dev).manual_seed(1)
+        mk = lambda h: torch.randn(B, h, N, D, device=dev, dtype=torch.bfloat16, generator=g).requires_grad_()
+        q, k, v = mk(Hq), mk(Hkv), mk(Hkv)
+        do = torch.randn(B, Hq, N, D, device=dev, dtype=torch.bfloat16, generator=g)
+        attn_mask, is_causal = None, causal
+        if window:
+            i = torch.arange(N, device=dev)
+            attn_mask, is_causal = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window), False
+        with sdpa_kernel(backend):
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                               scale=1.0 / math.sqrt(D), enable_gqa=Hq != Hkv)
+        bwd = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
+        bwd()
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        grads = bwd()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+        del grads
+        ms = triton.testing.do_bench(bwd, warmup=25, rep=200, return_mode="median")
+        flops = 2.5 * 4.0 * B * Hq * visible_pairs(N, causal, window) * D
+        rec.update(ms=ms, tflops=flops / (ms * 1e9), peak_mib=peak / 2**20)
+        print(f"{name:40s} {impl:18s} {ms:10.3f} {rec['tflops']:9.1f} {rec['peak_mib']:10.1f}", flush=True)
+    except Exception as e:  # noqa: BLE001 - a refusal (or an OOM) is a result
+        rec["error"] = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        print(f"{name:40s} {impl:18s}  -  {rec['error'][:90]}", flush=True)
+    torch.cuda.empty_cache()
+    return rec
 
 
 def hf_eager_backward(a, dev):

@@ -143,6 +143,9 @@ int64_t model_bytes_backward(const std::string& impl, const LayerSpec& s) {
         s.heads_q != s.heads_kv ? int64_t{s.batch} * s.heads_q * s.seq_k * (s.head_dim + s.head_dim_v) * e : 0;
     return scores * (y + p + e + y) + rep + grads + expanded;
   }
+  // cuDNN's backward: dQ, dK, dV (empty_like, per KV head: cuDNN sums the groups itself) and its plan's
+  // workspace: dQ accumulated in fp32 and a per-row fp32 sum, as FA2's.
+  if (impl == "sdpa:cudnn") return rows * s.head_dim * 4 + rows * 4 + grads;
   // FA2's backward: dq_accum in fp32 [B, Hq, Nq, D], softmax_d = rowsum(dO ∘ O) in fp32.
   return rows * s.head_dim * 4 + rows * 4 + grads + expanded;
 }

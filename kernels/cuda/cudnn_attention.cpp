@@ -53,7 +53,7 @@ namespace {
 constexpr const char* kSource = "attnscope GPU backend";
 
 // torch's uids (MHA.cpp enum UIDS): the graph is keyed by them in the variant pack.
-enum Uid : int64_t { kQ, kK, kV, kO, kBias, kScale, kSeed, kOffset, kLse };
+enum Uid : int64_t { kQ, kK, kV, kO, kBias, kScale, kSeed, kOffset, kLse, kDO, kDQ, kDK, kDV };
 
 // cuDNN 9 keeps its engines in sibling libraries (libcudnn_graph, libcudnn_engines_*, ...) that
 // libcudnn.so.9 opens by name: given a path, load them from the same folder first.
@@ -114,12 +114,14 @@ cudnnHandle_t handle() {
   return hd.h;
 }
 
-// Everything that shapes a graph (torch's MHAParams): dims, strides, dtype, causal, bias, stats.
-std::string graph_key(const LayerSpec& s, bool causal, const std::vector<int64_t>& bias_dims, bool stats) {
+// Everything that shapes a graph (torch's MHAParams): dims, strides, dtype, causal, bias, stats;
+// the backward's graphs in a cache of their own (torch's mhagraphbackwardcache).
+std::string graph_key(const LayerSpec& s, bool causal, const std::vector<int64_t>& bias_dims, bool stats,
+                      bool backward) {
   std::string k = std::to_string(s.batch) + "," + std::to_string(s.heads_q) + "," + std::to_string(s.heads_kv) + "," +
                   std::to_string(s.seq_q) + "," + std::to_string(s.seq_k) + "," + std::to_string(s.head_dim) + "," +
                   std::to_string(s.head_dim_v) + "," + dtype_name(s.dtype) + (causal ? ",causal" : "") +
-                  (stats ? ",stats" : "");
+                  (stats ? ",stats" : "") + (backward ? ",backward" : "");
   for (int64_t d : bias_dims) k += ",b" + std::to_string(d);
   return k;
 }
@@ -130,48 +132,100 @@ std::vector<int64_t> dense_strides(const std::vector<int64_t>& dims) {
   return st;
 }
 
+// The tensors both of torch's graphs declare: the fp32 scale passed by value, Q, K, V (dense
+// [B, H, N, D]), the bias where there is one; the dims of O (and of dO).
+struct GraphInputs {
+  std::shared_ptr<fe::graph::Tensor_attributes> scale, q, k, v, bias;
+  std::vector<int64_t> qd, kd, vd, od;
+};
+GraphInputs declare_inputs(fe::graph::Graph& g, const LayerSpec& s, const std::vector<int64_t>& bias_dims) {
+  g.set_io_data_type(s.dtype == DType::BF16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::HALF)
+      .set_intermediate_data_type(fe::DataType_t::FLOAT)
+      .set_compute_data_type(fe::DataType_t::FLOAT);
+  GraphInputs t;
+  t.scale = g.tensor(fe::graph::Tensor_attributes()
+                         .set_uid(kScale)
+                         .set_name("Attn_scale")
+                         .set_dim({1, 1, 1, 1})
+                         .set_stride({1, 1, 1, 1})
+                         .set_is_pass_by_value(true)
+                         .set_data_type(fe::DataType_t::FLOAT));
+  t.qd = {s.batch, s.heads_q, s.seq_q, s.head_dim};
+  t.kd = {s.batch, s.heads_kv, s.seq_k, s.head_dim};
+  t.vd = {s.batch, s.heads_kv, s.seq_k, s.head_dim_v};
+  t.od = {s.batch, s.heads_q, s.seq_q, s.head_dim_v};
+  auto dense = [&](int64_t uid, const char* name, const std::vector<int64_t>& d) {
+    return g.tensor(fe::graph::Tensor_attributes().set_uid(uid).set_name(name).set_dim(d).set_stride(dense_strides(d)));
+  };
+  t.q = dense(kQ, "Q", t.qd);
+  t.k = dense(kK, "K", t.kd);
+  t.v = dense(kV, "V", t.vd);
+  if (!bias_dims.empty()) t.bias = dense(kBias, "bias", bias_dims);
+  return t;
+}
+
+void build(fe::graph::Graph& g) {
+  ATTNSCOPE_CUDNN_FE_CHECK(g.validate());
+  ATTNSCOPE_CUDNN_FE_CHECK(g.build_operation_graph(handle()));
+  ATTNSCOPE_CUDNN_FE_CHECK(g.create_execution_plans({fe::HeurMode_t::A}));
+  ATTNSCOPE_CUDNN_FE_CHECK(g.check_support(handle()));
+  ATTNSCOPE_CUDNN_FE_CHECK(g.build_plans(handle()));
+}
+
 // build_graph of torch's MHA.cpp, in the frontend's words; cached per shape (as torch's mhagraphcache).
 std::shared_ptr<fe::graph::Graph> graph_for(const LayerSpec& s, bool causal, const std::vector<int64_t>& bias_dims,
                                             bool stats) {
   static std::map<std::string, std::shared_ptr<fe::graph::Graph>> cache;
-  const std::string key = graph_key(s, causal, bias_dims, stats);
+  const std::string key = graph_key(s, causal, bias_dims, stats, false);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto g = std::make_shared<fe::graph::Graph>();
-  g->set_io_data_type(s.dtype == DType::BF16 ? fe::DataType_t::BFLOAT16 : fe::DataType_t::HALF)
-      .set_intermediate_data_type(fe::DataType_t::FLOAT)
-      .set_compute_data_type(fe::DataType_t::FLOAT);
-  auto scale = g->tensor(fe::graph::Tensor_attributes()
-                             .set_uid(kScale)
-                             .set_name("Attn_scale")
-                             .set_dim({1, 1, 1, 1})
-                             .set_stride({1, 1, 1, 1})
-                             .set_is_pass_by_value(true)
-                             .set_data_type(fe::DataType_t::FLOAT));
+  GraphInputs in = declare_inputs(*g, s, bias_dims);
   auto opts = fe::graph::SDPA_attributes()
                   .set_name("CUDNN_SDPA")
                   .set_generate_stats(stats)
                   .set_causal_mask(causal)
-                  .set_attn_scale(scale);
-  const std::vector<int64_t> qd = {s.batch, s.heads_q, s.seq_q, s.head_dim};
-  const std::vector<int64_t> kd = {s.batch, s.heads_kv, s.seq_k, s.head_dim};
-  const std::vector<int64_t> vd = {s.batch, s.heads_kv, s.seq_k, s.head_dim_v};
-  const std::vector<int64_t> od = {s.batch, s.heads_q, s.seq_q, s.head_dim_v};
-  auto Q = g->tensor(fe::graph::Tensor_attributes().set_uid(kQ).set_name("Q").set_dim(qd).set_stride(dense_strides(qd)));
-  auto K = g->tensor(fe::graph::Tensor_attributes().set_uid(kK).set_name("K").set_dim(kd).set_stride(dense_strides(kd)));
-  auto V = g->tensor(fe::graph::Tensor_attributes().set_uid(kV).set_name("V").set_dim(vd).set_stride(dense_strides(vd)));
-  if (!bias_dims.empty()) {
-    auto bias = g->tensor(
-        fe::graph::Tensor_attributes().set_uid(kBias).set_name("bias").set_dim(bias_dims).set_stride(dense_strides(bias_dims)));
-    opts.set_bias(bias);
-  }
-  auto [O, Stats] = g->sdpa(Q, K, V, opts);
-  O->set_uid(kO).set_output(true).set_dim(od).set_stride(dense_strides(od));
+                  .set_attn_scale(in.scale);
+  if (in.bias) opts.set_bias(in.bias);
+  auto [O, Stats] = g->sdpa(in.q, in.k, in.v, opts);
+  O->set_uid(kO).set_output(true).set_dim(in.od).set_stride(dense_strides(in.od));
   if (Stats) Stats->set_uid(kLse).set_output(true).set_data_type(fe::DataType_t::FLOAT);
-  ATTNSCOPE_CUDNN_FE_CHECK(g->validate());
-  ATTNSCOPE_CUDNN_FE_CHECK(g->build_operation_graph(handle()));
-  ATTNSCOPE_CUDNN_FE_CHECK(g->create_execution_plans({fe::HeurMode_t::A}));
-  ATTNSCOPE_CUDNN_FE_CHECK(g->check_support(handle()));
-  ATTNSCOPE_CUDNN_FE_CHECK(g->build_plans(handle()));
+  build(*g);
+  cache[key] = g;
+  return g;
+}
+
+// build_graph_backward of torch's MHA.cpp: Q, K, V, O, dO and the forward's stats (the LSE, fp32
+// [B, Hq, Nq, 1]) in; dQ, dK, dV out in the inputs' layouts (empty_like), no dBias (a mask needs no
+// gradient), cuDNN's own GQA (dK, dV per KV head); the same scale and causal mask as the forward.
+std::shared_ptr<fe::graph::Graph> backward_graph_for(const LayerSpec& s, bool causal,
+                                                     const std::vector<int64_t>& bias_dims) {
+  static std::map<std::string, std::shared_ptr<fe::graph::Graph>> cache;
+  const std::string key = graph_key(s, causal, bias_dims, true, true);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto g = std::make_shared<fe::graph::Graph>();
+  GraphInputs in = declare_inputs(*g, s, bias_dims);
+  auto opts = fe::graph::SDPA_backward_attributes()
+                  .set_name("CUDNN_SDPA_BACKWARD")
+                  .set_causal_mask(causal)
+                  .set_attn_scale(in.scale);
+  if (in.bias) opts.set_bias(in.bias);
+  auto dense = [&](int64_t uid, const char* name, const std::vector<int64_t>& d) {
+    return g->tensor(fe::graph::Tensor_attributes().set_uid(uid).set_name(name).set_dim(d).set_stride(dense_strides(d)));
+  };
+  auto O = dense(kO, "O", in.od);
+  auto dO = dense(kDO, "DO", in.od);
+  const std::vector<int64_t> sd = {s.batch, s.heads_q, s.seq_q, 1};
+  auto stats = g->tensor(fe::graph::Tensor_attributes()
+                             .set_uid(kLse)
+                             .set_name("Stats")
+                             .set_dim(sd)
+                             .set_stride(dense_strides(sd))
+                             .set_data_type(fe::DataType_t::FLOAT));
+  auto [dQ, dK, dV] = g->sdpa_backward(in.q, in.k, in.v, O, dO, stats, opts);
+  dQ->set_uid(kDQ).set_output(true).set_dim(in.qd).set_stride(dense_strides(in.qd));
+  dK->set_uid(kDK).set_output(true).set_dim(in.kd).set_stride(dense_strides(in.kd));
+  dV->set_uid(kDV).set_output(true).set_dim(in.vd).set_stride(dense_strides(in.vd));
+  build(*g);
   cache[key] = g;
   return g;
 }
@@ -255,6 +309,43 @@ class CudnnImpl final : public GpuImpl {
 
   std::string path() const override { return "cuDNN " + cudnn_library().version + " fused flash attention (graph API)"; }
 
+  // The backward: torch's _scaled_dot_product_cudnn_attention_backward. autograd saved the forward's
+  // O and LSE (the stats pass's, in the harness's buffers); dQ, dK, dV are empty_like the inputs and
+  // the plan's workspace comes from the caching allocator: all counted.
+  std::string no_backward() const override { return ""; }
+  int64_t backward_bytes() const override { return model_bytes_backward("sdpa:cudnn", spec_); }
+  void prepare_backward(DeviceArena& arena, const void* dout, cudaStream_t st) override {
+    const LayerSpec& s = spec_;
+    const size_t rows = static_cast<size_t>(int64_t{s.batch} * s.heads_q * s.seq_q);
+    const size_t kv = static_cast<size_t>(int64_t{s.batch} * s.heads_kv * s.seq_k);
+    dout_ = dout;
+    dq_ = arena.alloc(rows * s.head_dim * 2, "dq", true);
+    dk_ = arena.alloc(kv * s.head_dim * 2, "dk", true);
+    dv_ = arena.alloc(kv * s.head_dim_v * 2, "dv", true);
+    bwd_graph_ = backward_graph_for(s, causal_, bias_dims_);
+    int64_t ws = 0;
+    ATTNSCOPE_CUDNN_FE_CHECK(bwd_graph_->get_workspace_size(ws));
+    bwd_workspace_ = ws > 0 ? arena.alloc(static_cast<size_t>(ws), "cuDNN workspace (backward)", true) : nullptr;
+    poison(dq_, s.dtype, rows * s.head_dim, st);
+    poison(dk_, s.dtype, kv * s.head_dim, st);
+    poison(dv_, s.dtype, kv * s.head_dim_v, st);
+  }
+  void launch_backward(cudaStream_t stream) override {
+    ATTNSCOPE_CUDNN_CHECK(fe::detail::set_stream(handle(), stream));
+    float scale = static_cast<float>(spec_.effective_scale());
+    std::unordered_map<int64_t, void*> pack = {
+        {kQ, const_cast<void*>(q_)}, {kK, const_cast<void*>(k_)}, {kV, const_cast<void*>(v_)}, {kO, out_},
+        {kDO, const_cast<void*>(dout_)}, {kLse, lse_}, {kDQ, dq_}, {kDK, dk_}, {kDV, dv_}, {kScale, &scale}};
+    if (bias_) pack[kBias] = bias_;
+    ATTNSCOPE_CUDNN_FE_CHECK(bwd_graph_->execute(handle(), pack, bwd_workspace_));
+  }
+  void collect_backward(Gradients* g, cudaStream_t st) override {
+    const LayerSpec& s = spec_;
+    g->dq = download(dq_, s.dtype, {s.batch, s.heads_q, s.seq_q, s.head_dim}, st);
+    g->dk = download(dk_, s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim}, st);
+    g->dv = download(dv_, s.dtype, {s.batch, s.heads_kv, s.seq_k, s.head_dim_v}, st);
+  }
+
  private:
   void execute(const fe::graph::Graph& g, void* out, float* stats, void* ws, cudaStream_t stream) {
     ATTNSCOPE_CUDNN_CHECK(fe::detail::set_stream(handle(), stream));
@@ -277,6 +368,10 @@ class CudnnImpl final : public GpuImpl {
   std::shared_ptr<fe::graph::Graph> graph_;
   void* workspace_ = nullptr;
   int64_t workspace_bytes_ = 0;
+  const void* dout_ = nullptr;
+  void *dq_ = nullptr, *dk_ = nullptr, *dv_ = nullptr;
+  std::shared_ptr<fe::graph::Graph> bwd_graph_;
+  void* bwd_workspace_ = nullptr;
 };
 
 }  // namespace

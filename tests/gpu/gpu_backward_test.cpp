@@ -266,6 +266,71 @@ TEST(GpuVarlen, FourPackedSequencesForwardAndBackward) {
 }
 
 // sdpa:math's backward is not on the GPU: it says why, in the gradient's error, and the forward runs.
+// sdpa:cudnn's backward: cuDNN's backward graph as torch builds it, against fp64 by FlashAttention's
+// rule per gradient (the CPU eager's error as the baseline; cuDNN has no CPU version). Causal, GQA,
+// padding masks (a bias) and both dtypes; the backward's peak is its arena's, its model printed.
+TEST(GpuBackward, CudnnPassesTheRule) {
+  ATTNSCOPE_REQUIRE_GPU();
+  const char* env = std::getenv("ATTNSCOPE_GPU_SEED");
+  const uint64_t seed = env && *env ? std::strtoull(env, nullptr, 10) : std::random_device{}();
+  std::printf("[ attnscope ] cudnn backward seed = %llu\n", static_cast<unsigned long long>(seed));
+  std::mt19937_64 rng(seed);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
+  const int n = std::getenv("ATTNSCOPE_GPU_SMALL") ? 3 : 10;
+  int ran = 0;
+  const char* names[] = {"dq", "dk", "dv"};
+  for (int idx = 0; idx < 10 * n && ran < n; ++idx) {
+    LayerSpec s;
+    s.dtype = idx % 2 ? DType::BF16 : DType::F16;
+    static const int kDims[] = {64, 128};
+    s.head_dim = s.head_dim_v = kDims[pick(2)];
+    s.heads_kv = 1 + pick(2);
+    s.heads_q = s.heads_kv * (1 + pick(3));
+    s.batch = 1 + pick(2);
+    s.seq_q = s.seq_k = 64 + pick(300);
+    s.causal = pick(2);
+    if (pick(4) == 0) {
+      s.mask = MaskKind::Padding;
+      s.kv_lengths.resize(s.batch);
+      for (int& l : s.kv_lengths) l = 1 + pick(s.seq_k);
+    }
+    if (!plugin().api->check("sdpa:cudnn", s, plugin().dev).supported) continue;
+    Inputs in = random_inputs(s, seed + 7919ull * idx, Distribution::Normal);
+    in.dout = random_dout(s, seed + 104729ull * idx, {});
+    SCOPED_TRACE("config #" + std::to_string(idx) + " " + gputest::describe("sdpa:cudnn", s));
+    RunOptions o;
+    o.warmup = 1, o.repeats = 2, o.keep_intermediates = false, o.backward = true;
+    RunResult g = run_gpu("sdpa:cudnn", s, in, o);
+    ASSERT_TRUE(g.ran) << g.error;
+    ASSERT_TRUE(g.grad.ran) << g.grad.error;
+    ++ran;
+    EXPECT_EQ(g.grad.times_ms.size(), 2u);
+    EXPECT_FALSE(g.grad.kernels.empty()) << "no backward kernels traced";
+    std::printf("[ attnscope ] cudnn backward %s: peak %lld B, model %lld B\n", gputest::describe("sdpa:cudnn", s).c_str(),
+                static_cast<long long>(g.grad.peak_bytes), static_cast<long long>(g.grad.model_bytes));
+    const RunResult ref = run_reference(s, in, o);
+    LayerSpec eager_spec = s;
+    eager_spec.softmax_dtype = DType::F32;
+    const RunResult eager = cpu_implementation("eager")->run(eager_spec, in, o);
+    ASSERT_TRUE(ref.grad.ran && eager.grad.ran);
+    for (int k = 0; k < 3; ++k) {
+      const Tensor& gt = *gradient(g.grad, names[k]);
+      const Tensor& rt = *gradient(ref.grad, names[k]);
+      const Tensor& et = *gradient(eager.grad, names[k]);
+      ASSERT_EQ(gt.shape, rt.shape) << names[k];
+      for (float x : gt.data) ASSERT_TRUE(std::isfinite(x)) << names[k] << " has NaN/Inf (unwritten?)";
+      const double err = max_abs_diff(gt, rt), bound = gradient_bound(max_abs_diff(et, rt), s.dtype, max_abs(rt));
+      EXPECT_LE(err, bound) << names[k] << ": max|GPU - fp64| " << err << ", FA2's bound " << bound;
+    }
+  }
+  if (ran == 0) {
+    LayerSpec s;
+    s.dtype = DType::BF16;
+    GTEST_SKIP() << "sdpa:cudnn refused: " << plugin().api->check("sdpa:cudnn", s, plugin().dev).first_error();
+  }
+  EXPECT_GE(ran, n / 2) << "too few configurations ran";
+}
+
 TEST(GpuBackward, MathSaysWhyItHasNoBackward) {
   ATTNSCOPE_REQUIRE_GPU();
   LayerSpec s;
