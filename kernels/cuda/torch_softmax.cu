@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <array>
 #include <utility>
 #include <stdexcept>
@@ -157,34 +158,66 @@ __device__ __forceinline__ float block_reduce(float x, float* smem) {
   return x;
 }
 
-// cunn_SoftMaxForwardReg: REG values a thread, blockDim apart, with torch's 64-bit index type (the
-// instantiation torch 2.11 launches is <float, float, float, SoftMaxForwardEpilogue, long, 8>). ncu
-// on the H200 (32 x 8192 rows of 8192): torch's kernel holds 37 registers a thread, so one 1024-thread
-// block an SM (50% occupancy, 12.6 ms); ours holds 32 even with 64-bit indices (29 with 32-bit ones),
-// runs two blocks an SM and takes 8.1 ms: the open gap in eager's time at 8k columns.
+// torch's blockReduceWarp: shfl_down within each warp, the warps' results through shared memory
+// reduced by warp 0, broadcast through shared memory again.
+template <bool kMax>
+__device__ __forceinline__ float warp_reduce_down(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float y = __shfl_down_sync(0xffffffffu, x, o, 32);
+    x = kMax ? fmaxf(x, y) : x + y;
+  }
+  return x;
+}
+template <bool kMax>
+__device__ __forceinline__ float block_reduce_warp(float x, float* shared, float identity) {
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  x = warp_reduce_down<kMax>(x);
+  __syncthreads();
+  if (lane == 0) shared[warp] = x;
+  __syncthreads();
+  x = tid < static_cast<int>(blockDim.x / 32) ? shared[lane] : identity;
+  if (warp == 0) x = warp_reduce_down<kMax>(x);
+  if (tid == 0) shared[0] = x;
+  __syncthreads();
+  return shared[0];
+}
+
+// cunn_SoftMaxForwardReg as torch 2.11 writes it, instantiated as it launches it on the bench rows
+// (<float, float, float, SoftMaxForwardEpilogue, long, 8>): REG values a thread kept in the input
+// type, blockDim apart, a 32-bit offset against the 64-bit column count, dynamic shared memory for the
+// reductions, no launch bounds. The register count decides the occupancy at 1024 threads: torch's
+// kernel holds 37 (ncu on the H200: one block an SM, 12.6 ms on 32 x 8192 rows of 8192); the
+// earlier, tidier version here (fp32 copies, a 64-bit offset, launch bounds) held 32, ran two blocks
+// an SM and took 8.1 ms. This one holds 44 with nvcc 13.0 (-Xptxas -v): one block an SM, as torch.
 template <class Tin, class Tout, int REG>
-__global__ void __launch_bounds__(kMaxThreads) softmax_reg(Tout* out, const Tin* in, int64_t cols) {
-  __shared__ float smem[32];
-  const Tin* src = in + int64_t(blockIdx.x) * cols;
-  Tout* dst = out + int64_t(blockIdx.x) * cols;
-  float x[REG];
-  float mx = -INFINITY;
+__global__ void softmax_reg(Tout* out, const Tin* in, int64_t classes) {
+  extern __shared__ float sdata[];
+  Tin reg[REG];
+  in += static_cast<int64_t>(blockIdx.x) * classes;
+  out += static_cast<int64_t>(blockIdx.x) * classes;
+  float mx = -FLT_MAX;  // numeric_limits<accscalar_t>::lowest()
 #pragma unroll
   for (int r = 0; r < REG; ++r) {
-    const int64_t e = threadIdx.x + int64_t(r) * blockDim.x;
-    x[r] = e < cols ? to_float<Tin>(src[e]) : -INFINITY;
-    mx = fmaxf(mx, x[r]);
+    const int offset = threadIdx.x + r * blockDim.x;
+    if (offset < classes) {
+      reg[r] = in[offset];
+      mx = fmaxf(mx, to_float<Tin>(reg[r]));
+    }
   }
-  mx = block_reduce<true>(mx, smem);
+  mx = block_reduce_warp<true>(mx, sdata, -FLT_MAX);
   float sum = 0.f;
 #pragma unroll
-  for (int r = 0; r < REG; ++r) sum += expf(x[r] - mx);
-  sum = block_reduce<false>(sum, smem);
+  for (int r = 0; r < REG; ++r) {
+    const int offset = threadIdx.x + r * blockDim.x;
+    if (offset < classes) sum += expf(to_float<Tin>(reg[r]) - mx);
+  }
+  sum = block_reduce_warp<false>(sum, sdata, 0.f);
   // SoftMaxForwardEpilogue: exp(x - max) / sum, the exponential taken again.
 #pragma unroll
   for (int r = 0; r < REG; ++r) {
-    const int64_t e = threadIdx.x + int64_t(r) * blockDim.x;
-    if (e < cols) dst[e] = from_float<Tout>(expf(x[r] - mx) / sum);
+    const int offset = threadIdx.x + r * blockDim.x;
+    if (offset < classes) out[offset] = from_float<Tout>(expf(to_float<Tin>(reg[r]) - mx) / sum);
   }
 }
 
@@ -248,7 +281,7 @@ void dispatch_block(Tout* out, const Tin* in, int64_t rows, int cols, bool regis
   if (registers && reg < 10) {
     switch (reg) {
 #define ATTNSCOPE_REG(R) \
-  case R: softmax_reg<Tin, Tout, R><<<grid, block, 0, st>>>(out, in, cols); break;
+  case R: softmax_reg<Tin, Tout, R><<<grid, block, block / 32 * sizeof(float), st>>>(out, in, cols); break;
       ATTNSCOPE_REG(1) ATTNSCOPE_REG(2) ATTNSCOPE_REG(3) ATTNSCOPE_REG(4) ATTNSCOPE_REG(5)
       ATTNSCOPE_REG(6) ATTNSCOPE_REG(7) ATTNSCOPE_REG(8) ATTNSCOPE_REG(9)
 #undef ATTNSCOPE_REG
