@@ -146,15 +146,18 @@ def generate(run_dir):
             if not a or not b or "bwd_ms" not in a or "ms" not in b:
                 continue
             target(out, f"{ours_impl} backward vs torch SDPA flash backward", c, a["bwd_ms"], b["ms"], "le", 1.5)
-    # sdpa:cudnn's backward is torch's cuDNN backward graph: the same time and memory (issue 10's fidelity).
-    for c in cases:
-        a, b = o.get((c, "sdpa:cudnn")), pb.get((c, "sdpa_cudnn_bwd"))
-        if not a or not b or "bwd_ms" not in a or "ms" not in b:
-            continue
-        target(out, "sdpa:cudnn backward vs torch cuDNN backward", c, a["bwd_ms"], b["ms"], "within", 0.10)
-        if a.get("bwd_peak_mib") and b.get("peak_mib"):
-            target(out, "sdpa:cudnn backward peak vs torch cuDNN backward", c, a["bwd_peak_mib"], b["peak_mib"],
-                   "within", 0.05, mib=True)
+    # sdpa:cudnn's backward is torch's cuDNN backward graph, sdpa:math's autograd's plan through torch's
+    # math backend: each the same time and memory as torch's own (issue 10's fidelity).
+    for ours_impl, peer_impl, label, slack in (("sdpa:cudnn", "sdpa_cudnn_bwd", "torch cuDNN backward", 0.10),
+                                               ("sdpa:math", "sdpa_math_bwd", "torch math backward", 0.15)):
+        for c in cases:
+            a, b = o.get((c, ours_impl)), pb.get((c, peer_impl))
+            if not a or not b or "bwd_ms" not in a or "ms" not in b:
+                continue
+            target(out, f"{ours_impl} backward vs {label}", c, a["bwd_ms"], b["ms"], "within", slack)
+            if a.get("bwd_peak_mib") and b.get("peak_mib"):
+                target(out, f"{ours_impl} backward peak vs {label}", c, a["bwd_peak_mib"], b["peak_mib"],
+                       "within", 0.05, mib=True)
     # Eager's backward peak (issue 12): ours (autograd's plan, counted on the GPU) vs HF's eager under autograd.
     for c in cases:
         a, b = o.get((c, "eager")), pb.get((c, "hf_eager_bwd"))

@@ -10,7 +10,8 @@ follow these plans step by step and its memory model is checked against them.
 --backward adds "hf_eager_bwd": HF's eager forward and one autograd backward (retain_graph=False), the
 events of both in order with `backward_begin` the index of the backward's first, peak_bytes the
 backward's peak over the inputs, dO and the output as bench/peers_backward.py measures it, and the
-backward's kernels: what kernels/torch_plan.cpp's hf_eager_backward_plan follows.
+backward's kernels: what kernels/torch_plan.cpp's hf_eager_backward_plan follows; and "sdpa_math_bwd", the
+same for SDPA's math backend (cases without sinks).
 """
 import argparse
 import json
@@ -165,6 +166,22 @@ def main():
                 rec["plans"]["hf_eager_bwd"] = trace_backward(lambda: eager(module, q, k, v, mask, scale)[0], leaves, do)
             except Exception as e:  # noqa: BLE001 - a refusal (OOM) is a result
                 rec["plans"]["hf_eager_bwd"] = {"error": (str(e).strip().splitlines() or [type(e).__name__])[0][:300]}
+            if not sinks:  # SDPA's math backend under autograd: what a GPU sdpa:math backward would follow
+                do_bhnd = do.transpose(1, 2).contiguous()  # sdpa's output is [B, Hq, N, D]
+                sdpa_mask, is_causal = None, causal
+                if window:
+                    sdpa_mask, is_causal = mask == 0, False
+
+                def math_fwd():
+                    with sdpa_kernel(SDPBackend.MATH):
+                        return F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, is_causal=is_causal,
+                                                              scale=scale, enable_gqa=G > 1)
+                try:
+                    rec["plans"]["sdpa_math_bwd"] = trace_backward(math_fwd, leaves, do_bhnd)
+                except Exception as e:  # noqa: BLE001 - a refusal (OOM) is a result
+                    rec["plans"]["sdpa_math_bwd"] = {
+                        "error": (str(e).strip().splitlines() or [type(e).__name__])[0][:300]}
+                del do_bhnd
             for t in leaves:
                 t.requires_grad_(False)
             del do

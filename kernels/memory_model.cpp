@@ -131,17 +131,15 @@ int64_t model_bytes_backward(const std::string& impl, const LayerSpec& s) {
   const std::string base = impl.substr(0, impl.find(':'));
   // eager: autograd's own plan, allocation by allocation (saved tensors counted from the start).
   if (impl.rfind("eager", 0) == 0) return hf_eager_backward_plan(s).backward_peak_bytes();
-  if (impl == "sdpa:math" || impl == "reference") {
-    // Analytic (no plan yet): autograd through HF eager at the softmax backward: the saved softmax output (fp32 for
-    // Llama's softmax, the model dtype for GPT-OSS's) and P in the model dtype (a view of it for
-    // GPT-OSS), dP = dO·Vᵀ in the model dtype, and the softmax's input gradient (fp32 before
-    // the cast back, or the model dtype); the repeat_kv copies of K and V saved for the GEMMs.
+  if (impl == "sdpa:math") return torch_math_backward_plan(s).backward_peak_bytes();
+  if (impl == "reference") {
+    // Analytic (no plan): autograd through HF eager with an fp32 softmax at the softmax backward: the
+    // saved softmax output (fp32) and P in the model dtype, dP = dO·Vᵀ in the model dtype, and the
+    // softmax's input gradient (fp32 before the cast back); the repeat_kv copies of K and V.
     const int64_t scores = rows * (s.seq_k + (s.sinks ? 1 : 0));
-    const bool fp32_softmax = impl == "sdpa:math" || s.softmax_dtype == DType::F32;
-    const int64_t y = fp32_softmax ? 4 : e, p = fp32_softmax ? e : 0;
     const int64_t rep =
         s.heads_q != s.heads_kv ? int64_t{s.batch} * s.heads_q * s.seq_k * (s.head_dim + s.head_dim_v) * e : 0;
-    return scores * (y + p + e + y) + rep + grads + expanded;
+    return scores * (4 + e + e + 4) + rep + grads + expanded;
   }
   // cuDNN's backward: dQ, dK, dV (empty_like, per KV head: cuDNN sums the groups itself) and its plan's
   // workspace: dQ accumulated in fp32 and a per-row fp32 sum, as FA2's.

@@ -574,8 +574,21 @@ TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads) {
   return std::move(p);
 }
 
-TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
-  Builder b("torch 2.11 SDPA math backend (_scaled_dot_product_attention_math)");
+namespace {
+
+// What autograd's nodes keep from the math backend's forward (-1 where absent): both BmmBackward0s'
+// operands (q·sf and kᵀ·sf; P and the (repeated) fp32 value) and _safe_softmax's result, which is P.
+struct MathSaved {
+  int qs = -1, ks = -1, p = -1, v = -1;
+  bool upcast = false;  // fp16/bf16: q, k, v went through .to(float) (ToCopyBackward0 on the way back)
+};
+
+// _scaled_dot_product_attention_math's forward into `b`; with `saved` (autograd), the tensors a
+// backward node saves are kept and the output is handed back (freed) at the end.
+void torch_math_forward(Builder& b, const LayerSpec& s, int mask_heads, MathSaved* saved) {
+  auto release = [&](int id) {  // a free autograd skips where a node saved the tensor
+    if (!saved) b.free(id);
+  };
   const TType t = ttype_of(s.dtype);
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
@@ -630,7 +643,7 @@ TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
   const std::vector<int64_t> sh = {B, Hq, Nq, Nk};
   const int attn = b.alloc("attn (fp32)", TType::F32, sh);
   b.op(PlanOpKind::GemmQK, {qs, ks}, attn, "cuBLAS fp32 GEMM (sm80_xmma ffma)");
-  b.free(ks);
+  release(ks);
   if (mask >= 0)  // attn.add_(attn_mask): in place
     b.op(PlanOpKind::AddBroadcast, {attn, mask}, attn, "elementwise_kernel<128, 2, CUDAFunctor_add<float>>").scalar =
         1.0;
@@ -669,20 +682,126 @@ TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
     b.free(of);
   }
   // Locals go at return; the returned probabilities are dropped by scaled_dot_product_attention.
-  b.free(pf);
-  b.free(qs);
+  release(pf);
+  release(qs);
   if (ke != ka) b.free(ke);
-  if (ve != va) b.free(ve);
+  if (ve != va) release(ve);
   if (mask >= 0 && mask != p.mask) b.free(mask);
   if (up) {
     b.free(ka);
-    b.free(va);
+    if (ve != va) b.free(va);
+    else release(va);
     b.free(qa);
     b.free(pb);
   }
   p.out = out;
   p.out_bnhd = false;
-  return p;
+  if (saved) {
+    saved->qs = qs, saved->ks = ks, saved->p = pf, saved->v = ve, saved->upcast = up;
+    b.free(out);  // the output is the forward's: handed to the caller
+  }
+}
+
+}  // namespace
+
+TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads) {
+  Builder b("torch 2.11 SDPA math backend (_scaled_dot_product_attention_math)");
+  torch_math_forward(b, s, mask_heads, nullptr);
+  return std::move(b.plan());
+}
+
+// Autograd through the math backend, node by node as torch 2.11's engine runs them (the later-created
+// node first among those ready). Everything is fp32 (the forward upcast q, k, v), so the gradients
+// are rounded only by the ToCopyBackward0s at the end. At the softmax backward the saved q·sf, kᵀ·sf
+// and P, dP, the repeated value's gradient, the softmax backward's tmp and its result are alive: four
+// fp32 score-sized tensors, 16 bytes a score (Llama's eager holds the same at its peak).
+TorchPlan torch_math_backward_plan(const LayerSpec& s, int mask_heads) {
+  Builder b("autograd through torch 2.11's SDPA math backend (_scaled_dot_product_attention_math)");
+  MathSaved sv;
+  torch_math_forward(b, s, mask_heads, &sv);
+  TorchPlan& p = b.plan();
+  p.backward_begin = static_cast<int>(p.events.size());
+  const TType t = ttype_of(s.dtype), f = TType::F32;
+  const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
+  const int64_t D = s.head_dim, Dv = s.head_dim_v;
+  const bool gqa = Hkv != Hq;
+  const std::vector<int64_t> sh = {B, Hq, Nq, Nk};
+  const std::string gemm = "cuBLAS fp32 GEMM (sm80_xmma ffma)";
+  const std::string narrow = t == TType::BF16 ? "vectorized_elementwise_kernel<4, bfloat16_copy_kernel_cuda>"
+                                              : "vectorized_elementwise_kernel<4, half_copy_kernel_cuda>";
+  // .to(origin_dtype)'s ToCopyBackward0: the gradient arrives [B, Hq, Nq, Dv] in the model dtype.
+  p.dout = b.external("output.grad", t, {B, Hq, Nq, Dv});
+  int g = p.dout;
+  if (sv.upcast) {
+    g = b.alloc("grad output (.to(float))", f, {B, Hq, Nq, Dv});
+    b.op(PlanOpKind::Cast, {p.dout}, g, "unrolled_elementwise_kernel<direct_copy>");
+  }
+  // matmul(P, value)'s BmmBackward0: the grad of P (dO·veᵀ), then of the value (Pᵀ·dO); the node
+  // then releases its grad and the value (P stays: _safe_softmax's backward saved it too).
+  const int dp = b.alloc("grad attn (dO·vᵀ)", f, sh);
+  b.op(PlanOpKind::GemmDP, {g, sv.v}, dp, gemm);
+  const int dv_h = b.alloc(gqa ? "grad value (Pᵀ·dO, per query head)" : "grad value_acc (Pᵀ·dO)", f, {B, Hq, Nk, Dv});
+  PlanOp& dvop = b.op(PlanOpKind::GemmDV, {sv.p, g}, dv_h, gemm);
+  dvop.lda = Nk;
+  dvop.cols = Nk;
+  if (g != p.dout) b.free(g);
+  if (sv.v != p.v) b.free(sv.v);
+  // _safe_softmax's backward: _softmax_backward_data(grad, result) as softmax_backward_cuda_out runs it.
+  const int ds = b.alloc("grad attn (softmax backward)", f, sh);
+  const int tmp = b.alloc("softmax backward tmp (grad * output)", f, sh);
+  b.op(PlanOpKind::Mul, {dp, sv.p}, tmp, "vectorized_elementwise_kernel<4, BinaryFunctor<MulFunctor>>");
+  b.op(PlanOpKind::SoftmaxBackward, {tmp, sv.p}, ds,
+       Nk <= 1024 ? "softmax_warp_backward<float>" : "cunn_SoftMaxBackward<float>");
+  b.free(tmp);
+  b.free(dp);
+  b.free(sv.p);
+  // attn.add_(mask) passes dS on. matmul(q·sf, kᵀ·sf)'s BmmBackward0: dqs = dS·ks, then the grad of
+  // kᵀ·sf (qsᵀ·dS, kept [Nk, D] here where torch holds its [D, Nk] view); the node releases dS and both
+  // operands.
+  const int dqs = b.alloc("grad query * sqrt(scale) (dS·ks)", f, {B, Hq, Nq, D});
+  PlanOp& qop = b.op(PlanOpKind::GemmDQ, {ds, sv.ks}, dqs, gemm);
+  qop.lda = Nk;
+  qop.cols = Nk;
+  const int dks = b.alloc("grad key^T * sqrt(scale) (dSᵀ·qs)", f, {B, Hq, Nk, D});
+  b.op(PlanOpKind::GemmDK, {ds, sv.qs}, dks, gemm);
+  b.free(ds);
+  b.free(sv.qs);
+  b.free(sv.ks);
+  // key * sqrt(scale)'s MulBackward1 (created after the query's and the repeats: it runs first).
+  const int dke = b.alloc(gqa ? "grad key (repeat_interleave) (* sqrt(scale) backward)" : "grad key_acc (* sqrt(scale) backward)",
+                          f, {B, Hq, Nk, D});
+  b.op(PlanOpKind::MulScalar, {dks}, dke, "vectorized_elementwise_kernel<4, MulFunctor<float>>").scalar =
+      std::sqrt(s.effective_scale());
+  b.free(dks);
+  // repeat_interleave's backwards (expand's sum over the group), the value's first: it was created later.
+  int dv32 = dv_h, dk32 = dke;
+  if (gqa) {
+    dv32 = b.alloc("grad value_acc (repeat_interleave backward: sum over the group)", f, {B, Hkv, Nk, Dv});
+    b.op(PlanOpKind::SumGroups, {dv_h}, dv32, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    b.free(dv_h);
+    dk32 = b.alloc("grad key_acc (repeat_interleave backward: sum over the group)", f, {B, Hkv, Nk, D});
+    b.op(PlanOpKind::SumGroups, {dke}, dk32, "reduce_kernel<512, 1, ReduceOp<sum>>");
+    b.free(dke);
+  }
+  // query * sqrt(scale)'s MulBackward1.
+  const int dq32 = b.alloc("grad query_acc (* sqrt(scale) backward)", f, {B, Hq, Nq, D});
+  b.op(PlanOpKind::MulScalar, {dqs}, dq32, "vectorized_elementwise_kernel<4, MulFunctor<float>>").scalar =
+      std::sqrt(s.effective_scale());
+  b.free(dqs);
+  // The ToCopyBackward0s of .to(float), value's, key's, query's: each gradient rounded once.
+  p.dv = dv32, p.dk = dk32, p.dq = dq32;
+  if (sv.upcast) {
+    auto narrow_to = [&](int src, const char* name, std::vector<int64_t> shape) {
+      const int o = b.alloc(name, t, std::move(shape));
+      b.op(PlanOpKind::Cast, {src}, o, narrow);
+      b.free(src);
+      return o;
+    };
+    p.dv = narrow_to(dv32, "value.grad (.to(dtype) backward)", {B, Hkv, Nk, Dv});
+    p.dk = narrow_to(dk32, "key.grad (.to(dtype) backward)", {B, Hkv, Nk, D});
+    p.dq = narrow_to(dq32, "query.grad (.to(dtype) backward)", {B, Hq, Nq, D});
+  }
+  return std::move(p);
 }
 
 }  // namespace attnscope

@@ -155,5 +155,10 @@ TorchPlan torch_math_plan(const LayerSpec& s, int mask_heads = 1);
 // gradient buffer allocated and freed where autograd does, saved tensors released as their node
 // finishes. dO arrives as attn_output.grad [B, Nq, Hq, Dv]; dq, dk, dv (dsinks) stay allocated.
 TorchPlan hf_eager_backward_plan(const LayerSpec& s, int mask_heads = 1);
+// Autograd through torch_math_plan the same way: q·sf, kᵀ·sf, P and the fp32 value kept; every
+// gradient fp32 until the .to(float)s' backwards round them once. dO arrives as output.grad
+// [B, Hq, Nq, Dv]. Derived from torch 2.11's derivative formulas and engine order; bench/torch_plans.py
+// --backward records torch's own allocations ("sdpa_math_bwd") to hold it to.
+TorchPlan torch_math_backward_plan(const LayerSpec& s, int mask_heads = 1);
 
 }  // namespace attnscope

@@ -29,7 +29,7 @@ RunResult run_fused(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
                     FusedFlags flags);
 
 // Backward passes (opt.backward); `start_us` places their spans after the forward's.
-// eager_backward.cpp: autograd through HF's eager_attention_forward (eager, sdpa:math).
+// eager_backward.cpp: autograd through HF's eager_attention_forward (math_cpu.cpp has sdpa:math's own).
 Gradients eager_backward(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl,
                          double start_us);
 // fused_backward.cpp: FlashAttention-2's backward from the forward's O and LSE (flash2, sink,

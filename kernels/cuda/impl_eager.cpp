@@ -158,15 +158,11 @@ class TorchPlanImpl final : public GpuImpl {
     bound_ = false;
   }
 
-  // The backward: autograd's plan (hf_eager_backward_plan) on the same runner. Its forward section
-  // runs once in prepare_backward, untimed, leaving the tensors autograd saves in their pinned
-  // places; each timed launch replays the backward section alone (as torch.autograd.grad with
-  // retain_graph=True would, where the saved tensors outlive a call).
-  std::string no_backward() const override {
-    if (math_)
-      return "sdpa:math's backward is not on the GPU yet (its CPU version runs eager's steps with an fp32 softmax)";
-    return "";
-  }
+  // The backward: autograd's plan (hf_eager_backward_plan, torch_math_backward_plan) on the same
+  // runner. Its forward section runs once in prepare_backward, untimed, leaving the tensors autograd
+  // saves in their pinned places; each timed launch replays the backward section alone (as
+  // torch.autograd.grad with retain_graph=True would, where the saved tensors outlive a call).
+  std::string no_backward() const override { return ""; }
   int64_t backward_bytes() const override {
     const TorchPlan bp = backward_plan();
     std::vector<int64_t> off;
@@ -182,7 +178,7 @@ class TorchPlanImpl final : public GpuImpl {
     const TorchPlan& bp = bwd_->plan();
     const TorchPlan& fp = runner_.plan();
     if (bp.backward_begin < 0 || bp.dout < 0 || bp.dq < 0 || bp.dk < 0 || bp.dv < 0)
-      throw std::logic_error("eager backward: the plan has no backward section");
+      throw std::logic_error(std::string(math_ ? "sdpa:math" : "eager") + " backward: the plan has no backward section");
     bwd_->set_pool(arena.alloc(bwd_->pool_bytes(), "autograd plan pool (tensors counted as torch allocates them)",
                                false));
     // The forward's inputs, on the device already (the forward arena outlives the backward).
@@ -191,15 +187,18 @@ class TorchPlanImpl final : public GpuImpl {
     bwd_->bind(bp.v, runner_.ptr(fp.v));
     if (bp.mask >= 0) bwd_->bind(bp.mask, runner_.ptr(fp.mask));
     if (bp.sinks >= 0) bwd_->bind(bp.sinks, runner_.ptr(fp.sinks));
-    // dO [B, Hq, Nq, Dv] as attn_output.grad [B, Nq, Hq, Dv] (the transposed output's gradient).
-    const PlanTensor& tg = bp.tensors[static_cast<size_t>(bp.dout)];
-    void* g = arena.alloc(static_cast<size_t>(tg.bytes()), "dO as attn_output.grad [B, Nq, Hq, Dv]", false);
-    const int64_t H = spec_.heads_q, N = spec_.seq_q, D = spec_.head_dim_v;
-    tl::View src = tl::View::dense(tg.type, const_cast<void*>(dout), tg.shape);
-    const int64_t st[4] = {N * H * D, D, N * D, 1};  // [B, Nq, Hq, Dv] read from [B, Hq, Nq, Dv]
-    std::copy(std::begin(st), std::end(st), src.stride);
-    tl::copy(tl::View::dense(tg.type, g, tg.shape), src, s);
-    bwd_->bind(bp.dout, g);
+    if (math_) {  // SDPA's output is [B, Hq, Nq, Dv]: dO as it is
+      bwd_->bind(bp.dout, const_cast<void*>(dout));
+    } else {  // dO [B, Hq, Nq, Dv] as attn_output.grad [B, Nq, Hq, Dv] (the transposed output's gradient)
+      const PlanTensor& tg = bp.tensors[static_cast<size_t>(bp.dout)];
+      void* g = arena.alloc(static_cast<size_t>(tg.bytes()), "dO as attn_output.grad [B, Nq, Hq, Dv]", false);
+      const int64_t H = spec_.heads_q, N = spec_.seq_q, D = spec_.head_dim_v;
+      tl::View src = tl::View::dense(tg.type, const_cast<void*>(dout), tg.shape);
+      const int64_t st[4] = {N * H * D, D, N * D, 1};  // [B, Nq, Hq, Dv] read from [B, Hq, Nq, Dv]
+      std::copy(std::begin(st), std::end(st), src.stride);
+      tl::copy(tl::View::dense(tg.type, g, tg.shape), src, s);
+      bwd_->bind(bp.dout, g);
+    }
     // The forward under autograd, once: what the backward's nodes saved.
     env_.stream = s;
     bwd_->run(env_, nullptr, 0, bp.backward_begin);
@@ -241,7 +240,7 @@ class TorchPlanImpl final : public GpuImpl {
   TorchPlan backward_plan() const {
     const TorchPlan& fp = runner_.plan();
     const int heads = fp.mask >= 0 ? static_cast<int>(fp.tensors[static_cast<size_t>(fp.mask)].shape[1]) : 1;
-    return hf_eager_backward_plan(spec_, heads);
+    return math_ ? torch_math_backward_plan(spec_, heads) : hf_eager_backward_plan(spec_, heads);
   }
   LayerSpec spec_;
   bool math_;

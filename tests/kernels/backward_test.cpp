@@ -308,6 +308,36 @@ TEST(BackwardSinks, GptOssEagerInBf16KeepsTheSinkGradient) {
   for (float x : e.grad.dsinks.data) EXPECT_EQ(x, round_to(DType::BF16, x));
 }
 
+// sdpa:math's backward runs in fp32 end to end (the forward upcast q, k, v): its only rounding is each
+// gradient's final .to(dtype), so every element is within half an ulp of the fp64 gradient plus
+// fp32's accumulation error, where eager's bf16 intermediates are several ulps off.
+TEST(Backward, MathRoundsEachGradientOnceFromFp32) {
+  for (const DType dt : {DType::BF16, DType::F16}) {
+    LayerSpec s;
+    s.dtype = dt;
+    s.batch = 2, s.heads_q = 4, s.heads_kv = 2, s.seq_q = 48, s.seq_k = 64, s.head_dim = s.head_dim_v = 32;
+    s.causal = true;
+    Inputs in = random_inputs(s, 11, Distribution::Normal);
+    in.dout = seeded_dout(s, 12);
+    RunOptions opt;
+    opt.backward = true;
+    RunResult math = cpu_implementation("sdpa:math")->run(s, in, opt);
+    RunResult ref = run_reference(s, in, opt);
+    ASSERT_TRUE(math.grad.ran && ref.grad.ran) << math.grad.error;
+    for (const Named& g : {kGrads[0], kGrads[1], kGrads[2]}) {
+      const Tensor& t = math.grad.*g.t;
+      const Tensor& want = ref.grad.*g.t;
+      double biggest = 0;
+      for (float x : want.data) biggest = std::max(biggest, static_cast<double>(std::abs(x)));
+      int64_t over = 0;
+      for (int64_t k = 0; k < t.numel(); ++k)
+        over += std::abs(static_cast<double>(t.data[k]) - want.data[k]) >
+                0.5 * ulp_at(dt, want.data[k]) + 1e-5 * biggest;
+      EXPECT_EQ(over, 0) << dtype_name(dt) << " " << g.name << ": elements beyond half an ulp of fp64";
+    }
+  }
+}
+
 TEST(Backward, WithoutDoutTheGradientsSayWhy) {
   LayerSpec s;
   s.seq_q = s.seq_k = 16;

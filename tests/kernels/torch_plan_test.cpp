@@ -8,6 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kernels/acceptance.h"
+#include "kernels/cpu/cpu_common.h"
 #include "kernels/implementation.h"
 #include "kernels/torch_plan.h"
 #include "tests/kernels/bench_cases.h"
@@ -251,6 +253,62 @@ TEST(TorchPlanBackward, PeakIsAtTheSoftmaxBackwardAndBelowTheAnalyticBound) {
   EXPECT_EQ(model_bytes_backward("eager", s), hf_eager_backward_plan(s).backward_peak_bytes());
 }
 
+// ---- autograd's backward through SDPA's math backend (torch_math_backward_plan) -----------------
+
+TEST(TorchPlanBackward, MathRunsInFp32AndRoundsTheGradientsOnceAtTheEnd) {
+  LayerSpec s = spec_of(bench_cases()[7]);  // llama-3-8b: GQA 32/8, bf16
+  s.seq_q = s.seq_k = 1024;
+  const TorchPlan p = torch_math_backward_plan(s);
+  ASSERT_GT(p.backward_begin, 0);
+  const std::vector<PlanOpKind> want = {
+      PlanOpKind::Cast,      PlanOpKind::GemmDP,    PlanOpKind::GemmDV, PlanOpKind::Mul,
+      PlanOpKind::SoftmaxBackward, PlanOpKind::GemmDQ, PlanOpKind::GemmDK, PlanOpKind::MulScalar,
+      PlanOpKind::SumGroups, PlanOpKind::SumGroups, PlanOpKind::MulScalar, PlanOpKind::Cast,
+      PlanOpKind::Cast,      PlanOpKind::Cast};
+  EXPECT_EQ(backward_kinds(p), want);
+  const TorchPlan f = torch_math_plan(s);
+  ASSERT_EQ(p.ops.size(), f.ops.size() + want.size());
+  for (size_t i = 0; i < f.ops.size(); ++i) EXPECT_EQ(p.ops[i].kind, f.ops[i].kind) << i;
+  // Every tensor the backward allocates is fp32 but the three gradients it returns.
+  for (size_t i = static_cast<size_t>(p.backward_begin); i < p.events.size(); ++i) {
+    const PlanEvent& e = p.events[i];
+    if (e.kind != PlanEvent::Kind::Alloc) continue;
+    const bool grad = e.index == p.dq || e.index == p.dk || e.index == p.dv;
+    EXPECT_EQ(p.tensors[static_cast<size_t>(e.index)].type, grad ? TType::BF16 : TType::F32)
+        << p.tensors[static_cast<size_t>(e.index)].name;
+  }
+  auto shape = [&](int id) { return p.tensors[static_cast<size_t>(id)].shape; };
+  EXPECT_EQ(shape(p.dout), (std::vector<int64_t>{1, 32, 1024, 128}));  // SDPA's output layout
+  EXPECT_EQ(shape(p.dq), (std::vector<int64_t>{1, 32, 1024, 128}));
+  EXPECT_EQ(shape(p.dk), (std::vector<int64_t>{1, 8, 1024, 128}));
+  EXPECT_EQ(shape(p.dv), (std::vector<int64_t>{1, 8, 1024, 128}));
+  // Saved at the backward's start: both BmmBackward0s' operands (P is also _safe_softmax's result).
+  std::vector<std::string> saved;
+  for (int id : p.alive_at(p.backward_begin)) saved.push_back(p.tensors[static_cast<size_t>(id)].name);
+  std::sort(saved.begin(), saved.end());
+  EXPECT_EQ(saved, (std::vector<std::string>{"attn (_safe_softmax)", "key^T * sqrt(scale)", "query * sqrt(scale)",
+                                             "value (repeat_interleave)"}));
+  // fp32 layers have no .to(float): no casts at either end, the value saved is the input itself.
+  s.dtype = DType::F32;
+  s.heads_kv = s.heads_q;
+  const TorchPlan p32 = torch_math_backward_plan(s);
+  EXPECT_EQ(backward_kinds(p32),
+            (std::vector<PlanOpKind>{PlanOpKind::GemmDP, PlanOpKind::GemmDV, PlanOpKind::Mul,
+                                     PlanOpKind::SoftmaxBackward, PlanOpKind::GemmDQ, PlanOpKind::GemmDK,
+                                     PlanOpKind::MulScalar, PlanOpKind::MulScalar}));
+}
+
+TEST(TorchPlanBackward, MathPeaksAtTheSoftmaxBackwardWithFourFp32Scores) {
+  LayerSpec s = spec_of(bench_cases()[7]);
+  s.seq_q = s.seq_k = 2048;
+  const int64_t S = int64_t{s.batch} * s.heads_q * s.seq_q * s.seq_k;
+  const int64_t head32 = int64_t{s.batch} * s.heads_q * s.seq_k * s.head_dim * 4;  // one fp32 [B, Hq, N, D]
+  // Saved P, dP, the softmax backward's tmp and its result (16 bytes a score), with the saved q·sf and
+  // kᵀ·sf and the value's per-query-head gradient (the saved repeated value went with P·V's node).
+  EXPECT_EQ(torch_math_backward_plan(s).backward_peak_bytes(), 16 * S + 3 * head32);
+  EXPECT_EQ(model_bytes_backward("sdpa:math", s), torch_math_backward_plan(s).backward_peak_bytes());
+}
+
 TEST(TorchPlanBackward, GptOssScattersTheMaxGradientAndSumsTheSinkColumn) {
   const LayerSpec s = spec_of(bench_cases()[3]);
   const TorchPlan p = hf_eager_backward_plan(s);
@@ -362,6 +420,22 @@ class HostPlan {
     EXPECT_EQ(static_cast<int64_t>(v.size()), T(id).numel()) << T(id).name << " read while not alive";
     return v;
   }
+  // The element of `b` that broadcasting against `out` pairs with out's flat index (shapes right-aligned,
+  // b's size-1 and missing dims repeated).
+  static size_t broadcast_index(const PlanTensor& out, const PlanTensor& b, int64_t idx) {
+    const size_t no = out.shape.size(), nb = b.shape.size();
+    int64_t bi = 0, stride = 1;
+    for (size_t k = 0; k < no; ++k) {
+      const size_t d = no - 1 - k;
+      const int64_t coord = idx % out.shape[d];
+      idx /= out.shape[d];
+      if (k >= nb) continue;
+      const int64_t bd = b.shape[nb - 1 - k];
+      bi += (bd == 1 ? 0 : coord) * stride;
+      stride *= bd;
+    }
+    return static_cast<size_t>(bi);
+  }
   static float rd(TType t, double x) {
     const float f = static_cast<float>(x);
     return t == TType::BF16 ? round_to(DType::BF16, f) : t == TType::F16 ? round_to(DType::F16, f) : f;
@@ -371,7 +445,7 @@ class HostPlan {
     std::vector<float>& y = at(o.out);
     ASSERT_EQ(static_cast<int64_t>(y.size()), out.numel()) << out.name << " written while not alive";
     const TType ot = out.type;
-    const int64_t last = out.shape.back(), rows = out.numel() / std::max<int64_t>(1, last);
+    const int64_t last = out.shape.empty() ? 1 : out.shape.back(), rows = out.numel() / std::max<int64_t>(1, last);
     switch (o.kind) {
       case PlanOpKind::Cast:
       case PlanOpKind::MulScalar:
@@ -408,20 +482,48 @@ class HostPlan {
             }
         return;
       }
-      case PlanOpKind::AddBroadcast: {  // b broadcast over its size-1 dims (4D); out may be a
+      case PlanOpKind::AddBroadcast: {  // b broadcast over its size-1 and missing leading dims; out may be a
         const std::vector<float> a = in(o.in[0]);
         const std::vector<float>& m = in(o.in[1]);
-        const PlanTensor& mt = T(o.in[1]);
-        ASSERT_EQ(out.shape.size(), 4u);
-        ASSERT_EQ(mt.shape.size(), 4u);
-        const int64_t H = out.shape[1], N = out.shape[2], K = out.shape[3];
-        auto pick = [&](int d, int64_t x) { return mt.shape[static_cast<size_t>(d)] == 1 ? 0 : x; };
-        for (int64_t idx = 0; idx < out.numel(); ++idx) {
-          const int64_t b = idx / (H * N * K), h = idx / (N * K) % H, i = idx / K % N, j = idx % K;
-          const int64_t mi =
-              ((pick(0, b) * mt.shape[1] + pick(1, h)) * mt.shape[2] + pick(2, i)) * mt.shape[3] + pick(3, j);
-          y[static_cast<size_t>(idx)] = rd(ot, a[static_cast<size_t>(idx)] + static_cast<float>(o.scalar) * m[static_cast<size_t>(mi)]);
+        for (int64_t idx = 0; idx < out.numel(); ++idx)
+          y[static_cast<size_t>(idx)] =
+              rd(ot, a[static_cast<size_t>(idx)] + static_cast<float>(o.scalar) * m[broadcast_index(out, T(o.in[1]), idx)]);
+        return;
+      }
+      case PlanOpKind::WhereScalars: {  // out = cond ? t : f, cond broadcast
+        const std::vector<float>& c = in(o.in[0]);
+        const float t = in(o.in[1])[0], f = in(o.in[2])[0];
+        for (int64_t idx = 0; idx < out.numel(); ++idx)
+          y[static_cast<size_t>(idx)] = c[broadcast_index(out, T(o.in[0]), idx)] != 0 ? t : f;
+        return;
+      }
+      case PlanOpKind::Tril: {
+        const std::vector<float>& x = in(o.in[0]);
+        for (int64_t i = 0; i < out.shape[0]; ++i)
+          for (int64_t j = 0; j < last; ++j) y[static_cast<size_t>(i * last + j)] = j <= i ? x[static_cast<size_t>(i * last + j)] : 0.0f;
+        return;
+      }
+      case PlanOpKind::IsNegInf: {
+        const std::vector<float>& x = in(o.in[0]);
+        for (size_t e = 0; e < y.size(); ++e) y[e] = std::isinf(x[e]) && x[e] < 0 ? 1.0f : 0.0f;
+        return;
+      }
+      case PlanOpKind::AllLastDim: {
+        const std::vector<float>& x = in(o.in[0]);
+        const int64_t c = T(o.in[0]).shape.back();
+        for (int64_t r = 0; r < rows; ++r) {
+          bool all = true;
+          for (int64_t j = 0; j < c; ++j) all = all && x[static_cast<size_t>(r * c + j)] != 0;
+          y[static_cast<size_t>(r)] = all ? 1.0f : 0.0f;
         }
+        return;
+      }
+      case PlanOpKind::WhereRowsZero: {  // in place: rows whose flag is set become `zero`
+        const std::vector<float>& flag = in(o.in[0]);
+        const float zero = in(o.in[1])[0];
+        for (int64_t r = 0; r < rows; ++r)
+          if (flag[static_cast<size_t>(r)] != 0)
+            for (int64_t j = 0; j < last; ++j) y[static_cast<size_t>(r * last + j)] = zero;
         return;
       }
       case PlanOpKind::Fill:
@@ -639,6 +741,67 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
     ++cases;
   }
   EXPECT_EQ(cases, 9);
+}
+
+// The math backward plan's wiring on the host against the CPU sdpa:math backward (fp32 throughout,
+// one rounding per gradient): is_causal (the tril bias), boolean masks for windows and padding (a
+// row with no key: _safe_softmax's zeros), GQA's repeat_interleave sums, fp16/bf16/fp32.
+TEST(TorchPlanBackward, HostExecutionGivesTheCpuMathGradients) {
+  int cases = 0;
+  for (int variant = 0; variant < 6; ++variant) {
+    LayerSpec s;
+    s.dtype = variant % 3 == 0 ? DType::BF16 : variant % 3 == 1 ? DType::F16 : DType::F32;
+    s.batch = 1 + variant % 2;
+    s.heads_kv = 2, s.heads_q = variant < 3 ? 4 : 2;
+    s.head_dim = s.head_dim_v = variant == 4 ? 40 : 32;
+    s.seq_q = 19 + 7 * variant, s.seq_k = variant == 1 ? 33 : s.seq_q;
+    s.causal = variant != 1;
+    if (variant == 3) s.sliding_window = 8;
+    if (variant == 5) {
+      s.mask = MaskKind::Padding;
+      s.kv_lengths = {s.seq_k, 0};  // the second sequence sees no key at all
+    }
+    SCOPED_TRACE("variant " + std::to_string(variant));
+    Inputs in = random_inputs(s, 300 + variant, Distribution::Normal);
+    in.dout = random_dout(s, 400 + variant, attended_rows(s, in));
+    RunOptions o;
+    o.backward = true, o.keep_intermediates = false;
+    const RunResult cpu = cpu_implementation("sdpa:math")->run(s, in, o);
+    ASSERT_TRUE(cpu.grad.ran) << cpu.grad.error;
+    const TorchPlan p = torch_math_backward_plan(s);
+    HostPlan h(p);
+    h.at(p.q) = in.q.data, h.at(p.k) = in.k.data, h.at(p.v) = in.v.data;
+    const int64_t B = s.batch, Nq = s.seq_q, Nk = s.seq_k;
+    if (p.mask >= 0) {  // the boolean mask SDPA gets: 1 where the key is visible
+      std::vector<float>& m = h.at(p.mask);
+      m.resize(static_cast<size_t>(B * Nq * Nk));
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i < Nq; ++i)
+          for (int64_t j = 0; j < Nk; ++j)
+            m[static_cast<size_t>((b * Nq + i) * Nk + j)] = cpu::key_visible(s, in, static_cast<int>(b), 0, i, j) ? 1.0f : 0.0f;
+    }
+    h.at(p.dout) = in.dout.data;
+    h.run();
+    if (::testing::Test::HasFatalFailure()) return;
+    const std::pair<int, const Tensor*> grads[] = {{p.dq, &cpu.grad.dq}, {p.dk, &cpu.grad.dk}, {p.dv, &cpu.grad.dv}};
+    for (const auto& [id, ct] : grads) {
+      const std::vector<float>& got = h.at(id);
+      ASSERT_EQ(static_cast<int64_t>(got.size()), ct->numel()) << p.tensors[static_cast<size_t>(id)].name;
+      double num = 0, den = 0;
+      int64_t off = 0;
+      for (size_t e = 0; e < got.size(); ++e) {
+        const double d = double(got[e]) - ct->data[e];
+        num += d * d, den += double(ct->data[e]) * ct->data[e];
+        // fp32 all the way, one rounding: a different summation order moves an element by one ulp at most.
+        off += std::fabs(d) > ulp_at(s.dtype, ct->data[e]) + 1e-6;
+      }
+      EXPECT_LE(std::sqrt(num / std::max(den, 1e-30)), s.dtype == DType::F32 ? 1e-5 : 2e-3)
+          << p.tensors[static_cast<size_t>(id)].name;
+      EXPECT_EQ(off, 0) << p.tensors[static_cast<size_t>(id)].name << ": elements more than an ulp apart";
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 6);
 }
 
 }  // namespace
