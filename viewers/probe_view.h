@@ -16,6 +16,11 @@ class ProbeView : public View {
   void draw(Model& m) override;
 
  private:
+  const RunResult* choose_run(const Model& m);
+  void build_maps(const Capture& cap, const RunResult& r);
+  void draw_tile_plots(const ProbeData& pd);
+  void draw_maps(Model& m, const RunResult& r);
+
   uint64_t for_version_ = 0;
   std::string run_;
   std::string built_run_;
