@@ -417,81 +417,92 @@ void DivergenceView::draw_heatmaps(Model& m, const Capture& cap) {
   ImGui::EndGroup();
 }
 
+// Three columns: the per-head table, the two error histograms, the worst rows.
 void DivergenceView::draw_tables(Model& m) {
-  const Divergence& d = res_->d;
-  ImVec2 avail = ImGui::GetContentRegionAvail();
-  float col_w = (avail.x - 20) / 3;
-  float th = std::max(120.0f, avail.y - 8);
-
-  // Per-head table, sortable.
+  const ImVec2 avail = ImGui::GetContentRegionAvail();
+  const float col_w = (avail.x - 20) / 3, th = std::max(120.0f, avail.y - 8);
   ImGui::BeginChild("heads", ImVec2(col_w, th), true);
-  ImGui::TextUnformatted("per head");
-  if (ImGui::BeginTable("per_head", 5,
-                        ImGuiTableFlags_Sortable | ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY |
-                            ImGuiTableFlags_BordersInnerV)) {
-    ImGui::TableSetupScrollFreeze(0, 1);
-    ImGui::TableSetupColumn("b", ImGuiTableColumnFlags_DefaultSort);
-    ImGui::TableSetupColumn("h");
-    ImGui::TableSetupColumn("max abs", ImGuiTableColumnFlags_PreferSortDescending);
-    ImGui::TableSetupColumn("mean abs", ImGuiTableColumnFlags_PreferSortDescending);
-    ImGui::TableSetupColumn("rel fro", ImGuiTableColumnFlags_PreferSortDescending);
-    ImGui::TableHeadersRow();
-    if (head_order_.size() != d.per_head.size()) {
-      head_order_.resize(d.per_head.size());
-      for (size_t i = 0; i < head_order_.size(); ++i) head_order_[i] = static_cast<int>(i);
-    }
-    if (ImGuiTableSortSpecs* ss = ImGui::TableGetSortSpecs(); ss && ss->SpecsCount > 0) {
-      const ImGuiTableColumnSortSpecs& s = ss->Specs[0];
-      auto keyf = [&](int i) -> double {
-        const HeadError& e = d.per_head[static_cast<size_t>(i)];
-        switch (s.ColumnIndex) {
-          case 0: return e.b * 1e6 + e.h;
-          case 1: return e.h * 1e6 + e.b;
-          case 2: return e.max_abs;
-          case 3: return e.mean_abs;
-          default: return e.rel_fro;
-        }
-      };
-      std::stable_sort(head_order_.begin(), head_order_.end(), [&](int x, int y) {
-        return s.SortDirection == ImGuiSortDirection_Ascending ? keyf(x) < keyf(y) : keyf(x) > keyf(y);
-      });
-    }
-    ImGuiListClipper clip;
-    clip.Begin(static_cast<int>(head_order_.size()));
-    while (clip.Step()) {
-      for (int k = clip.DisplayStart; k < clip.DisplayEnd; ++k) {
-        const HeadError& e = d.per_head[static_cast<size_t>(head_order_[static_cast<size_t>(k)])];
-        ImGui::TableNextRow();
-        ImGui::TableNextColumn();
-        char lbl[32];
-        std::snprintf(lbl, sizeof lbl, "%d##ph%d", e.b, k);
-        if (ImGui::Selectable(lbl, e.b == m.sel.batch && e.h == m.sel.head, ImGuiSelectableFlags_SpanAllColumns)) {
-          m.sel.batch = e.b;
-          m.sel.head = e.h;
-        }
-        ImGui::TableNextColumn();
-        ImGui::Text("%d", e.h);
-        ImGui::TableNextColumn();
-        ImGui::Text("%.3g", e.max_abs);
-        ImGui::TableNextColumn();
-        ImGui::Text("%.3g", e.mean_abs);
-        ImGui::TableNextColumn();
-        ImGui::Text("%.3g", e.rel_fro);
-      }
-    }
-    ImGui::EndTable();
-  }
+  draw_head_table(m);
   ImGui::EndChild();
   ImGui::SameLine();
-
-  // Histograms.
   ImGui::BeginChild("hists", ImVec2(col_w, th), true);
+  draw_histograms(col_w, th);
+  ImGui::EndChild();
+  ImGui::SameLine();
+  ImGui::BeginChild("worst", ImVec2(0, th), true);
+  draw_worst_rows(m);
+  ImGui::EndChild();
+}
+
+// Per-head errors, sortable by any column; a click selects the head everywhere.
+void DivergenceView::draw_head_table(Model& m) {
+  const Divergence& d = res_->d;
+  ImGui::TextUnformatted("per head");
+  if (!ImGui::BeginTable("per_head", 5,
+                         ImGuiTableFlags_Sortable | ImGuiTableFlags_RowBg | ImGuiTableFlags_ScrollY |
+                             ImGuiTableFlags_BordersInnerV))
+    return;
+  ImGui::TableSetupScrollFreeze(0, 1);
+  ImGui::TableSetupColumn("b", ImGuiTableColumnFlags_DefaultSort);
+  ImGui::TableSetupColumn("h");
+  ImGui::TableSetupColumn("max abs", ImGuiTableColumnFlags_PreferSortDescending);
+  ImGui::TableSetupColumn("mean abs", ImGuiTableColumnFlags_PreferSortDescending);
+  ImGui::TableSetupColumn("rel fro", ImGuiTableColumnFlags_PreferSortDescending);
+  ImGui::TableHeadersRow();
+  if (head_order_.size() != d.per_head.size()) {
+    head_order_.resize(d.per_head.size());
+    for (size_t i = 0; i < head_order_.size(); ++i) head_order_[i] = static_cast<int>(i);
+  }
+  if (ImGuiTableSortSpecs* ss = ImGui::TableGetSortSpecs(); ss && ss->SpecsCount > 0) {
+    const ImGuiTableColumnSortSpecs& s = ss->Specs[0];
+    auto keyf = [&](int i) -> double {
+      const HeadError& e = d.per_head[static_cast<size_t>(i)];
+      switch (s.ColumnIndex) {
+        case 0: return e.b * 1e6 + e.h;
+        case 1: return e.h * 1e6 + e.b;
+        case 2: return e.max_abs;
+        case 3: return e.mean_abs;
+        default: return e.rel_fro;
+      }
+    };
+    std::stable_sort(head_order_.begin(), head_order_.end(), [&](int x, int y) {
+      return s.SortDirection == ImGuiSortDirection_Ascending ? keyf(x) < keyf(y) : keyf(x) > keyf(y);
+    });
+  }
+  ImGuiListClipper clip;
+  clip.Begin(static_cast<int>(head_order_.size()));
+  while (clip.Step())
+    for (int k = clip.DisplayStart; k < clip.DisplayEnd; ++k) {
+      const HeadError& e = d.per_head[static_cast<size_t>(head_order_[static_cast<size_t>(k)])];
+      ImGui::TableNextRow();
+      ImGui::TableNextColumn();
+      char lbl[32];
+      std::snprintf(lbl, sizeof lbl, "%d##ph%d", e.b, k);
+      if (ImGui::Selectable(lbl, e.b == m.sel.batch && e.h == m.sel.head, ImGuiSelectableFlags_SpanAllColumns)) {
+        m.sel.batch = e.b;
+        m.sel.head = e.h;
+      }
+      ImGui::TableNextColumn();
+      ImGui::Text("%d", e.h);
+      ImGui::TableNextColumn();
+      ImGui::Text("%.3g", e.max_abs);
+      ImGui::TableNextColumn();
+      ImGui::Text("%.3g", e.mean_abs);
+      ImGui::TableNextColumn();
+      ImGui::Text("%.3g", e.rel_fro);
+    }
+  ImGui::EndTable();
+}
+
+// |A - B| in log10 bins and the ULP distance in power-of-two buckets.
+void DivergenceView::draw_histograms(float col_w, float th) {
+  const Divergence& d = res_->d;
   ImGui::TextUnformatted("|A-B| histogram (log10 bins, sqrt height)");
   std::vector<std::string> al;
   for (size_t i = 0; i < d.abs_hist.size(); ++i)
     al.push_back(i == 0 ? std::string("exactly 0")
                         : "1e" + fmt_g(-10 + 0.5 * (i - 1), 3) + " .. 1e" + fmt_g(-10 + 0.5 * i, 3));
-  float hh = std::max(40.0f, (th - 4 * ImGui::GetTextLineHeightWithSpacing()) / 2);
+  const float hh = std::max(40.0f, (th - 4 * ImGui::GetTextLineHeightWithSpacing()) / 2);
   histogram("abs_hist", d.abs_hist, al, ImVec2(col_w - 16, hh));
   ImGui::TextUnformatted("ULP distance histogram (bucket k: [2^(k-1), 2^k))");
   std::vector<std::string> ul;
@@ -499,29 +510,28 @@ void DivergenceView::draw_tables(Model& m) {
     ul.push_back(i == 0 ? std::string("0 ulp")
                         : std::to_string(1ll << (i - 1)) + " .. " + std::to_string((1ll << i) - 1) + " ulp");
   histogram("ulp_hist", d.ulp_hist, ul, ImVec2(col_w - 16, hh));
-  ImGui::EndChild();
-  ImGui::SameLine();
+}
 
-  // Worst rows.
-  ImGui::BeginChild("worst", ImVec2(0, th), true);
+// The worst rows (worst key rows for dK/dV, heads for dSinks); a click on an output or dQ row shows
+// it in the maps. The first eight are regions the GUI tests click.
+void DivergenceView::draw_worst_rows(Model& m) {
+  const Divergence& d = res_->d;
   ImGui::TextUnformatted(m.sel.div_tensor == "dk" || m.sel.div_tensor == "dv" ? "worst key rows (h: kv head)"
                          : m.sel.div_tensor == "dsinks"                 ? "worst heads"
                                                                     : "worst rows (click: show in maps)");
+  const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
   for (size_t i = 0; i < d.worst_rows.size(); ++i) {
     const RowError& r = d.worst_rows[i];
     char lbl[96];
     std::snprintf(lbl, sizeof lbl, "b%d h%-3d row %-6lld  %.3g##wr%zu", r.b, r.h, static_cast<long long>(r.row),
                   r.max_abs, i);
     if (ImGui::Selectable(lbl) && (m.sel.div_tensor == "out" || m.sel.div_tensor == "dq")) m.focus_row(r.b, r.h, r.row);
-    if (i < 8) {
-      ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
-      float fs = ImGui::GetIO().DisplayFramebufferScale.x;
-      m.add_region({"div:worst:" + std::to_string(i), a.x * fs, a.y * fs, (z.x - a.x) * fs, (z.y - a.y) * fs,
-                    "\"batch\":" + std::to_string(r.b) + ",\"head\":" + std::to_string(r.h) +
-                        ",\"row\":" + std::to_string(r.row)});
-    }
+    if (i >= 8) continue;
+    const ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
+    m.add_region({"div:worst:" + std::to_string(i), a.x * fs, a.y * fs, (z.x - a.x) * fs, (z.y - a.y) * fs,
+                  "\"batch\":" + std::to_string(r.b) + ",\"head\":" + std::to_string(r.h) +
+                      ",\"row\":" + std::to_string(r.row)});
   }
-  ImGui::EndChild();
 }
 
 }  // namespace attnscope

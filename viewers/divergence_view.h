@@ -45,6 +45,9 @@ class DivergenceView : public View {
   void verdict_lines(Model& m, const Divergence& d);
   void draw_heatmaps(Model& m, const Capture& cap);
   void draw_tables(Model& m);
+  void draw_head_table(Model& m);
+  void draw_histograms(float col_w, float th);
+  void draw_worst_rows(Model& m);
   void draw_gradient_table(Model& m);
   uint64_t for_version_ = 0;
   std::string for_a_, for_b_, for_tensor_;

@@ -83,22 +83,41 @@ void Shell::export_text(Model& m, Dialog d, const std::string& path) {
 void Shell::finish_dialog(Model& m, const std::string& path) {
   m.settings.last_dir = fs::path(path).parent_path().string();
   switch (dialog_) {
-    case Dialog::OpenCapture: start_load(m, path); break;
-    case Dialog::OpenSpec: m.add_error(m.open_spec(path, 0)); break;
-    case Dialog::SaveCapture: start_save(m, path); break;
-    case Dialog::ExportPanelPng:
-    case Dialog::ExportWindowPng:
+    case Shell::Dialog::OpenCapture: start_load(m, path); break;
+    case Shell::Dialog::OpenSpec: m.add_error(m.open_spec(path, 0)); break;
+    case Shell::Dialog::SaveCapture: start_save(m, path); break;
+    case Shell::Dialog::ExportPanelPng:
+    case Shell::Dialog::ExportWindowPng:
       m.png_request = path;
       m.png_panel_only = dialog_ == Dialog::ExportPanelPng;
       break;
-    case Dialog::ExportTrace:
-    case Dialog::ExportSummaryJson:
-    case Dialog::ExportSummaryCsv: export_text(m, dialog_, path); break;
-    case Dialog::None: break;
+    case Shell::Dialog::ExportTrace:
+    case Shell::Dialog::ExportSummaryJson:
+    case Shell::Dialog::ExportSummaryCsv: export_text(m, dialog_, path); break;
+    case Shell::Dialog::None: break;
   }
   dialog_ = Dialog::None;
 }
 
+// The file types a dialog lists beside folders.
+std::vector<std::string> Shell::dialog_extensions(Dialog d) {
+  switch (d) {
+    case Dialog::OpenCapture:
+    case Dialog::SaveCapture: return {".h5", ".hdf5"};
+    case Dialog::OpenSpec:
+    case Dialog::ExportTrace:
+    case Dialog::ExportSummaryJson: return {".json"};
+    case Dialog::ExportPanelPng:
+    case Dialog::ExportWindowPng: return {".png"};
+    case Dialog::ExportSummaryCsv: return {".csv"};
+    case Dialog::None: break;
+  }
+  return {};
+}
+
+
+// The open/save dialog: the folder (editable, "..": up), its folders and matching files (a folder
+// click enters it, a file double-click picks it), the name, OK and Cancel.
 void Shell::file_dialog(Model& m) {
   if (dialog_ == Dialog::None) return;
   const char* title = dialog_title(static_cast<int>(dialog_));
@@ -112,72 +131,25 @@ void Shell::file_dialog(Model& m) {
     if (!open) dialog_ = Dialog::None;
     return;
   }
-  if (dialog_listed_ != dialog_dir_) {
-    dialog_listed_ = dialog_dir_;
-    dialog_entries_.clear();
-    std::error_code ec;
-    // Folders, and the files this dialog is for.
-    std::vector<std::string> exts;
-    switch (dialog_) {
-      case Dialog::OpenCapture:
-      case Dialog::SaveCapture: exts = {".h5", ".hdf5"}; break;
-      case Dialog::OpenSpec:
-      case Dialog::ExportTrace:
-      case Dialog::ExportSummaryJson: exts = {".json"}; break;
-      case Dialog::ExportPanelPng:
-      case Dialog::ExportWindowPng: exts = {".png"}; break;
-      case Dialog::ExportSummaryCsv: exts = {".csv"}; break;
-      case Dialog::None: break;
-    }
-    for (fs::directory_iterator it(dialog_dir_, ec), end; !ec && it != end; it.increment(ec)) {
-      std::string n = it->path().filename().string();
-      if (!n.empty() && n[0] == '.') continue;
-      bool dir = it->is_directory(ec);
-      std::string e = it->path().extension().string();
-      std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
-      if (!dir && !exts.empty() && std::find(exts.begin(), exts.end(), e) == exts.end()) continue;
-      dialog_entries_.push_back({n, dir});
-    }
-    std::sort(dialog_entries_.begin(), dialog_entries_.end(), [](const auto& a, const auto& b) {
-      return a.second != b.second ? a.second : a.first < b.first;
-    });
-  }
+  if (dialog_listed_ != dialog_dir_) list_dialog_dir();
   ImGui::SetNextItemWidth(-1);
   ImGui::InputText("##dir", &dialog_dir_);
   if (ImGui::Button("..")) dialog_dir_ = fs::path(dialog_dir_).parent_path().string();
   ImGui::BeginChild("entries", ImVec2(0, -ImGui::GetFrameHeightWithSpacing() * 2), true);
-  for (const auto& [name, dir] : dialog_entries_) {
-    std::string label = dir ? "[" + name + "]" : name;
-    bool picked = ImGui::Selectable(label.c_str(), name == dialog_name_, ImGuiSelectableFlags_AllowDoubleClick);
-    {
-      ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
-      float f = ImGui::GetIO().DisplayFramebufferScale.x;
-      m.add_region({"dialog:entry:" + name, a.x * f, a.y * f, (z.x - a.x) * f, (z.y - a.y) * f, ""});
-    }
-    if (picked) {
-      if (dir) {
-        dialog_dir_ = (fs::path(dialog_dir_) / name).string();
-      } else {
-        dialog_name_ = name;
-        if (ImGui::IsMouseDoubleClicked(0)) {
-          std::string p = (fs::path(dialog_dir_) / dialog_name_).string();
-          finish_dialog(m, p);
-          ImGui::CloseCurrentPopup();
-          ImGui::EndChild();
-          ImGui::EndPopup();
-          return;
-        }
-      }
-    }
-  }
+  const std::string picked = dialog_entry_list(m);
   ImGui::EndChild();
+  if (!picked.empty()) {  // a file double-clicked
+    finish_dialog(m, picked);
+    ImGui::CloseCurrentPopup();
+    ImGui::EndPopup();
+    return;
+  }
   ImGui::SetNextItemWidth(-160);
-  bool enter = ImGui::InputText("##name", &dialog_name_, ImGuiInputTextFlags_EnterReturnsTrue);
+  const bool enter = ImGui::InputText("##name", &dialog_name_, ImGuiInputTextFlags_EnterReturnsTrue);
   ImGui::SameLine();
   if ((ImGui::Button("OK", ImVec2(70, 0)) || enter) && !dialog_name_.empty()) {
-    fs::path p(dialog_name_);
-    std::string full = p.is_absolute() ? p.string() : (fs::path(dialog_dir_) / p).string();
-    finish_dialog(m, full);
+    const fs::path p(dialog_name_);
+    finish_dialog(m, p.is_absolute() ? p.string() : (fs::path(dialog_dir_) / p).string());
     ImGui::CloseCurrentPopup();
   }
   ImGui::SameLine();
@@ -186,6 +158,47 @@ void Shell::file_dialog(Model& m) {
     ImGui::CloseCurrentPopup();
   }
   ImGui::EndPopup();
+}
+
+// The dialog's folder listed once per folder change: folders first, then the files it is for,
+// hidden entries left out.
+void Shell::list_dialog_dir() {
+  dialog_listed_ = dialog_dir_;
+  dialog_entries_.clear();
+  const std::vector<std::string> exts = dialog_extensions(dialog_);
+  std::error_code ec;
+  for (fs::directory_iterator it(dialog_dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (!n.empty() && n[0] == '.') continue;
+    const bool dir = it->is_directory(ec);
+    std::string e = it->path().extension().string();
+    std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (!dir && !exts.empty() && std::find(exts.begin(), exts.end(), e) == exts.end()) continue;
+    dialog_entries_.push_back({n, dir});
+  }
+  std::sort(dialog_entries_.begin(), dialog_entries_.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second : a.first < b.first;
+  });
+}
+
+// The entries as selectables (each a region the GUI tests click); the path of a double-clicked
+// file, else "".
+std::string Shell::dialog_entry_list(Model& m) {
+  const float f = ImGui::GetIO().DisplayFramebufferScale.x;
+  for (const auto& [name, dir] : dialog_entries_) {
+    const std::string label = dir ? "[" + name + "]" : name;
+    const bool picked = ImGui::Selectable(label.c_str(), name == dialog_name_, ImGuiSelectableFlags_AllowDoubleClick);
+    const ImVec2 a = ImGui::GetItemRectMin(), z = ImGui::GetItemRectMax();
+    m.add_region({"dialog:entry:" + name, a.x * f, a.y * f, (z.x - a.x) * f, (z.y - a.y) * f, ""});
+    if (!picked) continue;
+    if (dir) {
+      dialog_dir_ = (fs::path(dialog_dir_) / name).string();
+      continue;
+    }
+    dialog_name_ = name;
+    if (ImGui::IsMouseDoubleClicked(0)) return (fs::path(dialog_dir_) / dialog_name_).string();
+  }
+  return "";
 }
 
 void Shell::menu(Model& m) {

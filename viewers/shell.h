@@ -29,6 +29,9 @@ class Shell {
   void shortcuts(Model& m);
   void status_bar(Model& m);
   void file_dialog(Model& m);
+  static std::vector<std::string> dialog_extensions(Dialog d);
+  void list_dialog_dir();
+  std::string dialog_entry_list(Model& m);
   void open_dialog(Dialog d, const Model& m);
   void finish_dialog(Model& m, const std::string& path);
   void export_text(Model& m, Dialog d, const std::string& path);
