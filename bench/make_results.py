@@ -158,6 +158,14 @@ def generate(run_dir):
             if a.get("bwd_peak_mib") and b.get("peak_mib"):
                 target(out, f"{ours_impl} backward peak vs {label}", c, a["bwd_peak_mib"], b["peak_mib"],
                        "within", 0.05, mib=True)
+    # sdpa:efficient's and sdpa:flash's backward run FA2's algorithm (ours): shown against torch's own
+    # memory-efficient and flash backwards, not counted (no target names them).
+    for ours_impl, peer_impl, label in (("sdpa:efficient", "sdpa_efficient_bwd", "torch memory-efficient backward"),):
+        for c in cases:
+            a, b = o.get((c, ours_impl)), pb.get((c, peer_impl))
+            if a and b and "bwd_ms" in a and "ms" in b:
+                target(out, f"{ours_impl} backward vs {label} (shown)", c, a["bwd_ms"], b["ms"], "le", 1.5,
+                       counted=False)
     # Eager's backward peak (issue 12): ours (autograd's plan, counted on the GPU) vs HF's eager under autograd.
     for c in cases:
         a, b = o.get((c, "eager")), pb.get((c, "hf_eager_bwd"))
