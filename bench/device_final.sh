@@ -52,6 +52,9 @@ stage build 240 nice -n 15 bash -c "cmake -S . -B build -G Ninja -DATTNSCOPE_GUI
 build_pid=$!
 stage peers 150 python3 bench/peers.py --json "$OUT/peers.jsonl"
 stage peers_bwd 120 python3 bench/peers_backward.py --json "$OUT/peers_bwd.jsonl"
+# torch's own autograd allocations for HF eager and SDPA math (what the backward plans follow), into the logs.
+stage plans_bwd 60 python3 bench/torch_plans.py --backward -o "$L/plans_bwd.json" \
+    --cases llama2-7b_b4_n2048_d128_causal,gpt-oss-20b_nosinks_n4096_d64_causal
 wait $build_pid
 grep -E "error|warning: " "$L/build.log" | head -10
 if [ ! -x build/attnscope_gpu_bench ]; then tail -40 "$L/build.log"; fi
@@ -81,6 +84,8 @@ grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$L/memcheck.log" "$L/racecheck.log" 
 # 3. Our bench, alone on the GPU.
 # 90 s was too short once the backward rows joined (two calls cut off before llama-3 16k flash2).
 stage bench 170 ./build/attnscope_gpu_bench --backward --kernels --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
+
+stage probe_cudnn 60 python3 bench/probe_cudnn_timing.py
 
 # 4. Hooks that time things or fill the GPU, one at a time (each writes what CI needs under fixtures/).
 for s in tests/device/post_build_*.sh; do
