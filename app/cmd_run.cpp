@@ -175,6 +175,7 @@ static int run_with(const Args& a, const std::string& default_out) {
   if (std::string e = save_capture(cap, out, store); !e.empty()) return fail(e);
   if (a.has("--json")) std::fputs((report_json(cap, out) + "\n").c_str(), stdout);
   else if (!a.has("--quiet")) std::fputs(report_text(cap, out).c_str(), stdout);
+  std::fflush(stdout);  // the report before the line on stderr, also where both go to one file
   std::fprintf(stderr, "wrote %s\n", out.c_str());
   for (const auto& r : cap.runs)
     if (!r.ran && !r.error.empty() && r.error.rfind("refused", 0) != 0) return 1;  // a run failed
