@@ -60,17 +60,20 @@ std::string model_impl(const RunResult& r) {
 }
 
 // Each implementation at the layer's full context (HF max_position_embeddings when known), against
-// the GPU the capture ran on and the table's GPUs; once per implementation.
-std::vector<ContextFit> context_fits(const Capture& cap) {
+// the GPU the capture ran on and the table's GPUs; once per implementation. `backward`: the layer's
+// training need (fit_backward_at_context), for the implementations whose backward ran.
+std::vector<ContextFit> context_fits(const Capture& cap, bool backward = false) {
   std::vector<ContextFit> fits;
   std::vector<std::string> seen;
   const std::optional<DeviceInfo> here = cap.env.backend == "cuda" ? named_gpu_in(cap.env.device) : std::nullopt;
   for (const auto& r : cap.runs) {
-    if (r.backend == "outside") continue;
+    if (r.backend == "outside" || (backward && !r.grad.ran)) continue;
     const std::string impl = model_impl(r);
     if (std::find(seen.begin(), seen.end(), impl) != seen.end()) continue;
     seen.push_back(impl);
-    fits.push_back(fit_at_context(impl, cap.spec, full_context(cap.spec), here ? &*here : nullptr));
+    const DeviceInfo* h = here ? &*here : nullptr;
+    fits.push_back(backward ? fit_backward_at_context(impl, cap.spec, full_context(cap.spec), h)
+                            : fit_at_context(impl, cap.spec, full_context(cap.spec), h));
   }
   return fits;
 }
@@ -223,6 +226,11 @@ std::string report_text(const Capture& cap, const std::string& path) {
       << " (q, k, v and the mask included):\n";
     for (const auto& f : fits) o << "  " << f.sentence << "\n";
   }
+  const std::vector<ContextFit> train = context_fits(cap, true);
+  if (!train.empty()) {
+    o << "training this layer at the same length (q, k, v, the mask, the output, dO and the backward's peak):\n";
+    for (const auto& f : train) o << "  " << f.sentence << "\n";
+  }
   bool any_nan = false;
   for (size_t k = 0; k < cap.runs.size(); ++k) {
     const RunResult& r = cap.runs[k];
@@ -339,17 +347,21 @@ std::string report_json(const Capture& cap, const std::string& path) {
     runs.push_back(jr);
   }
   j["runs"] = runs;
-  json ctx = json::array();
-  for (const auto& f : context_fits(cap))
-    ctx.push_back({{"impl", f.need.impl},
-                   {"seq", f.seq},
-                   {"need_bytes", f.need.total()},
-                   {"peak_bytes", f.need.peak_bytes},
-                   {"basis", f.need.basis},
-                   {"exceeds", f.exceeded ? f.exceeded->name : ""},
-                   {"fits", f.fits ? f.fits->name : ""},
-                   {"sentence", f.sentence}});
-  j["full_context"] = ctx;
+  auto fits_json = [&](bool backward) {
+    json ctx = json::array();
+    for (const auto& f : context_fits(cap, backward))
+      ctx.push_back({{"impl", f.need.impl},
+                     {"seq", f.seq},
+                     {"need_bytes", f.bytes},
+                     {"peak_bytes", backward ? f.bytes - f.need.input_bytes - f.need.mask_bytes : f.need.peak_bytes},
+                     {"basis", f.need.basis},
+                     {"exceeds", f.exceeded ? f.exceeded->name : ""},
+                     {"fits", f.fits ? f.fits->name : ""},
+                     {"sentence", f.sentence}});
+    return ctx;
+  };
+  j["full_context"] = fits_json(false);
+  if (any_backward(cap)) j["full_context_backward"] = fits_json(true);
   return j.dump(2);
 }
 

@@ -165,13 +165,12 @@ void memory_verdict(Verdict& v, const std::string& impl, const LayerSpec& s, con
 
 int full_context(const LayerSpec& s) { return s.max_context > 0 ? s.max_context : s.seq_k; }
 
-ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here) {
-  ContextFit f;
-  f.seq = seq;
-  LayerSpec t = s;
-  t.seq_q = t.seq_k = seq;
-  f.need = estimate_memory(impl, t);
-  const int64_t need = f.need.total();
+namespace {
+
+// `f.bytes` against `here` and the table's GPUs: the largest one it exceeds, the smallest one it fits,
+// and the sentence "<what> at <seq> tokens needs <bytes>: ...".
+void place_on_gpus(ContextFit* f, const std::string& what, const DeviceInfo* here) {
+  const int64_t need = f->bytes;
   // "an NVIDIA ...", "a Tesla T4", "a GeForce ...": the article goes by the first letter's sound.
   auto named = [](const DeviceInfo& d) {
     const bool vowel = !d.name.empty() && std::string("AEFHILMNORSX").find(d.name[0]) != std::string::npos;
@@ -185,20 +184,45 @@ ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, 
     if (!g || g->mem_total <= 0) continue;
     if (!largest || g->mem_total >= largest->mem_total) largest = *g;
     if (need > g->mem_total) {
-      if (!f.exceeded || g->mem_total >= f.exceeded->mem_total) f.exceeded = *g;
-    } else if (!f.fits || g->mem_total < f.fits->mem_total) {
-      f.fits = *g;
+      if (!f->exceeded || g->mem_total >= f->exceeded->mem_total) f->exceeded = *g;
+    } else if (!f->fits || g->mem_total < f->fits->mem_total) {
+      f->fits = *g;
     }
   }
   std::vector<std::string> parts;
   if (here && here->is_gpu() && here->mem_total > 0)
     parts.push_back((need > here->mem_total ? "out of memory on this GPU, " : "fits this GPU, ") + here->name + " (" +
                     format_bytes(here->mem_total) + ")");
-  if (f.exceeded) parts.push_back("out of memory on " + named(*f.exceeded));
-  if (f.fits) parts.push_back("fits " + named(*f.fits));
+  if (f->exceeded) parts.push_back("out of memory on " + named(*f->exceeded));
+  if (f->fits) parts.push_back("fits " + named(*f->fits));
   else if (largest) parts.push_back("more than any GPU attnscope knows (the largest: " + named(*largest) + ")");
-  f.sentence = impl + " at " + std::to_string(seq) + " tokens needs " + format_bytes(need);
-  for (size_t i = 0; i < parts.size(); ++i) f.sentence += (i == 0 ? ": " : "; ") + parts[i];
+  f->sentence = what + " at " + std::to_string(f->seq) + " tokens needs " + format_bytes(need);
+  for (size_t i = 0; i < parts.size(); ++i) f->sentence += (i == 0 ? ": " : "; ") + parts[i];
+}
+
+}  // namespace
+
+ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here) {
+  ContextFit f;
+  f.seq = seq;
+  LayerSpec t = s;
+  t.seq_q = t.seq_k = seq;
+  f.need = estimate_memory(impl, t);
+  f.bytes = f.need.total();
+  place_on_gpus(&f, impl, here);
+  return f;
+}
+
+ContextFit fit_backward_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here) {
+  ContextFit f;
+  f.seq = seq;
+  f.backward = true;
+  LayerSpec t = s;
+  t.seq_q = t.seq_k = seq;
+  f.need = estimate_memory(impl, t);
+  const int64_t out = torch_alloc_bytes(int64_t{t.batch} * t.heads_q * t.seq_q * t.head_dim_v * elem(t.dtype));
+  f.bytes = f.need.input_bytes + f.need.mask_bytes + 2 * out + model_bytes_backward(impl, t);  // O and dO
+  place_on_gpus(&f, impl + " backward", here);
   return f;
 }
 

@@ -41,12 +41,18 @@ constexpr int64_t kCudnnFpropWorkspace = 256;
 // HBM3 (80.0 GiB); fits an NVIDIA H200 (141.0 GiB)". `here` is the GPU the capture ran on, if any.
 struct ContextFit {
   int seq = 0;
-  MemoryEstimate need;
+  bool backward = false;
+  MemoryEstimate need;                 // the forward's estimate at `seq`
+  int64_t bytes = 0;                   // what the sentence counts: need.total(), or the backward's total
   std::optional<DeviceInfo> exceeded;  // the largest table GPU it does not fit (or `here`)
   std::optional<DeviceInfo> fits;      // the smallest table GPU it fits (or `here`)
   std::string sentence;
 };
 ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here);
+// The same for training: the layer's backward at `seq` tokens holds q, k, v, the mask, the output,
+// dO and the backward's own peak (model_bytes_backward: autograd's saved tensors and the gradient
+// buffers, or FA2's / cuDNN's workspace), e.g. "eager backward at 8192 tokens needs 36.3 GiB: ...".
+ContextFit fit_backward_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here);
 
 // Adds "<impl>.oom" (an error) when the layer's need beyond q/k/v - the call's peak and the mask
 // transformers builds for it - exceeds the device's free memory (a named GPU: all of it).

@@ -166,6 +166,11 @@ struct Target {
     const LayerSpec s = spec_at(n);
     return estimate_memory(key(impl, s), s).total();
   }
+  // The same for training the layer: its backward's need (fit_backward_at_context).
+  int64_t train_need(const std::string& impl, double n) const {
+    const LayerSpec s = spec_at(n);
+    return fit_backward_at_context(key(impl, s), base, static_cast<int>(n), nullptr).bytes;
+  }
 };
 
 Target target_of(Model& m) {
@@ -186,20 +191,26 @@ Target target_of(Model& m) {
 
 // Each implementation's need against sequence length (log-log), the device's memory, the full
 // context and the slider's length `seq`.
-void draw_model_plot(Model& m, ImDrawList* dl, const Target& t, int seq) {
+// Each implementation's need against the sequence length (log-log), the device's memory and the full
+// context marked; with `training`, the backward's need as a thinner line above each.
+void draw_model_plot(Model& m, ImDrawList* dl, const Target& t, int seq, bool training) {
   const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
   const auto& impls = implementation_names();
   ImVec2 c0 = ImGui::GetCursorScreenPos();
   ImVec2 cs = ImGui::GetContentRegionAvail();
-  cs.y = std::max(120.0f, cs.y - ImGui::GetTextLineHeightWithSpacing() * (impls.size() + 2));
+  const size_t lines = impls.size() * (training ? 2 : 1) + 3;  // the checkbox, the legend, one per sentence
+  cs.y = std::max(120.0f, cs.y - ImGui::GetTextLineHeightWithSpacing() * static_cast<float>(lines));
   ImGui::InvisibleButton("model_plot", cs);
   dl->AddRectFilled(c0, ImVec2(c0.x + cs.x, c0.y + cs.y), IM_COL32(22, 22, 26, 255));
   // log2(seq) from 4 to 20 on x, log2(bytes) on y from 2^10 to the larger of 4x the device and the max.
   const double lx0 = 4, lx1 = 20;
   double ly1 = std::log2(std::max<double>(t.dev_mem, 1 << 20)) + 2, ly0 = 10;
   for (const auto& impl : impls)
-    for (double lx = lx0; lx <= lx1; lx += 0.25)
-      ly1 = std::max(ly1, std::log2(std::max<double>(1, static_cast<double>(t.need(impl, std::exp2(lx))))) + 0.5);
+    for (double lx = lx0; lx <= lx1; lx += 0.25) {
+      const double n = std::exp2(lx);
+      const int64_t most = training ? std::max(t.need(impl, n), t.train_need(impl, n)) : t.need(impl, n);
+      ly1 = std::max(ly1, std::log2(std::max<double>(1, static_cast<double>(most))) + 0.5);
+    }
   auto X = [&](double lx) { return static_cast<float>(c0.x + 50 + (lx - lx0) / (lx1 - lx0) * (cs.x - 60)); };
   auto Y = [&](double ly) { return static_cast<float>(c0.y + cs.y - 18 - (ly - ly0) / (ly1 - ly0) * (cs.y - 26)); };
   for (int lx = 4; lx <= 20; ++lx) {
@@ -215,12 +226,20 @@ void draw_model_plot(Model& m, ImDrawList* dl, const Target& t, int seq) {
   dl->AddLine(ImVec2(fx, c0.y), ImVec2(fx, c0.y + cs.y - 16), IM_COL32(120, 200, 255, 200), 1.0f);
   dl->AddText(ImVec2(fx + 3, c0.y + 2), IM_COL32(120, 200, 255, 255), "full context");
   for (const auto& impl : impls) {
-    ImU32 c = name_color(impl);
+    const ImU32 c = name_color(impl);
     ImVec2 prev;
     bool first = true;
     for (double lx = lx0; lx <= lx1 + 1e-9; lx += 0.125) {
       ImVec2 p(X(lx), Y(std::log2(std::max(1.0, static_cast<double>(t.need(impl, std::exp2(lx)))))));
       if (!first) dl->AddLine(prev, p, c, 2.0f);
+      prev = p;
+      first = false;
+    }
+    if (!training) continue;
+    first = true;
+    for (double lx = lx0; lx <= lx1 + 1e-9; lx += 0.25) {  // dashed: every other segment
+      ImVec2 p(X(lx), Y(std::log2(std::max(1.0, static_cast<double>(t.train_need(impl, std::exp2(lx)))))));
+      if (!first && static_cast<int>(std::lround(lx * 4)) % 2 == 0) dl->AddLine(prev, p, (c & 0x00FFFFFFu) | 0xB0000000u, 1.5f);
       prev = p;
       first = false;
     }
@@ -233,26 +252,43 @@ void draw_model_plot(Model& m, ImDrawList* dl, const Target& t, int seq) {
   m.add_region({"memory:model", c0.x * fs, c0.y * fs, cs.x * fs, cs.y * fs, js});
 }
 
-// One sentence per implementation: what it needs at `seq` tokens and the device it runs out on.
-void context_sentences(Model& m, const Target& t, int seq) {
+// One sentence per implementation: what it needs at `seq` tokens and the device it runs out on;
+// with `training`, what the layer's backward needs under it (q, k, v, the mask, the output, dO and
+// the backward's peak).
+void context_sentences(Model& m, const Target& t, int seq, bool training) {
   ImGui::TextDisabled("needs = q, k, v + the mask transformers builds + the call's peak, by each library's allocation plan");
+  auto line = [&](const ContextFit& f, const std::string& region) {
+    const bool over = f.bytes > t.dev_mem;
+    ImGui::TextColored(over ? ImVec4(1, 0.4f, 0.4f, 1) : ImVec4(0.85f, 0.85f, 0.85f, 1), "%s", f.sentence.c_str());
+    char js[160];
+    std::snprintf(js, sizeof js, "\"need\":%lld,\"over\":%d", static_cast<long long>(f.bytes), over ? 1 : 0);
+    m.add_region({region, 0, 0, 0, 0, js});
+  };
   for (const auto& impl : implementation_names()) {
     const LayerSpec s = t.spec_at(seq);
-    const ContextFit f = fit_at_context(t.key(impl, s), t.base, seq, t.gpu ? &t.dev : nullptr);
+    const DeviceInfo* here = t.gpu ? &t.dev : nullptr;
+    const ContextFit f = fit_at_context(t.key(impl, s), t.base, seq, here);
     ImGui::ColorButton(("##m" + impl).c_str(), ImGui::ColorConvertU32ToFloat4(name_color(impl)),
                        ImGuiColorEditFlags_NoTooltip, ImVec2(10, 10));
     ImGui::SameLine();
-    const bool over = f.need.total() > t.dev_mem;
-    ImGui::TextColored(over ? ImVec4(1, 0.4f, 0.4f, 1) : ImVec4(0.85f, 0.85f, 0.85f, 1), "%s", f.sentence.c_str());
+    line(f, "memory:need:" + impl);
     if (ImGui::IsItemHovered()) {
       std::string tip = f.need.basis + "\nalive at the peak:";
       for (const auto& [what, bytes] : f.need.at_peak) tip += "\n  " + what + ": " + fmt_bytes(static_cast<double>(bytes));
       ImGui::SetTooltip("%s", tip.c_str());
     }
-    char js[160];
-    std::snprintf(js, sizeof js, "\"need\":%lld,\"over\":%d", static_cast<long long>(f.need.total()), over ? 1 : 0);
-    m.add_region({"memory:need:" + impl, 0, 0, 0, 0, js});
+    if (!training) continue;
+    ImGui::Indent(18);
+    line(fit_backward_at_context(t.key(impl, s), t.base, seq, here), "memory:train:" + impl);
+    ImGui::Unindent(18);
   }
+}
+
+bool has_backward(const Capture* cap) {
+  if (!cap) return false;
+  for (const auto& r : cap->runs)
+    if (r.grad.ran) return true;
+  return false;
 }
 
 }  // namespace
@@ -272,11 +308,13 @@ void MemoryView::draw(Model& m) {
   if (for_version_ != m.doc.cap_version) {
     for_version_ = m.doc.cap_version;
     seq_ = 0;
+    training_ = has_backward(m.doc.cap.get());  // a capture with gradients opens with the training lines
   }
   const Target t = target_of(m);
   length_slider(t.full, t.base.max_context > 0, t.dev_name, t.dev_mem);
-  draw_model_plot(m, dl, t, seq_);
-  context_sentences(m, t, seq_);
+  draw_model_plot(m, dl, t, seq_, training_);
+  ImGui::Checkbox("training (the backward's need too: dashed)", &training_);
+  context_sentences(m, t, seq_, training_);
 }
 
 void MemoryView::length_slider(int full, bool known_context, const std::string& dev_name, int64_t dev_mem) {

@@ -19,6 +19,7 @@ class MemoryView : public View {
   void length_slider(int full, bool known_context, const std::string& dev_name, int64_t dev_mem);
 
   int seq_ = 0;  // slider value; 0 = the layer's own
+  bool training_ = false;  // also the layer's backward at that length
   uint64_t for_version_ = 0;
 };
 

@@ -165,9 +165,19 @@ TEST(Binary, BackwardJudgesEveryGradientTensor) {
   // The dropped sinks' gradient is 0, so its error is the reference's dsinks itself.
   EXPECT_GT(w["gradients"]["dsinks"]["vs_reference"]["max_abs"].get<double>(), 0.5);
 
+  // Training at the full context (131072 tokens): one line per implementation whose backward ran, in
+  // the text and the JSON, eager's beyond its forward's need.
+  std::map<std::string, int64_t> fwd_need, bwd_need;
+  for (const auto& f : j["full_context"]) fwd_need[f["impl"]] = f["need_bytes"].get<int64_t>();
+  for (const auto& f : j["full_context_backward"]) bwd_need[f["impl"]] = f["need_bytes"].get<int64_t>();
+  ASSERT_EQ(bwd_need.count("eager"), 1u) << j["full_context_backward"];
+  EXPECT_GT(bwd_need["eager"], fwd_need["eager"]);
+  EXPECT_EQ(bwd_need.count("sink"), 1u);
   Shell text = sh("ATTNSCOPE_NO_GPU=1 " + kBin + " report " + cap);
   EXPECT_NE(text.out.find("backward (dO: stored as /inputs/do"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("flash2 (what-if) dsinks: FAILS"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("training this layer at the same length"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("eager backward at 131072 tokens needs "), std::string::npos) << text.out;
   const std::string trace = tmp("gptoss_bwd.json");
   ASSERT_EQ(sh(kBin + " export-trace " + cap + " -o " + trace).code, 0);
   std::ifstream f(trace);

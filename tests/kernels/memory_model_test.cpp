@@ -89,5 +89,32 @@ TEST(MemoryModel, Llama3At16kIsOutOfMemoryOnAnH100) {
       << huge.sentence;
 }
 
+// Training the same layer: the backward holds q, k, v, the mask, the output and dO beside its own
+// peak (for eager: autograd's saved tensors and the softmax backward's fp32 buffers, 16 bytes a score
+// in bf16), so a length whose forward fits can still run out of memory in the backward.
+TEST(MemoryModel, TheBackwardAtFullContextCountsWhatTrainingHolds) {
+  LayerSpec s = spec_of(bench_cases()[7]);  // llama-3-8b: GQA 32/8, bf16
+  s.seq_q = s.seq_k = 1024;
+  s.max_context = 8192;
+  const ContextFit f = fit_backward_at_context("eager", s, full_context(s), nullptr);
+  LayerSpec t = s;
+  t.seq_q = t.seq_k = 8192;
+  const int64_t out = int64_t{32} * 8192 * 128 * 2;
+  const MemoryEstimate fwd = estimate_memory("eager", t);
+  EXPECT_TRUE(f.backward);
+  EXPECT_EQ(f.bytes, fwd.input_bytes + fwd.mask_bytes + 2 * out + model_bytes_backward("eager", t));
+  EXPECT_GT(model_bytes_backward("eager", t), int64_t{16} * 32 * 8192 * 8192);
+  EXPECT_EQ(f.sentence.rfind("eager backward at 8192 tokens needs ", 0), 0u) << f.sentence;
+  // Its forward fits a 24 GiB card; its backward does not fit 32 GiB.
+  const ContextFit forward = fit_at_context("eager", s, 8192, nullptr);
+  ASSERT_TRUE(forward.exceeded && f.exceeded);
+  EXPECT_LT(forward.bytes, int64_t{24} << 30);
+  EXPECT_GE(f.exceeded->mem_total, int64_t{32} << 30);
+  // FA2's backward: dq_accum, the row sums and the per-query-head dK/dV beside the gradients.
+  const ContextFit g = fit_backward_at_context("flash2", s, 8192, nullptr);
+  EXPECT_LT(g.bytes, int64_t{1} << 30);
+  EXPECT_EQ(g.exceeded, std::nullopt);
+}
+
 }  // namespace
 }  // namespace attnscope
