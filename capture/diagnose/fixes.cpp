@@ -111,25 +111,32 @@ void keep_fused_lines(const DiagnoseReport& r, const Fa2State& fa2, std::vector<
                    "pip install kernels; inference only"}});
 }
 
-// The fallback's cost inside verl: attention computes in the training roles' FSDP param_dtype.
+// The fallback's cost inside verl: attention computes in the training roles' FSDP param_dtype, and
+// the actor and the critic train, so a fallback that materialises S and P pays in its backward too.
 FallbackCost verl_role_cost(const DiagnoseReport& r, const FallbackCost& fb) {
   FallbackCost rc = fb;
-  if (fb.name != "sdpa") return rc;
   for (const auto& ro : r.verl.roles) {
     if (ro.role != "critic" && ro.role != "actor") continue;
     LayerSpec cs = r.spec;
     if (auto d = parse_dtype(ro.compute_dtype)) cs.dtype = *d;
-    const ImplVerdict sv = hf_verdict("sdpa", r.model, cs, r.device, r.env, true);
-    if (sv.sdpa_backend == "math") {
-      rc.key = 3;
-      rc.text = "SDPA in " + ro.compute_dtype + " on this GPU runs the math backend: S and P materialised (" +
-                format_bytes(model_bytes("sdpa:math", cs)) +
-                " per layer at this shape); still the cheapest path that runs here (on pre-Ampere GPUs "
-                "fp16 compute would let SDPA use its memory-efficient kernel, at fp16's overflow risk)";
-    } else if (!sv.sdpa_backend.empty()) {
-      rc.text = "SDPA in " + ro.compute_dtype + " runs its " + sv.sdpa_backend +
-                " backend here: O(N) extra memory like FA2, typically 1.2-2x slower than FA2 where FA2 runs";
+    std::string quadratic = fb.name == "eager" ? "eager" : "";  // the fallback whose backward is quadratic
+    if (fb.name == "sdpa") {
+      const ImplVerdict sv = hf_verdict("sdpa", r.model, cs, r.device, r.env, true);
+      if (sv.sdpa_backend == "math") {
+        quadratic = "sdpa:math";
+        rc.key = 3;
+        rc.text = "SDPA in " + ro.compute_dtype + " on this GPU runs the math backend: S and P materialised (" +
+                  format_bytes(model_bytes("sdpa:math", cs)) +
+                  " per layer at this shape); still the cheapest path that runs here (on pre-Ampere GPUs "
+                  "fp16 compute would let SDPA use its memory-efficient kernel, at fp16's overflow risk)";
+      } else if (!sv.sdpa_backend.empty()) {
+        rc.text = "SDPA in " + ro.compute_dtype + " runs its " + sv.sdpa_backend +
+                  " backend here: O(N) extra memory like FA2, typically 1.2-2x slower than FA2 where FA2 runs";
+      }
     }
+    if (!quadratic.empty())
+      rc.text += "; its backward, which the " + ro.role + " runs, holds " +
+                 format_bytes(model_bytes_backward(quadratic, cs)) + " per layer at this shape";
     break;
   }
   return rc;

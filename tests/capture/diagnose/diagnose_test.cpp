@@ -23,6 +23,9 @@ TEST(Report, DoneCriterionT4LlamaFp32VerlActorOnly) {
   EXPECT_NE(text.find("the critic still asks for flash_attention_2"), std::string::npos) << text;
   EXPECT_NE(text.find("+critic.model.override_config.attn_implementation=sdpa"), std::string::npos);
   EXPECT_NE(text.find("from_pretrained(..., attn_implementation=\"sdpa\")"), std::string::npos);
+  // fp32 SDPA on a T4 is the math backend: what the training roles pay is its backward too.
+  EXPECT_NE(text.find("runs the math backend"), std::string::npos) << text;
+  EXPECT_NE(text.find("; its backward, which the actor runs, holds "), std::string::npos) << text;
   // Every reason is tagged with a severity and names a source.
   for (const auto& h : r.hf)
     for (const auto& x : h.verdict.reasons) EXPECT_FALSE(x.source.empty()) << h.name << " " << x.code;
