@@ -82,8 +82,9 @@ wait $san_pid "${BESIDE[@]}"
 grep -hE "ERROR SUMMARY|RACECHECK SUMMARY" "$L/memcheck.log" "$L/racecheck.log" "$L/initcheck.log" 2>/dev/null
 
 # 3. Our bench, alone on the GPU.
-# 90 s was too short once the backward rows joined (two calls cut off before llama-3 16k flash2).
-stage bench 170 ./build/attnscope_gpu_bench --backward --kernels --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
+# 90 s was too short once the backward rows joined (two calls cut off before llama-3 16k flash2);
+# 210 s since sdpa:math and sdpa:cudnn time their backwards too (math: tens of ms a repeat at 8k).
+stage bench 210 ./build/attnscope_gpu_bench --backward --kernels --warmup 2 --repeats 10 --json "$OUT/ours.jsonl"
 
 stage probe_cudnn 60 python3 bench/probe_cudnn_timing.py
 
