@@ -205,6 +205,12 @@ class Builder {
     return id;
   }
   void free(int id) { p_.events.push_back({PlanEvent::Kind::Free, id}); }
+  // A free that autograd skips because a backward node saved the tensor: recorded only for a plan
+  // built without autograd (the inference plans).
+  void release(int id) {
+    if (!autograd) free(id);
+  }
+  bool autograd = false;  // the forward of a backward plan: the nodes' saved tensors stay
   // query [B, Hq, Nq, D], key [B, Hkv, Nk, D], value [B, Hkv, Nk, Dv] in the model dtype.
   void inputs(const LayerSpec& s) {
     const TType t = ttype_of(s.dtype);
@@ -263,9 +269,7 @@ struct EagerSaved {
 // and recorded there, and the output is handed back (freed) at the end.
 void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved* saved) {
   const bool gptoss = s.sinks && s.softmax_dtype != DType::F32;
-  auto release = [&](int id) {  // a free autograd skips where a node saved the tensor
-    if (!saved) b.free(id);
-  };
+  b.autograd = saved != nullptr;
   const TType t = ttype_of(s.dtype);
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
@@ -301,7 +305,7 @@ void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved
     b.free(a);
     int d = b.alloc("attn_weights (* softcap)", t, sh);
     b.op(PlanOpKind::MulScalar, {c}, d, "vectorized_elementwise_kernel<8, MulFunctor>").scalar = s.softcap;
-    release(c);
+    b.release(c);
     if (saved) saved->tanh = c;
     w = d;
   }
@@ -330,7 +334,7 @@ void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved
       if (saved)  // the same kernel's second output, which MaxBackward keeps (an op of its own here)
         b.op(PlanOpKind::RowArgMax, {cat}, idx, "reduce_kernel<512, 1, ReduceOp<MaxOps>> (indices)");
       b.free(stage);
-      release(idx);
+      b.release(idx);
       if (saved) saved->max_idx = idx;
       const int sub = b.alloc("combined_logits (- max)", t, shc);
       b.op(PlanOpKind::AddBroadcast, {cat, mx}, sub, "elementwise_kernel<128, 4, CUDAFunctor_add>").scalar = -1.0;
@@ -372,7 +376,7 @@ void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved
       }
       probs = b.alloc("attn_weights (.to(query.dtype))", t, shp);
       b.op(PlanOpKind::Cast, {pf}, probs, "vectorized_elementwise_kernel<8, bfloat16_copy_kernel_cuda>");
-      release(pf);
+      b.release(pf);
       if (saved) saved->y = pf, saved->cast_softmax = true;
       b.free(in);
       if (s.sinks) b.free(w);  // attn_weights rebound to the sliced probs
@@ -392,10 +396,10 @@ void hf_eager_forward(Builder& b, const LayerSpec& s, int mask_heads, EagerSaved
   b.free(o);
   // Function return: the repeated K/V and the kept logits go; attn_weights (probs) is returned
   // and dropped by the caller.
-  if (k != p.k) release(k);
-  if (v != p.v) release(v);
+  if (k != p.k) b.release(k);
+  if (v != p.v) b.release(v);
   if (gptoss) b.free(combined);
-  release(probs);
+  b.release(probs);
   p.out = o2;
   p.out_bnhd = true;
   if (saved) {
@@ -586,9 +590,7 @@ struct MathSaved {
 // _scaled_dot_product_attention_math's forward into `b`; with `saved` (autograd), the tensors a
 // backward node saves are kept and the output is handed back (freed) at the end.
 void torch_math_forward(Builder& b, const LayerSpec& s, int mask_heads, MathSaved* saved) {
-  auto release = [&](int id) {  // a free autograd skips where a node saved the tensor
-    if (!saved) b.free(id);
-  };
+  b.autograd = saved != nullptr;
   const TType t = ttype_of(s.dtype);
   const int64_t B = s.batch, Hq = s.heads_q, Hkv = s.heads_kv, Nq = s.seq_q, Nk = s.seq_k;
   const int64_t D = s.head_dim, Dv = s.head_dim_v;
@@ -643,7 +645,7 @@ void torch_math_forward(Builder& b, const LayerSpec& s, int mask_heads, MathSave
   const std::vector<int64_t> sh = {B, Hq, Nq, Nk};
   const int attn = b.alloc("attn (fp32)", TType::F32, sh);
   b.op(PlanOpKind::GemmQK, {qs, ks}, attn, "cuBLAS fp32 GEMM (sm80_xmma ffma)");
-  release(ks);
+  b.release(ks);
   if (mask >= 0)  // attn.add_(attn_mask): in place
     b.op(PlanOpKind::AddBroadcast, {attn, mask}, attn, "elementwise_kernel<128, 2, CUDAFunctor_add<float>>").scalar =
         1.0;
@@ -682,15 +684,15 @@ void torch_math_forward(Builder& b, const LayerSpec& s, int mask_heads, MathSave
     b.free(of);
   }
   // Locals go at return; the returned probabilities are dropped by scaled_dot_product_attention.
-  release(pf);
-  release(qs);
+  b.release(pf);
+  b.release(qs);
   if (ke != ka) b.free(ke);
-  if (ve != va) release(ve);
+  if (ve != va) b.release(ve);
   if (mask >= 0 && mask != p.mask) b.free(mask);
   if (up) {
     b.free(ka);
     if (ve != va) b.free(va);
-    else release(va);
+    else b.release(va);
     b.free(qa);
     b.free(pb);
   }
