@@ -1,6 +1,8 @@
 // The bench cases (bench/peers.py CASES) and what torch did on each on the H200
 // (bench/results/2026-12-01-h200/torch_plans.json), for the plan and memory model tests.
 #pragma once
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <vector>
@@ -58,13 +60,25 @@ inline const nlohmann::json& recorded() {
 
 // Peak memory of HF's eager under autograd on the H200, per bench case (bench/peers_backward.py's
 // hf_eager_bwd rows, MiB; absent where it was not measured).
-inline double recorded_eager_backward_mib(const std::string& name) {
-  std::ifstream f(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/results/2026-12-01-h200/peers_bwd.jsonl");
-  std::string line;
-  while (std::getline(f, line)) {
-    const nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
-    if (r.is_object() && r.value("impl", "") == "hf_eager_bwd" && r.value("case", "") == name && r.contains("peak_mib"))
-      return r["peak_mib"].get<double>();
+// torch's backward peak (MiB) for `impl` ("hf_eager_bwd", "sdpa_cudnn_bwd", "sdpa_math_bwd", ...) on a
+// bench case, from the newest bench/results/<date>-<gpu>*/peers_bwd.jsonl (by folder name, as
+// make_results.py picks) that has it; 0 when no device call recorded one.
+inline double recorded_backward_mib(const std::string& impl, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> runs;
+  std::error_code ec;
+  for (fs::directory_iterator it(std::string(ATTNSCOPE_SOURCE_DIR) + "/bench/results", ec), end; !ec && it != end;
+       it.increment(ec))
+    if (it->is_directory(ec)) runs.push_back(it->path());
+  std::sort(runs.rbegin(), runs.rend());
+  for (const fs::path& run : runs) {
+    std::ifstream f(run / "peers_bwd.jsonl");
+    std::string line;
+    while (std::getline(f, line)) {
+      const nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
+      if (r.is_object() && r.value("impl", "") == impl && r.value("case", "") == name && r.contains("peak_mib"))
+        return r["peak_mib"].get<double>();
+    }
   }
   return 0;
 }

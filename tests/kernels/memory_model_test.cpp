@@ -41,13 +41,31 @@ TEST(MemoryModel, WithinFivePercentOfTorchOnEveryBenchCase) {
 TEST(MemoryModel, EagerBackwardWithinFivePercentOfTorchUnderAutograd) {
   int checked = 0;
   for (const auto& c : bench_cases()) {
-    const double torch_mib = testdata::recorded_eager_backward_mib(c.name);
+    const double torch_mib = testdata::recorded_backward_mib("hf_eager_bwd", c.name);
     if (torch_mib <= 0) continue;
     const double ours = static_cast<double>(model_bytes_backward("eager", spec_of(c))) / 1048576.0;
     EXPECT_NEAR(ours / torch_mib, 1.0, 0.05) << c.name << ": model " << ours << " MiB, torch " << torch_mib << " MiB";
     ++checked;
   }
   EXPECT_EQ(checked, 9);  // every bench case, GPT-OSS's with sinks too
+}
+
+// sdpa:math's backward plan and sdpa:cudnn's backward model against torch's own backward peak under
+// autograd (bench/peers_backward.py's sdpa_math_bwd / sdpa_cudnn_bwd), on every case a device call
+// recorded; until one has, the test says so and skips.
+TEST(MemoryModel, SdpaBackwardsWithinFivePercentOfTorch) {
+  int checked = 0;
+  for (const auto& [ours, theirs] : {std::pair<const char*, const char*>{"sdpa:math", "sdpa_math_bwd"},
+                                     std::pair<const char*, const char*>{"sdpa:cudnn", "sdpa_cudnn_bwd"}})
+    for (const auto& c : bench_cases()) {
+      const double torch_mib = testdata::recorded_backward_mib(theirs, c.name);
+      if (torch_mib <= 0) continue;
+      const double model = static_cast<double>(model_bytes_backward(ours, spec_of(c))) / 1048576.0;
+      EXPECT_NEAR(model / torch_mib, 1.0, 0.05) << ours << " " << c.name << ": model " << model << " MiB, torch "
+                                                << torch_mib << " MiB";
+      ++checked;
+    }
+  if (checked == 0) GTEST_SKIP() << "no device call has recorded torch's sdpa_math_bwd / sdpa_cudnn_bwd peaks yet";
 }
 
 TEST(MemoryModel, EagerPeakNamesWhatIsAliveThen) {
