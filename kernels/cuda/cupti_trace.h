@@ -1,10 +1,10 @@
 // CUPTI activity tracing of one run. Two windows:
 //  - markers: the attnscope NVTX ranges (nvtx_ranges.h) over the whole run, from open() to close();
 //  - kernels: kernels (CONCURRENT_KERNEL), copies, memsets, device allocations (MEMORY2), CUPTI's
-//    overhead, and the launch API records that external correlation needs, from begin_kernels()
-//    to pause_kernels(). Each kernel record is tagged with its repeat through an external
-//    correlation id (CUPTI emits an external correlation record only beside an API activity record,
-//    so the launch APIs are enabled one by one: cuptiActivityEnableRuntimeApi/DriverApi).
+//    overhead, and the runtime and driver API records that external correlation needs, from
+//    begin_kernels() to pause_kernels(). Each kernel record is tagged with its repeat through an
+//    external correlation id (CUPTI emits an external correlation record only beside an API
+//    activity record; enabling the launch APIs one by one delivered none on the H200).
 // A run may open several kernel windows (the forward's, the backward's): end_kernels() takes each
 // window's kernels, close() the ranges. The records are decoded in cupti_records.cpp. Failures
 // degrade to "no records" with the reason.

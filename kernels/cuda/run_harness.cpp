@@ -222,8 +222,20 @@ void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   const void* ddout = upload(fwd_arena, in.dout, s.dtype, "dO", stream);
   DeviceArena arena(t0);
   family.prepare_backward(arena, ddout, stream);
-  // Traced in a kernel window of its own, on the forward's time axis (after its phases).
+  // Traced in a kernel window of its own, on the forward's time axis (after its phases); a failure
+  // inside it still closes it, so the forward's ranges come back.
   bool traced = false;
+  struct Window {
+    CuptiTrace& trace;
+    bool& open;
+    ~Window() {
+      if (!open) return;
+      try {
+        trace.pause_kernels();
+      } catch (const GpuFailure&) {  // the failure in flight is the one to report
+      }
+    }
+  } window{trace, traced};
   try {
     trace.begin_kernels();
     traced = true;
@@ -238,6 +250,7 @@ void run_backward(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   span(impl + "/bwd/run", t_run);
   if (traced) {
     TraceCounts counts;
+    traced = false;  // end_kernels closes the window
     keep_kernels(trace.end_kernels(zero_ns, &counts), counts, opt.warmup, repeats, "backward: ", &g.kernels,
                  &r->verdict);
   }
@@ -360,6 +373,12 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
     try {
       run_backward(impl, family, s, in, opt, st, arena, t0, trace, zero_ns, r);
     } catch (const std::logic_error& e) {  // a plan or shape the backward cannot run: its error, not the run's
+      r->grad = Gradients();
+      r->grad.error = std::string("backward failed: ") + e.what();
+    } catch (const GpuFailure& e) {
+      // A library's refusal (cuDNN's check_support) or an allocation the backward could not get:
+      // the backward's error, the forward stands. A lost context is the run's failure.
+      if (e.sticky) throw;
       r->grad = Gradients();
       r->grad.error = std::string("backward failed: ") + e.what();
     }
