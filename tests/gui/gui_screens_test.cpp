@@ -554,6 +554,28 @@ TEST_F(GuiScreens, MemoryPanelOpensAtTheFullContextAgainstTheGpu) {
   EXPECT_EQ((*flash)["over"], 0);
 }
 
+// A capture with gradients opens the Memory panel with the training lines: each implementation's
+// backward need at the full context under its forward's (T4: eager's backward does not fit, flash2's does).
+TEST_F(GuiScreens, MemoryPanelShowsWhatTrainingNeedsForACaptureWithGradients) {
+  const std::string cap = cli_capture("llama3_config_bwd", "--config " + q(std::string(ATTNSCOPE_SOURCE_DIR) +
+                                                                           "/samples/hf/llama-3-8b.json") +
+                                                               " --seq 64 --impl eager,flash2 --backward");
+  Shot s = render(cap, "memory", "--gpu T4");
+  ASSERT_FALSE(s.px.empty());
+  const json* eager = s.region("memory:need:eager");
+  const json* eager_train = s.region("memory:train:eager");
+  const json* flash_train = s.region("memory:train:flash2");
+  ASSERT_NE(eager, nullptr);
+  ASSERT_NE(eager_train, nullptr) << s.j.dump();
+  ASSERT_NE(flash_train, nullptr);
+  LayerSpec spec;
+  ASSERT_EQ(load_hf_config(std::string(ATTNSCOPE_SOURCE_DIR) + "/samples/hf/llama-3-8b.json", 0, &spec, nullptr), "");
+  EXPECT_EQ((*eager_train)["need"], fit_backward_at_context("eager", spec, 8192, nullptr).bytes);
+  EXPECT_GT((*eager_train)["need"].get<int64_t>(), (*eager)["need"].get<int64_t>());
+  EXPECT_EQ((*eager_train)["over"], 1);
+  EXPECT_EQ((*flash_train)["over"], 0);
+}
+
 TEST_F(GuiScreens, ProbePanelShowsTheProbedTiles) {
   Shot s = render(gptoss_capture(), "probe");
   ASSERT_FALSE(s.px.empty());
