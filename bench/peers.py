@@ -40,6 +40,18 @@ def visible_pairs(n, causal, window):
     return n * (n + 1) // 2
 
 
+def call_peak(fn):
+    """One call of fn and the bytes torch's caching allocator had in use at its peak beyond what was
+    allocated before it (torch.cuda.max_memory_allocated, as attnscope's arenas count)."""
+    import torch
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    result = fn()
+    torch.cuda.synchronize()
+    return result, torch.cuda.max_memory_allocated() - base
+
+
 def hf_functions():
     """transformers' own eager_attention_forward: Llama's (fp32 softmax) and GPT-OSS's (sinks)."""
     from transformers.models.llama import modeling_llama
@@ -147,11 +159,7 @@ def run_peers(args):
             try:
                 torch.cuda.synchronize()
                 torch.cuda.empty_cache()
-                base = torch.cuda.memory_allocated()
-                torch.cuda.reset_peak_memory_stats()
-                o = fn()
-                torch.cuda.synchronize()
-                peak = torch.cuda.max_memory_allocated() - base
+                o, peak = call_peak(fn)
                 got = o[0, :G, N - rows:].double()
                 rel = (torch.linalg.norm(got - ref) / torch.linalg.norm(ref)).item()
                 del o

@@ -17,7 +17,7 @@ import math
 import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from peers import CASES, visible_pairs  # noqa: E402
+from peers import CASES, call_peak, visible_pairs  # noqa: E402
 
 
 def main():
@@ -68,12 +68,7 @@ def sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev):
                                                scale=1.0 / math.sqrt(D), enable_gqa=Hq != Hkv)
         bwd = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
         bwd()
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        grads = bwd()
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated() - base
+        grads, peak = call_peak(bwd)
         del grads
         ms = triton.testing.do_bench(bwd, warmup=25, rep=200, return_mode="median")
         flops = 2.5 * 4.0 * B * Hq * visible_pairs(N, causal, window) * D
