@@ -369,4 +369,16 @@ double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Te
   return worst;
 }
 
+double output_baseline_of(const LayerSpec& spec, const Inputs& in, const Tensor& eager, const Tensor& reference) {
+  const std::vector<uint8_t> rows = attended_rows(spec, in);
+  const size_t Dv = static_cast<size_t>(spec.head_dim_v);
+  double worst = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (!rows[r]) continue;
+    for (size_t d = 0; d < Dv; ++d)
+      worst = std::max(worst, std::abs(static_cast<double>(eager.data[r * Dv + d]) - reference.data[r * Dv + d]));
+  }
+  return worst;
+}
+
 }  // namespace attnscope

@@ -75,22 +75,6 @@ EnvInfo current_env() {
 
 namespace {
 
-// The acceptance rule's output baseline: max |eager (fp32 softmax) - reference| over the rows that
-// see a key (the rows without one follow conventions that differ between libraries).
-double output_baseline(const LayerSpec& spec, const Inputs& in, const Tensor& eager, const Tensor& ref) {
-  const std::vector<uint8_t> rows = attended_rows(spec, in);
-  const int64_t Dv = spec.head_dim_v;
-  double worst = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (!rows[r]) continue;
-    for (int64_t d = 0; d < Dv; ++d) {
-      const size_t idx = r * static_cast<size_t>(Dv) + static_cast<size_t>(d);
-      worst = std::max(worst, std::abs(static_cast<double>(eager.data[idx]) - ref.data[idx]));
-    }
-  }
-  return worst;
-}
-
 // Where one implementation runs and what it is judged by.
 struct Target {
   std::string name;
@@ -106,12 +90,12 @@ struct Target {
 // implementation (its run or refusal, what-ifs), the outside runs. Progress counts stages.
 class SessionRun {
  public:
-  SessionRun(const LayerSpec& spec, const SessionOptions& opt, std::vector<std::string> impls, Capture* cap)
-      : spec_(spec), opt_(opt), impls_(std::move(impls)), cap_(cap), gpu_(GpuBackend::instance()) {
+  SessionRun(const LayerSpec& spec, const SessionOptions& opt, size_t n_impls, Capture* cap)
+      : spec_(spec), opt_(opt), cap_(cap), gpu_(GpuBackend::instance()) {
     use_gpu_ = !opt.force_cpu && gpu_.available();
     run_dev_ = use_gpu_ ? gpu_.device() : cpu_device();
     verdict_dev_ = opt.verdict_device_named ? opt.verdict_device : run_dev_;
-    stages_ = 2.0 + static_cast<double>(impls_.size()) * (opt.what_if ? 2 : 1) + 1 +
+    stages_ = 2.0 + static_cast<double>(n_impls) * (opt.what_if ? 2 : 1) + 1 +
               (opt.what_if && spec.packed() ? 2 : 0);
   }
 
@@ -148,7 +132,7 @@ class SessionRun {
     ro.keep_intermediates = false;
     const Inputs& in = cap_->inputs;
     const RunResult e = cpu_implementation("eager")->run(base, in, ro);
-    if (spec_.dtype != DType::F32) cap_->acceptance_baseline = output_baseline(spec_, in, e.out, cap_->reference.out);
+    if (spec_.dtype != DType::F32) cap_->acceptance_baseline = output_baseline_of(spec_, in, e.out, cap_->reference.out);
     if (opt_.backward)
       for (const auto& g : kGradientTensors) {
         const double b = gradient_baseline_of(spec_, e.grad.*g.member, cap_->reference.grad.*g.member);
@@ -195,7 +179,8 @@ class SessionRun {
  private:
   double now_us() const { return std::chrono::duration<double, std::micro>(Clock::now() - t0_).count(); }
   bool cancelled() const { return opt_.cancel && opt_.cancel->load(); }
-  // A stage done: counted, cancellation honoured, the partial capture handed out (when asked).
+  // A stage done (options_for counted it): cancellation honoured, the partial capture handed out
+  // (when asked).
   std::string end_stage(bool partial) {
     if (cancelled()) return "cancelled";
     if (partial && opt_.partial) opt_.partial(*cap_);
@@ -331,7 +316,6 @@ class SessionRun {
 
   const LayerSpec& spec_;
   const SessionOptions& opt_;
-  const std::vector<std::string> impls_;
   Capture* cap_;
   const GpuBackend& gpu_;
   bool use_gpu_ = false;
@@ -351,13 +335,20 @@ std::string run_session(const LayerSpec& spec, Inputs inputs, const SessionOptio
   for (const auto& name : impls)
     if (!cpu_implementation(name))
       return "--impl: unknown implementation '" + name + "' (eager, sdpa, sdpa:flash|efficient|math|cudnn, flash2, sink)";
-  SessionRun run(spec, opt, impls, cap);
+  SessionRun run(spec, opt, impls.size(), cap);
   run.start(std::move(inputs));
   if (std::string e = run.reference(); !e.empty()) return e;
   if (std::string e = run.baselines(); !e.empty()) return e;
   for (const auto& name : impls)
     if (std::string e = run.implementation(name); !e.empty()) return e;
   return run.imports();
+}
+
+bool Capture::has_backward() const {
+  if (!reference.grad.empty()) return true;
+  for (const auto& r : runs)
+    if (r.grad.ran || !r.grad.error.empty()) return true;
+  return false;
 }
 
 const RunResult* Capture::find(const std::string& label) const {
