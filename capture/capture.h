@@ -45,6 +45,8 @@ struct Capture {
   std::map<std::string, double> gradient_baseline;
 
   const RunResult* find(const std::string& label) const;
+  // A backward was asked for: the reference has gradients, or a run ran one or says why not.
+  bool has_backward() const;
 };
 
 }  // namespace attnscope

@@ -78,13 +78,6 @@ std::vector<ContextFit> context_fits(const Capture& cap, bool backward = false) 
   return fits;
 }
 
-bool any_backward(const Capture& cap) {
-  if (!cap.reference.grad.empty()) return true;
-  for (const auto& r : cap.runs)
-    if (r.grad.ran || !r.grad.error.empty()) return true;
-  return false;
-}
-
 // The backward section: per run its cost (apart from the forward's) and, per gradient tensor,
 // the max abs error against fp64 with FA2's verdict; failing verdicts spelled out below.
 // Width of the run column: the longest label (with its SDPA backend), at least 22.
@@ -96,7 +89,7 @@ int label_width(const Capture& cap) {
 }
 
 std::string backward_text(const Capture& cap) {
-  if (!any_backward(cap)) return "";
+  if (!cap.has_backward()) return "";
   const int lw = label_width(cap);
   std::ostringstream o;
   const LayerSpec& s = cap.spec;
@@ -361,7 +354,7 @@ std::string report_json(const Capture& cap, const std::string& path) {
     return ctx;
   };
   j["full_context"] = fits_json(false);
-  if (any_backward(cap)) j["full_context_backward"] = fits_json(true);
+  if (cap.has_backward()) j["full_context_backward"] = fits_json(true);
   return j.dump(2);
 }
 

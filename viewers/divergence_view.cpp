@@ -23,13 +23,6 @@ std::vector<int64_t> view_of(const Tensor& t) {
   return {t.dim(0), t.dim(1), t.dim(2), t.dim(3)};
 }
 
-bool has_gradients(const Capture& cap) {
-  if (!cap.reference.grad.empty()) return true;
-  for (const RunResult& r : cap.runs)
-    if (r.grad.ran || !r.grad.error.empty()) return true;
-  return false;
-}
-
 // What rows and columns of a tensor's head slice are, for the panel's captions.
 const char* axes_of(const std::string& t) {
   if (t == "dk" || t == "dv") return "[key row x head dim]";
@@ -81,7 +74,7 @@ void DivergenceView::draw(Model& m) {
     return;
   }
   const Capture& cap = *m.doc.cap;
-  const bool grads = has_gradients(cap);
+  const bool grads = cap.has_backward();
   toolbar(m, cap, grads);
   if (!find_run(cap, m.sel.div_a) || !find_run(cap, m.sel.div_b)) {
     ImGui::TextDisabled("choose two runs");

@@ -284,13 +284,6 @@ void context_sentences(Model& m, const Target& t, int seq, bool training) {
   }
 }
 
-bool has_backward(const Capture* cap) {
-  if (!cap) return false;
-  for (const auto& r : cap->runs)
-    if (r.grad.ran) return true;
-  return false;
-}
-
 }  // namespace
 
 void MemoryView::draw(Model& m) {
@@ -308,7 +301,7 @@ void MemoryView::draw(Model& m) {
   if (for_version_ != m.doc.cap_version) {
     for_version_ = m.doc.cap_version;
     seq_ = 0;
-    training_ = has_backward(m.doc.cap.get());  // a capture with gradients opens with the training lines
+    training_ = m.doc.cap && m.doc.cap->has_backward();  // a capture with gradients opens with the training lines
   }
   const Target t = target_of(m);
   length_slider(t.full, t.base.max_context > 0, t.dev_name, t.dev_mem);
