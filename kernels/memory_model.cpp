@@ -213,6 +213,12 @@ ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, 
   return f;
 }
 
+int64_t training_bytes(const std::string& impl, const LayerSpec& s) {
+  const MemoryEstimate m = estimate_memory(impl, s);
+  const int64_t out = torch_alloc_bytes(int64_t{s.batch} * s.heads_q * s.seq_q * s.head_dim_v * elem(s.dtype));
+  return m.input_bytes + m.mask_bytes + 2 * out + model_bytes_backward(impl, s);  // 2 x: O and dO
+}
+
 ContextFit fit_backward_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here) {
   ContextFit f;
   f.seq = seq;
@@ -220,8 +226,7 @@ ContextFit fit_backward_at_context(const std::string& impl, const LayerSpec& s, 
   LayerSpec t = s;
   t.seq_q = t.seq_k = seq;
   f.need = estimate_memory(impl, t);
-  const int64_t out = torch_alloc_bytes(int64_t{t.batch} * t.heads_q * t.seq_q * t.head_dim_v * elem(t.dtype));
-  f.bytes = f.need.input_bytes + f.need.mask_bytes + 2 * out + model_bytes_backward(impl, t);  // O and dO
+  f.bytes = training_bytes(impl, t);
   place_on_gpus(&f, impl + " backward", here);
   return f;
 }

@@ -49,9 +49,12 @@ struct ContextFit {
   std::string sentence;
 };
 ContextFit fit_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here);
-// The same for training: the layer's backward at `seq` tokens holds q, k, v, the mask, the output,
-// dO and the backward's own peak (model_bytes_backward: autograd's saved tensors and the gradient
-// buffers, or FA2's / cuDNN's workspace), e.g. "eager backward at 8192 tokens needs 36.3 GiB: ...".
+// What training the layer holds at its backward's peak: q, k, v, the mask, the output, dO and the
+// backward's own peak (model_bytes_backward: autograd's saved tensors and the gradient buffers, or
+// FA2's / cuDNN's workspace).
+int64_t training_bytes(const std::string& impl, const LayerSpec& s);
+// fit_at_context for training_bytes at `seq` tokens: for a Llama-3-8B layer "eager backward at 8192
+// tokens needs 32.47 GiB: out of memory on a GeForce RTX 5090 (32.00 GiB); ...".
 ContextFit fit_backward_at_context(const std::string& impl, const LayerSpec& s, int seq, const DeviceInfo* here);
 
 // Adds "<impl>.oom" (an error) when the layer's need beyond q/k/v - the call's peak and the mask

@@ -166,10 +166,10 @@ struct Target {
     const LayerSpec s = spec_at(n);
     return estimate_memory(key(impl, s), s).total();
   }
-  // The same for training the layer: its backward's need (fit_backward_at_context).
+  // The same for training the layer: what its backward holds (training_bytes).
   int64_t train_need(const std::string& impl, double n) const {
     const LayerSpec s = spec_at(n);
-    return fit_backward_at_context(key(impl, s), base, static_cast<int>(n), nullptr).bytes;
+    return training_bytes(key(impl, s), s);
   }
 };
 
@@ -189,10 +189,9 @@ Target target_of(Model& m) {
   return t;
 }
 
-// Each implementation's need against sequence length (log-log), the device's memory, the full
-// context and the slider's length `seq`.
 // Each implementation's need against the sequence length (log-log), the device's memory and the full
-// context marked; with `training`, the backward's need as a thinner line above each.
+// context and the slider's length `seq` marked; with `training`, the backward's need as a thinner,
+// dashed line above each.
 void draw_model_plot(Model& m, ImDrawList* dl, const Target& t, int seq, bool training) {
   const float fs = ImGui::GetIO().DisplayFramebufferScale.x;
   const auto& impls = implementation_names();
