@@ -132,6 +132,12 @@ std::vector<int64_t> dense_strides(const std::vector<int64_t>& dims) {
   return st;
 }
 
+// A dense [B, H, N, D]-ordered tensor of the graph (torch hands cuDNN contiguous tensors here).
+std::shared_ptr<fe::graph::Tensor_attributes> dense_tensor(fe::graph::Graph& g, int64_t uid, const char* name,
+                                                          const std::vector<int64_t>& dims) {
+  return g.tensor(fe::graph::Tensor_attributes().set_uid(uid).set_name(name).set_dim(dims).set_stride(dense_strides(dims)));
+}
+
 // The tensors both of torch's graphs declare: the fp32 scale passed by value, Q, K, V (dense
 // [B, H, N, D]), the bias where there is one; the dims of O (and of dO).
 struct GraphInputs {
@@ -154,13 +160,10 @@ GraphInputs declare_inputs(fe::graph::Graph& g, const LayerSpec& s, const std::v
   t.kd = {s.batch, s.heads_kv, s.seq_k, s.head_dim};
   t.vd = {s.batch, s.heads_kv, s.seq_k, s.head_dim_v};
   t.od = {s.batch, s.heads_q, s.seq_q, s.head_dim_v};
-  auto dense = [&](int64_t uid, const char* name, const std::vector<int64_t>& d) {
-    return g.tensor(fe::graph::Tensor_attributes().set_uid(uid).set_name(name).set_dim(d).set_stride(dense_strides(d)));
-  };
-  t.q = dense(kQ, "Q", t.qd);
-  t.k = dense(kK, "K", t.kd);
-  t.v = dense(kV, "V", t.vd);
-  if (!bias_dims.empty()) t.bias = dense(kBias, "bias", bias_dims);
+  t.q = dense_tensor(g, kQ, "Q", t.qd);
+  t.k = dense_tensor(g, kK, "K", t.kd);
+  t.v = dense_tensor(g, kV, "V", t.vd);
+  if (!bias_dims.empty()) t.bias = dense_tensor(g, kBias, "bias", bias_dims);
   return t;
 }
 
@@ -209,11 +212,8 @@ std::shared_ptr<fe::graph::Graph> backward_graph_for(const LayerSpec& s, bool ca
                   .set_causal_mask(causal)
                   .set_attn_scale(in.scale);
   if (in.bias) opts.set_bias(in.bias);
-  auto dense = [&](int64_t uid, const char* name, const std::vector<int64_t>& d) {
-    return g->tensor(fe::graph::Tensor_attributes().set_uid(uid).set_name(name).set_dim(d).set_stride(dense_strides(d)));
-  };
-  auto O = dense(kO, "O", in.od);
-  auto dO = dense(kDO, "DO", in.od);
+  auto O = dense_tensor(*g, kO, "O", in.od);
+  auto dO = dense_tensor(*g, kDO, "DO", in.od);
   const std::vector<int64_t> sd = {s.batch, s.heads_q, s.seq_q, 1};
   auto stats = g->tensor(fe::graph::Tensor_attributes()
                              .set_uid(kLse)
@@ -281,7 +281,7 @@ class CudnnImpl final : public GpuImpl {
     workspace_ = ws > 0 ? arena.alloc(static_cast<size_t>(ws), "cuDNN workspace", true) : nullptr;
   }
 
-  void launch(cudaStream_t stream) override { execute(*graph_, out_, nullptr, workspace_, stream); }
+  void launch(cudaStream_t stream) override { execute_forward(*graph_, out_, nullptr, workspace_, stream); }
 
   // The LSE from the same graph with stats (what torch builds when gradients are needed), once,
   // untimed, into the harness's buffer; its output into scratch, compared with the timed one's.
@@ -294,7 +294,7 @@ class CudnnImpl final : public GpuImpl {
     void* w = ws > 0 ? arena_->alloc(static_cast<size_t>(ws), "cuDNN workspace (stats pass)", false) : nullptr;
     const int64_t rows = int64_t{s.batch} * s.heads_q * s.seq_q;
     void* o2 = arena_->alloc(static_cast<size_t>(rows * s.head_dim_v * 2), "output (stats pass)", false);
-    execute(*g, o2, lse_, w, stream);
+    execute_forward(*g, o2, lse_, w, stream);
     const Tensor a = download(out_, s.dtype, {rows * s.head_dim_v}, stream);
     const Tensor b = download(o2, s.dtype, {rows * s.head_dim_v}, stream);
     int64_t differ = 0;
@@ -331,13 +331,8 @@ class CudnnImpl final : public GpuImpl {
     poison(dv_, s.dtype, kv * s.head_dim_v, st);
   }
   void launch_backward(cudaStream_t stream) override {
-    ATTNSCOPE_CUDNN_CHECK(fe::detail::set_stream(handle(), stream));
-    float scale = static_cast<float>(spec_.effective_scale());
-    std::unordered_map<int64_t, void*> pack = {
-        {kQ, const_cast<void*>(q_)}, {kK, const_cast<void*>(k_)}, {kV, const_cast<void*>(v_)}, {kO, out_},
-        {kDO, const_cast<void*>(dout_)}, {kLse, lse_}, {kDQ, dq_}, {kDK, dk_}, {kDV, dv_}, {kScale, &scale}};
-    if (bias_) pack[kBias] = bias_;
-    ATTNSCOPE_CUDNN_FE_CHECK(bwd_graph_->execute(handle(), pack, bwd_workspace_));
+    execute(*bwd_graph_, {{kO, out_}, {kDO, const_cast<void*>(dout_)}, {kLse, lse_}, {kDQ, dq_}, {kDK, dk_}, {kDV, dv_}},
+            bwd_workspace_, stream);
   }
   void collect_backward(Gradients* g, cudaStream_t st) override {
     const LayerSpec& s = spec_;
@@ -347,14 +342,21 @@ class CudnnImpl final : public GpuImpl {
   }
 
  private:
-  void execute(const fe::graph::Graph& g, void* out, float* stats, void* ws, cudaStream_t stream) {
+  // One graph on `stream`: the inputs both graphs read (Q, K, V, the scale, the bias), then the
+  // graph's own tensors in `pack`.
+  void execute(const fe::graph::Graph& g, std::unordered_map<int64_t, void*> pack, void* ws, cudaStream_t stream) {
     ATTNSCOPE_CUDNN_CHECK(fe::detail::set_stream(handle(), stream));
     float scale = static_cast<float>(spec_.effective_scale());
-    std::unordered_map<int64_t, void*> pack = {{kQ, const_cast<void*>(q_)}, {kK, const_cast<void*>(k_)},
-                                               {kV, const_cast<void*>(v_)}, {kScale, &scale}, {kO, out}};
-    if (stats) pack[kLse] = stats;
+    pack[kQ] = const_cast<void*>(q_), pack[kK] = const_cast<void*>(k_), pack[kV] = const_cast<void*>(v_);
+    pack[kScale] = &scale;
     if (bias_) pack[kBias] = bias_;
     ATTNSCOPE_CUDNN_FE_CHECK(g.execute(handle(), pack, ws));
+  }
+  // The forward graph: its output, and the stats where the graph has them.
+  void execute_forward(const fe::graph::Graph& g, void* out, float* stats, void* ws, cudaStream_t stream) {
+    std::unordered_map<int64_t, void*> pack = {{kO, out}};
+    if (stats) pack[kLse] = stats;
+    execute(g, std::move(pack), ws, stream);
   }
 
   LayerSpec spec_;

@@ -57,7 +57,7 @@ const CUpti_ActivityKind kKernelKinds[] = {CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL
 // against the untraced ones.
 const CUpti_ActivityKind kApiKinds[] = {CUPTI_ACTIVITY_KIND_RUNTIME, CUPTI_ACTIVITY_KIND_DRIVER};
 
-void enable_launch_api_records() {
+void enable_api_records() {
   for (CUpti_ActivityKind k : kApiKinds) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnable(k));
 }
 
@@ -112,7 +112,7 @@ void CuptiTrace::begin_kernels() {
   if (!g_ok) throw GpuFailure("CUPTI unavailable: " + g_why, false, false);
   kernels_ = true;  // the destructor undoes a partial enable
   for (CUpti_ActivityKind k : kKernelKinds) ATTNSCOPE_CUPTI_CHECK(cuptiActivityEnable(k));
-  enable_launch_api_records();
+  enable_api_records();
 }
 
 void CuptiTrace::push_repeat(int repeat) {
