@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Backward peer timings for attnscope's GPU bench: each torch SDPA backend's backward (flash, cuDNN,
-memory-efficient, math: dq, dk, dv for a given dO, the forward's graph retained), on bench/peers.py's
+memory-efficient, math: dq, dk, dv for a given dO, timed with the forward's graph retained), on bench/peers.py's
 cases without sinks (torch has no sink backward), timed like the forward peers (triton.testing.do_bench median, 25 ms warm-up, 200 ms); and
 transformers' eager_attention_forward under autograd on every case ("hf_eager_bwd": Llama's, GPT-OSS's
 with sinks), whose peak is what attnscope's eager backward models (kernels/torch_plan.h
@@ -17,7 +17,7 @@ import math
 import sys
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from peers import CASES, call_peak, visible_pairs  # noqa: E402
+from peers import CASES, visible_pairs  # noqa: E402
 
 
 def main():
@@ -46,8 +46,9 @@ def main():
 
 
 def sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev):
-    """One SDPA backend's backward on one case: dq, dk, dv for a given dO with the forward's graph
-    retained; peak = what the backward allocates beyond the inputs, dO, the output and what autograd saved."""
+    """One SDPA backend's backward on one case: dq, dk, dv for a given dO, timed with the forward's graph
+    retained; peak = training_peak's (what autograd saved for the backward counts: 4 GiB of fp32 scores
+    for the math backend on gpt-oss n4096, a few MiB of LSE for the fused ones)."""
     import torch
     import torch.nn.functional as F
     from torch.nn.attention import sdpa_kernel
@@ -63,13 +64,13 @@ def sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev):
         if window:
             i = torch.arange(N, device=dev)
             attn_mask, is_causal = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window), False
-        with sdpa_kernel(backend):
-            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-                                               scale=1.0 / math.sqrt(D), enable_gqa=Hq != Hkv)
+        def fwd():
+            with sdpa_kernel(backend):
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                                                      scale=1.0 / math.sqrt(D), enable_gqa=Hq != Hkv)
+        peak = training_peak(fwd, (q, k, v), do)
+        o = fwd()
         bwd = lambda: torch.autograd.grad(o, (q, k, v), do, retain_graph=True)
-        bwd()
-        grads, peak = call_peak(bwd)
-        del grads
         ms = triton.testing.do_bench(bwd, warmup=25, rep=200, return_mode="median")
         flops = 2.5 * 4.0 * B * Hq * visible_pairs(N, causal, window) * D
         rec.update(ms=ms, tflops=flops / (ms * 1e9), peak_mib=peak / 2**20)
@@ -79,6 +80,28 @@ def sdpa_backward(impl, backend, name, B, Hq, Hkv, N, D, causal, window, dev):
         print(f"{name:40s} {impl:18s}  -  {rec['error'][:90]}", flush=True)
     torch.cuda.empty_cache()
     return rec
+
+
+def training_peak(fwd, leaves, do):
+    """One forward then one backward with retain_graph=False (saved tensors released as torch's engine
+    runs): max_memory_allocated from before the forward, less the output (its 512-byte rounded size),
+    the inputs and dO being allocated before. What attnscope's backward peaks count."""
+    import torch
+
+    for t in leaves:
+        t.grad = None
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    o = fwd()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    torch.autograd.backward(o, do)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base - (o.untyped_storage().nbytes() + 511) // 512 * 512
+    del o
+    for t in leaves:
+        t.grad = None
+    return peak
 
 
 def hf_eager_backward(a, dev):
@@ -91,7 +114,6 @@ def hf_eager_backward(a, dev):
     from peers import causal_mask_4d, hf_functions
 
     llama_eager, gptoss_eager = hf_functions()
-    rnd = lambda n: (n + 511) // 512 * 512
     for name, B, Hq, Hkv, N, D, causal, sinks, window in CASES:
         if a.cases and name not in a.cases.split(","):
             continue
@@ -109,17 +131,11 @@ def hf_eager_backward(a, dev):
             module = SimpleNamespace(num_key_value_groups=Hq // Hkv, training=False)
             if sinks:
                 module.sinks = (2.0 + torch.randn(Hq, device=dev, generator=g)).to(dt).requires_grad_()
-            torch.cuda.synchronize()
-            base = torch.cuda.memory_allocated()
-            o = fn(module, q, k, v, mask, 1.0 / math.sqrt(D))[0]
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            torch.autograd.backward(o, do)
-            torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated() - base - rnd(o.untyped_storage().nbytes())
+            leaves = (q, k, v, module.sinks) if sinks else (q, k, v)
+            peak = training_peak(lambda: fn(module, q, k, v, mask, 1.0 / math.sqrt(D))[0], leaves, do)
             rec.update(peak_mib=peak / 2**20)
             print(f"{name:40s} hf_eager_bwd {'':10s} {'':9s} {rec['peak_mib']:10.1f}", flush=True)
-            del q, k, v, do, o, mask, module
+            del q, k, v, do, mask, module
         except Exception as e:  # noqa: BLE001 - a refusal (OOM) is a result
             rec["error"] = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             print(f"{name:40s} hf_eager_bwd  -  {rec['error'][:90]}", flush=True)
