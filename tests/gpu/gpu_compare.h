@@ -81,12 +81,18 @@ struct UlpCount {
   int64_t total = 0, within = 0;
   int64_t worst = 0;
   int64_t first_bad = -1;
+  int configs = 0;            // comparisons folded in by add()
+  double fraction_sum = 0.0;  // the sum of their fractions
   double fraction() const { return total ? double(within) / total : 1.0; }
-  // Folds one comparison into an aggregate (its counts and worst distance).
+  // The mean over the comparisons folded in, each counting once whatever its size.
+  double mean_fraction() const { return configs ? fraction_sum / configs : 1.0; }
+  // Folds one comparison into an aggregate (its counts, its fraction and the worst distance).
   void add(const UlpCount& u) {
     total += u.total;
     within += u.within;
     worst = std::max(worst, u.worst);
+    ++configs;
+    fraction_sum += u.fraction();
   }
 };
 inline UlpCount ulp_count(DType dt, const Tensor& a, const Tensor& b, int64_t max_ulps) {
