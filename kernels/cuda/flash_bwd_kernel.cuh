@@ -52,11 +52,13 @@ struct FlashBwdTraits {
   static constexpr int kCWarpsD = kWarps / kCWarpsM;
   static constexpr int kCMT = kBlockM / (16 * kCWarpsM);
   static constexpr int kCNT = kHeadDim / kCWarpsD / 8;
-  // Shared memory: K, V | round(P), round(dS) | Q, dO (| the next Q, dO when double-buffered).
+  // Shared memory: K, V | round(P), round(dS) | LSE, D of a query block, two buffers | Q, dO (| the
+  // next Q, dO when double-buffered).
   static constexpr int kKVElems = 2 * kBlockN * kSmemStride;
   static constexpr int kPElems = 2 * kBlockM * kPStride;
+  static constexpr int kStatBytes = 2 * 2 * kBlockM * 4;
   static constexpr int kQElems = 2 * kBlockM * kSmemStride;
-  static constexpr int kSmemSingle = (kKVElems + kPElems + kQElems) * 2;
+  static constexpr int kSmemSingle = (kKVElems + kPElems + kQElems) * 2 + kStatBytes;
   static constexpr int kSmemDouble = kSmemSingle + kQElems * 2;
   static_assert(kAMT >= 1 && kCMT >= 1, "warp tiles of whole m16 tiles");
   static_assert(kBNT % 2 == 0 && kCNT % 2 == 0, "B operands load as ldmatrix.x4 pairs of n8 tiles");
@@ -106,7 +108,7 @@ __device__ __forceinline__ void mma_16816_pair(float (&c0)[4], float (&c1)[4], c
   mma_16816<T>(c1, a, b[2], b[3]);
 }
 
-template <class Traits>
+template <class Traits, bool Softcap>
 __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const FlashBwdParams p, const bool double_buffer) {
   using T = typename Traits::Element;
   constexpr int kD = Traits::kHeadDim, kBM = Traits::kBlockM, kBN = Traits::kBlockN;
@@ -119,7 +121,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
   uint16_t* sV = sK + kBN * kS;
   uint16_t* sP = sV + kBN * kS;   // round(P) [row][key]
   uint16_t* sdS = sP + kBM * kPS;  // round(dS) [row][key]
-  uint16_t* sQ0 = sdS + kBM * kPS;  // Q, dO of a query block; the next block's follow when double-buffered
+  // LSE and D = rowsum(dO ∘ O) of a query block, streamed in with its Q and dO (two buffers): read
+  // from global after the GEMMs, their latency was the largest stall left (ncu, d64: 50k samples).
+  float* sStat0 = reinterpret_cast<float*>(sdS + kBM * kPS);
+  uint16_t* sQ0 = reinterpret_cast<uint16_t*>(sStat0 + 4 * kBM);  // Q, dO of a query block; the next block's follow when double-buffered
 
   const int n_block = blockIdx.x, h = blockIdx.y, b = blockIdx.z;
   const int hk = h / f.group;
@@ -147,16 +152,20 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
   }
   const int mb_begin = n1 < n0 ? 0 : m_lo / kBM, mb_end = (n1 < n0 || m_hi < m_lo) ? 0 : m_hi / kBM + 1;
 
-  auto load_q_do = [&](int mb, uint16_t* sq) {
+  auto load_q_do = [&](int mb, int buf) {
     const int m0 = mb * kBM, rows = min(kBM, f.seq_q - m0);
+    uint16_t* sq = sQ0 + buf * 2 * kBM * kS;
     load_tile_async<Traits, kBM>(sq, qg + int64_t(m0) * f.q_row_stride, f.q_row_stride, rows, f.d, f.vec16);
     load_tile_async<Traits, kBM>(sq + kBM * kS, dog + int64_t(m0) * f.o_row_stride, f.o_row_stride, rows, f.dv,
                                  f.vec16);
+    float* st = sStat0 + (buf & 1) * 2 * kBM;
+    load_floats_async<Traits::kThreads>(st, f.lse + row_base + m0, kBM, rows);
+    load_floats_async<Traits::kThreads>(st + kBM, p.dsum + row_base + m0, kBM, rows);
   };
   const int kv_rows = min(kBN, f.seq_k - n0);
   load_tile_async<Traits, kBN>(sK, kg + int64_t(n0) * f.k_row_stride, f.k_row_stride, kv_rows, f.d, f.vec16);
   load_tile_async<Traits, kBN>(sV, vg + int64_t(n0) * f.v_row_stride, f.v_row_stride, kv_rows, f.dv, f.vec16);
-  if (mb_begin < mb_end) load_q_do(mb_begin, sQ0);
+  if (mb_begin < mb_end) load_q_do(mb_begin, 0);
   cp_async_commit();
 
   // ldmatrix row addresses (32-bit shared) per operand layout; fragment loops add constant offsets.
@@ -190,12 +199,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
 
   for (int mb = mb_begin; mb < mb_end; ++mb) {
     const int m0 = mb * kBM;
-    uint16_t* sQ = sQ0 + (double_buffer ? ((mb - mb_begin) & 1) : 0) * 2 * kBM * kS;
+    const int buf = double_buffer ? ((mb - mb_begin) & 1) : 0;
+    uint16_t* sQ = sQ0 + buf * 2 * kBM * kS;
     uint16_t* sdO = sQ + kBM * kS;
+    const float* sLse = sStat0 + buf * 2 * kBM;
+    const float* sD = sLse + kBM;
     cp_async_wait<0>();
     __syncthreads();  // this block's Q, dO have landed; the previous step is done with sP, sdS and its buffer
     if (double_buffer && mb + 1 < mb_end) {
-      load_q_do(mb + 1, sQ0 + ((mb + 1 - mb_begin) & 1) * 2 * kBM * kS);
+      load_q_do(mb + 1, (mb + 1 - mb_begin) & 1);
       cp_async_commit();
     }
 
@@ -239,15 +251,20 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
         const int rl = a_r0 + mt * 16 + g + 8 * i;
         const int64_t row = m0 + rl;
         float lse_log2 = INFINITY, di = 0.f;  // a row past the end or that saw nothing: P = exp(x - inf) = 0
-        int lo = 0, hi = 0;
         if (row < f.seq_q) {
-          const float lse = f.lse[row_base + row];
+          const float lse = sLse[rl];
           if (lse > -INFINITY) lse_log2 = lse * kLog2e;
-          di = p.dsum[row_base + row];
-          row_bounds<kBN>(f, row, kv_len, n0, &lo, &hi);
+          di = sD[rl];
         }
+        // The keys of the tile this row sees, [lo, hi) (not needed where every row sees the whole tile).
+        auto bounds = [&](int* lo, int* hi) {
+          *lo = *hi = 0;
+          if (row < f.seq_q) row_bounds<kBN>(f, row, kv_len, n0, lo, hi);
+        };
         float pv[4][2], ds[4][2];
-        if (f.softcap > 0.f) {
+        if constexpr (Softcap) {
+          int lo, hi;
+          bounds(&lo, &hi);
 #pragma unroll
           for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -266,6 +283,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
               ds[nt][e] = pv[nt][e] * (dp[mt][nt][2 * i + e] - di);
             }
         } else {
+          int lo, hi;
+          bounds(&lo, &hi);
 #pragma unroll
           for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -354,7 +373,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1) flash_bwd_kernel(const Fl
     }
     if (!double_buffer && mb + 1 < mb_end) {
       __syncthreads();  // every warp is done with Q and dO
-      load_q_do(mb + 1, sQ0);
+      load_q_do(mb + 1, 0);
       cp_async_commit();
     }
   }

@@ -30,13 +30,17 @@ void launch_flash_bwd(const FlashBwdParams& p, bool sinks, cudaStream_t stream) 
   ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   const bool double_buffer = smem_optin >= Traits::kSmemDouble;
   const int smem = double_buffer ? Traits::kSmemDouble : Traits::kSmemSingle;
-  auto kernel = &flash_bwd_kernel<Traits>;
-  ATTNSCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   const dim3 grid((f.seq_k + Traits::kBlockN - 1) / Traits::kBlockN, f.heads_q, f.batch);
-  if (grid.x > 0) {
-    kernel<<<grid, Traits::kThreads, smem, stream>>>(p, double_buffer);
-    ATTNSCOPE_LAUNCH_CHECK();
-  }
+  // A softcap instance of its own: the tanh path in every instance took the code past the
+  // instruction cache (ncu, d64: 10k SASS instructions, 5% of the stall samples "no instruction").
+  ATTNSCOPE_BOOL_SWITCH(f.softcap > 0.f, kSoftcap, [&] {
+    auto kernel = &flash_bwd_kernel<Traits, kSoftcap>;
+    ATTNSCOPE_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    if (grid.x > 0) {
+      kernel<<<grid, Traits::kThreads, smem, stream>>>(p, double_buffer);
+      ATTNSCOPE_LAUNCH_CHECK();
+    }
+  });
   const int64_t n = std::max({rows * f.d, int64_t(f.batch) * f.heads_kv * f.seq_k * std::max(f.d, f.dv),
                               int64_t(f.heads_q)});
   flash_bwd_convert_kernel<T><<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(p);
