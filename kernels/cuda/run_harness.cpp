@@ -11,6 +11,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cupti_trace.h"
 #include "kernels/cuda/device_inputs.h"
+#include "kernels/cuda/l2_flush.h"
 #include "kernels/cuda/nvtx_ranges.h"
 #include "kernels/format.h"
 
@@ -58,6 +59,7 @@ bool tag_repeats_by_order(std::vector<KernelRecord>& kernels, int warmup, int re
 void keep_kernels(AssembledTrace a, const TraceCounts& counts, int warmup, int repeats, const std::string& pass,
                   std::vector<KernelRecord>* kernels, Verdict* v) {
   *kernels = std::move(a.kernels);
+  std::erase_if(*kernels, [](const KernelRecord& k) { return is_l2_flush(k.name); });
   if (kernels->empty())
     v->add(Severity::Warning, "gpu.cupti_empty",
            pass + "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
@@ -105,17 +107,17 @@ void warm_up(const Launch& launch, int n, const char* phase, const char* kind, c
   }
 }
 
-// What is written before each timed launch, outside its events: twice the L2 of bytes, so that the
-// launch finds the cache full of another kernel's dirty lines, as triton.testing.do_bench leaves it
-// (its cache.zero_() of 256 MB) and as a model's previous kernels do. Flushed for every layer, not only
-// for inputs that would fit: with 192 MiB of inputs (llama2 b1 n8192) cuDNN's fprop kernel measured
-// 0.888 ms back to back and 0.990 ms after a flush, torch's flash kernel 1.72 ms either way (H200,
-// bench/results/2026-12-01-h200-stop19): the state the peers are timed in is the one we time in.
+// What is written before each timed launch, outside its events: 256 MiB (or twice the L2, if more)
+// by a kernel (l2_flush.h), so that the launch finds the cache full of another kernel's dirty lines, as
+// triton.testing.do_bench leaves it (its cache.zero_() of 256 MiB) and as a model's previous kernels
+// do. Flushed for every layer, not only for inputs that would fit: with 192 MiB of inputs (llama2 b1
+// n8192) torch's cuDNN fprop kernel measured 0.888 ms back to back and 0.990 ms after do_bench's
+// flush, its flash kernel 1.72 ms either way (H200, stop 19): the peers' state is the one we time in.
 struct L2Flush {
   void* ptr = nullptr;
   size_t bytes = 0;
   void before(int i, cudaStream_t stream) const {
-    if (ptr) ATTNSCOPE_CUDA_CHECK(cudaMemsetAsync(ptr, i & 0xff, bytes, stream));
+    if (ptr) l2_flush(ptr, bytes, static_cast<unsigned>(i), stream);
   }
 };
 
@@ -130,8 +132,8 @@ std::vector<double> time_repeats(const Launch& launch, int repeats, const char* 
   Events ev(2 * repeats);
   for (int i = 0; i < repeats; ++i) {
     if (opt.cancel && opt.cancel->load()) throw std::runtime_error("cancelled");
+    flush.before(i, stream);  // outside the launch's range and events
     NvtxRange one(NvtxLevel::Launch, std::string(kind) + " " + std::to_string(i));
-    flush.before(i, stream);
     if (trace) trace->push_repeat(i);
     ATTNSCOPE_CUDA_CHECK(cudaEventRecord(ev.ev[2 * i], stream));
     launch(stream);
@@ -337,7 +339,7 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   r->kv_tile = family.kv_tile();
 
   L2Flush flush;  // not counted in the layer's peak: the measurement's, not the layer's
-  flush.bytes = static_cast<size_t>(st.l2_bytes) * 2;
+  flush.bytes = std::max(size_t{256} << 20, static_cast<size_t>(st.l2_bytes) * 2);
   // A layer that leaves less than the flush (and the backward's estimate) free is timed without one.
   const size_t keep_free = flush.bytes + (opt.backward ? static_cast<size_t>(family.backward_bytes()) : 0);
   if (flush.bytes > 0 && free_after > keep_free)
