@@ -334,7 +334,10 @@ TEST(GpuBackward, CudnnPassesTheRule) {
     ASSERT_TRUE(g.grad.ran) << g.grad.error;
     ++ran;
     EXPECT_EQ(g.grad.times_ms.size(), 2u);
-    EXPECT_FALSE(g.grad.kernels.empty()) << "no backward kernels traced";
+    // Under compute-sanitizer CUPTI is off (the forward says so): nothing to trace then.
+    if (!g.verdict.has("gpu.cupti_off")) {
+      EXPECT_FALSE(g.grad.kernels.empty()) << "no backward kernels traced";
+    }
     std::printf("[ attnscope ] cudnn backward %s: peak %lld B, model %lld B\n", gputest::describe("sdpa:cudnn", s).c_str(),
                 static_cast<long long>(g.grad.peak_bytes), static_cast<long long>(g.grad.model_bytes));
     const Baselines b = baselines(s, in, o);
