@@ -59,7 +59,11 @@ bool tag_repeats_by_order(std::vector<KernelRecord>& kernels, int warmup, int re
 void keep_kernels(AssembledTrace a, const TraceCounts& counts, int warmup, int repeats, const std::string& pass,
                   std::vector<KernelRecord>* kernels, Verdict* v) {
   *kernels = std::move(a.kernels);
+  // The flush between repeats is the measurement's (and launched outside any repeat's correlation
+  // id): dropped before the records without one are counted.
   std::erase_if(*kernels, [](const KernelRecord& k) { return is_l2_flush(k.name); });
+  a.untagged = static_cast<int>(std::count_if(kernels->begin(), kernels->end(),
+                                              [](const KernelRecord& k) { return k.repeat == -2; }));
   if (kernels->empty())
     v->add(Severity::Warning, "gpu.cupti_empty",
            pass + "CUPTI delivered no kernel records (" + std::to_string(counts.memsets) + " memset, " +
