@@ -341,6 +341,8 @@ Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std
     a.bound = gradient_bound(a.baseline, t->dtype, biggest);
     a.rule = "FA2 (backward): max |g - fp64| <= 2 x that of eager with fp32 softmax in the same dtype + 1e-5, "
              "at least 2 ulps of the largest |g_fp64|";
+    if (tensor == "dsinks")
+      a.rule += "; dsinks' baseline: eager's, or FA2's -sum exp(sink - LSE) (dO . O) on eager's output if larger";
     a.pass = !nonfinite && a.err <= a.bound;
     if (a.bound > fa2_bound(a.baseline))
       std::snprintf(buf, sizeof buf, "%s: max abs %.3g %s %.3g (2 ulps of the largest |%s| %.3g in %s; 2 x %.3g + 1e-5 is less)",

@@ -4,7 +4,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include <string>
+
 #include "dtype.h"
+#include "inputs.h"
+#include "layer_spec.h"
+#include "result.h"
 
 namespace attnscope {
 
@@ -36,5 +41,24 @@ inline double gradient_bound(double baseline, DType d, double max_abs_ref) {
 // softmax backward subtracts nearly equal numbers (P (dP - D)), so eager's own fp32 gradients
 // reach 1.1e-5 with massive activation channels: the bound is 2 x eager's, at least 1e-5.
 inline double gradient_bound_fp32(double baseline_rel_fro) { return std::max(1e-5, 2.0 * baseline_rel_fro); }
+
+// dsinks' baseline: eager's error on dsinks, or the error that FlashAttention's algorithm makes when it
+// derives dsinks from eager's output, if larger. A fused backward has no P to sum: it takes
+// dsink_h = -Σ_i exp(sink_h - LSE_i)·(dO_i · O_i) from the forward's stored output, whose own error
+// (up to 2x eager's by the forward rule) runs straight into it; eager's softmax backward does not
+// go through O. Measured (CPU, bit-faithful to the GPU kernel; fp16, one head, Nq 57, D 96, causal,
+// padding): the sink kernel's dsinks 6.3 ulps from fp64, eager's 0.7, the same formula on eager's
+// own output 3.9 (rounding the exact output to fp16 alone: 0.03). `in` carries dO and the sinks;
+// `eager_out` is eager's output, `ref_lse` the reference's. -1 when there are no dsinks.
+double dsinks_baseline(const LayerSpec& s, const Inputs& in, const Tensor& eager_out, const Tensor& eager_dsinks,
+                       const Tensor& ref_lse, const Tensor& ref_dsinks);
+
+// max |a - b| over their elements (infinity where one is NaN): the rule's measure.
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// The bf16/fp16 baseline of gradient `name` ("dq", "dk", "dv", "dsinks"): eager's max |g - fp64|, dsinks'
+// through dsinks_baseline. `eager` ran with an fp32 softmax in the layer's dtype, `ref` is the fp64 run.
+double gradient_baseline(const std::string& name, const LayerSpec& s, const Inputs& in, const RunResult& eager,
+                         const RunResult& ref);
 
 }  // namespace attnscope
