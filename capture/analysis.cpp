@@ -357,20 +357,6 @@ Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std
   return a;
 }
 
-double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Tensor& reference) {
-  if (eager.empty() || reference.empty() || eager.shape != reference.shape) return -1;
-  double worst = 0, num = 0, den = 0;
-  for (int64_t k = 0; k < eager.numel(); ++k) {
-    const double d = static_cast<double>(eager.data[k]) - reference.data[k];
-    if (std::isnan(d)) return std::numeric_limits<double>::infinity();
-    worst = std::max(worst, std::abs(d));
-    num += d * d;
-    den += static_cast<double>(reference.data[k]) * reference.data[k];
-  }
-  if (spec.dtype == DType::F32) return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-  return worst;
-}
-
 double output_baseline_of(const LayerSpec& spec, const Inputs& in, const Tensor& eager, const Tensor& reference) {
   const std::vector<uint8_t> rows = attended_rows(spec, in);
   const size_t Dv = static_cast<size_t>(spec.head_dim_v);

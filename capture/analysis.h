@@ -74,9 +74,6 @@ Divergence compare_gradient(const Capture& cap, const RunResult& a, const RunRes
 // FA2's rule per gradient tensor (kernels/acceptance.h) against cap.gradient_baseline.
 Acceptance gradient_acceptance(const Capture& cap, const RunResult& r, const std::string& tensor,
                                const Divergence& vs_reference);
-// The baseline for one gradient tensor: eager's (fp32 softmax, spec dtype) max abs error against
-// the reference's, or its relative Frobenius error for fp32 layers; -1 when either is missing.
-double gradient_baseline_of(const LayerSpec& spec, const Tensor& eager, const Tensor& reference);
 // The same for the output: eager's max abs error against the reference over the rows that see a key
 // (the rows without one follow conventions that differ between libraries).
 double output_baseline_of(const LayerSpec& spec, const Inputs& in, const Tensor& eager, const Tensor& reference);

@@ -136,11 +136,7 @@ class SessionRun {
     if (spec_.dtype != DType::F32) cap_->acceptance_baseline = output_baseline_of(spec_, in, e.out, cap_->reference.out);
     if (opt_.backward)
       for (const auto& g : kGradientTensors) {
-        // bf16/fp16 dsinks: also what FlashAttention's algorithm makes of eager's output (acceptance.h).
-        const double b = spec_.dtype != DType::F32 && std::string(g.name) == "dsinks"
-                             ? dsinks_baseline(spec_, in, e.out, e.grad.dsinks, cap_->reference.lse,
-                                               cap_->reference.grad.dsinks)
-                             : gradient_baseline_of(spec_, e.grad.*g.member, cap_->reference.grad.*g.member);
+        const double b = gradient_baseline(g.name, spec_, in, e, cap_->reference);
         if (b >= 0) cap_->gradient_baseline[g.name] = b;
       }
     return end_stage(false);

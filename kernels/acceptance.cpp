@@ -10,9 +10,7 @@ namespace attnscope {
 double dsinks_baseline(const LayerSpec& s, const Inputs& in, const Tensor& eager_out, const Tensor& eager_dsinks,
                        const Tensor& ref_lse, const Tensor& ref_dsinks) {
   if (ref_dsinks.empty() || eager_dsinks.shape != ref_dsinks.shape) return -1;
-  double worst = 0;
-  for (int64_t h = 0; h < ref_dsinks.numel(); ++h)
-    worst = std::max(worst, std::abs(static_cast<double>(eager_dsinks.data[h]) - ref_dsinks.data[h]));
+  double worst = max_abs_diff(eager_dsinks, ref_dsinks);
   const int64_t Nq = s.seq_q, Dv = s.head_dim_v;
   const int64_t rows = int64_t{s.batch} * s.heads_q * Nq;
   if (in.dout.numel() != rows * Dv || eager_out.numel() != rows * Dv || ref_lse.numel() != rows ||
@@ -27,8 +25,10 @@ double dsinks_baseline(const LayerSpec& s, const Inputs& in, const Tensor& eager
     for (int64_t c = 0; c < Dv; ++c) d += static_cast<double>(in.dout.data[r * Dv + c]) * eager_out.data[r * Dv + c];
     through[static_cast<size_t>(h)] -= std::exp(static_cast<double>(in.sinks[static_cast<size_t>(h)]) - lse) * d;
   }
-  for (int h = 0; h < s.heads_q; ++h)
-    worst = std::max(worst, std::abs(through[static_cast<size_t>(h)] - ref_dsinks.data[h]));
+  for (int h = 0; h < s.heads_q; ++h) {
+    const double d = std::abs(through[static_cast<size_t>(h)] - ref_dsinks.data[h]);
+    worst = std::isnan(d) ? std::numeric_limits<double>::infinity() : std::max(worst, d);
+  }
   return worst;
 }
 
@@ -44,10 +44,21 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 
 double gradient_baseline(const std::string& name, const LayerSpec& s, const Inputs& in, const RunResult& eager,
                          const RunResult& ref) {
-  if (name == "dsinks") return dsinks_baseline(s, in, eager.out, eager.grad.dsinks, ref.lse, ref.grad.dsinks);
   const Tensor* e = gradient(eager.grad, name);
   const Tensor* r = gradient(ref.grad, name);
-  return e && r ? max_abs_diff(*e, *r) : -1;
+  if (!e || !r || e->empty() || r->empty() || e->shape != r->shape) return -1;
+  if (s.dtype == DType::F32) {
+    double num = 0, den = 0;
+    for (int64_t k = 0; k < e->numel(); ++k) {
+      const double d = static_cast<double>(e->data[k]) - r->data[k];
+      if (std::isnan(d)) return std::numeric_limits<double>::infinity();
+      num += d * d;
+      den += static_cast<double>(r->data[k]) * r->data[k];
+    }
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  }
+  if (name == "dsinks") return dsinks_baseline(s, in, eager.out, eager.grad.dsinks, ref.lse, ref.grad.dsinks);
+  return max_abs_diff(*e, *r);
 }
 
 }  // namespace attnscope

@@ -56,8 +56,10 @@ double dsinks_baseline(const LayerSpec& s, const Inputs& in, const Tensor& eager
 // max |a - b| over their elements (infinity where one is NaN): the rule's measure.
 double max_abs_diff(const Tensor& a, const Tensor& b);
 
-// The bf16/fp16 baseline of gradient `name` ("dq", "dk", "dv", "dsinks"): eager's max |g - fp64|, dsinks'
-// through dsinks_baseline. `eager` ran with an fp32 softmax in the layer's dtype, `ref` is the fp64 run.
+// The baseline of gradient `name` ("dq", "dk", "dv", "dsinks"): eager's max |g - fp64| (bf16/fp16;
+// dsinks' through dsinks_baseline), or its relative Frobenius error for fp32 layers; -1 when either
+// tensor is missing or their shapes differ. `eager` ran with an fp32 softmax in the layer's dtype,
+// `ref` is the fp64 run.
 double gradient_baseline(const std::string& name, const LayerSpec& s, const Inputs& in, const RunResult& eager,
                          const RunResult& ref);
 
