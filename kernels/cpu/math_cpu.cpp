@@ -16,6 +16,30 @@ namespace attnscope::cpu {
 
 namespace {
 
+// k·sf of one KV head, [Nk, D] (the forward's scaled key, which the backward recomputes).
+void scaled_keys(const LayerSpec& s, const Inputs& in, int b, int hk, float sf, std::vector<float>* ks) {
+  const int64_t Nk = s.seq_k, D = s.head_dim;
+  for (int64_t j = 0; j < Nk; ++j)
+    for (int64_t d = 0; d < D; ++d) (*ks)[j * D + d] = in.k.data[at4(b, hk, j, d, s.heads_kv, Nk, D)] * sf;
+}
+
+// Row i of head (b, h) of the scores as run_math computes them: q·sf into `qs`, (q·sf)·(k·sf)ᵀ in fp32,
+// -inf where the key is masked, an additive mask's value in the model dtype added. Returns the row max.
+float score_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i, float sf, const std::vector<float>& ks,
+                std::vector<float>* qs, float* row) {
+  const int64_t Nq = s.seq_q, Nk = s.seq_k, D = s.head_dim;
+  for (int64_t d = 0; d < D; ++d) (*qs)[d] = in.q.data[at4(b, h, i, d, s.heads_q, Nq, D)] * sf;
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t j = 0; j < Nk; ++j) {
+    float x = dot<float>(qs->data(), &ks[j * D], D);
+    if (!key_visible(s, in, b, h, i, j)) x = -std::numeric_limits<float>::infinity();
+    else if (s.mask == MaskKind::ExplicitAdditive) x += round_to(s.dtype, in.mask_at(b, h, i, j));
+    row[j] = x;
+    m = std::max(m, x);
+  }
+  return m;
+}
+
 // Autograd through run_math's steps (torch_math_backward_plan on the GPU): every intermediate is
 // fp32 because the forward upcast q, k and v, so only the gradients' final .to(dtype) rounds
 // (ToCopyBackward). dO -> fp32; P·V's BmmBackward: dP = dO·veᵀ, dve = Pᵀ·dO; _safe_softmax's
@@ -37,22 +61,13 @@ Gradients math_backward(const LayerSpec& s, const Inputs& in, const RunOptions& 
     const int hk = h / group;
     std::vector<float> ks(static_cast<size_t>(Nk * D)), qs(static_cast<size_t>(D)), p(static_cast<size_t>(Nk)),
         t(static_cast<size_t>(Nk)), dqs(static_cast<size_t>(D));
-    for (int64_t j = 0; j < Nk; ++j)
-      for (int64_t d = 0; d < D; ++d) ks[j * D + d] = in.k.data[at4(b, hk, j, d, s.heads_kv, Nk, D)] * sf;
+    scaled_keys(s, in, b, hk, sf, &ks);
     float* dk_head = acc.dk_head(b, h);
     float* dv_head = acc.dv_head(b, h);
     for (int64_t i = 0; i < Nq; ++i) {
-      for (int64_t d = 0; d < D; ++d) qs[d] = in.q.data[at4(b, h, i, d, s.heads_q, Nq, D)] * sf;
       float* dq = &g.dq.data[at4(b, h, i, 0, s.heads_q, Nq, D)];
       // The forward's row, as run_math computes it (autograd saved P).
-      float m = ninf;
-      for (int64_t j = 0; j < Nk; ++j) {
-        float x = dot<float>(qs.data(), &ks[j * D], D);
-        if (!key_visible(s, in, b, h, i, j)) x = ninf;
-        else if (s.mask == MaskKind::ExplicitAdditive) x += round_to(dt, in.mask_at(b, h, i, j));
-        p[j] = x;
-        m = std::max(m, x);
-      }
+      const float m = score_row(s, in, b, h, i, sf, ks, &qs, p.data());
       if (m == ninf) {  // _safe_softmax's zero row: P = 0, so dS = 0 and dq = 0
         for (int64_t d = 0; d < D; ++d) dq[d] = 0;
         continue;
@@ -107,18 +122,9 @@ RunResult run_math(const LayerSpec& s, const Inputs& in, const RunOptions& opt, 
     const int hk = h / group;
     std::vector<float> ks(static_cast<size_t>(Nk * D)), qs(static_cast<size_t>(D)), a(static_cast<size_t>(Nk)),
         o(static_cast<size_t>(Dv));
-    for (int64_t j = 0; j < Nk; ++j)
-      for (int64_t d = 0; d < D; ++d) ks[j * D + d] = in.k.data[at4(b, hk, j, d, s.heads_kv, Nk, D)] * sf;
+    scaled_keys(s, in, b, hk, sf, &ks);
     for (int64_t i = 0; i < Nq; ++i) {
-      for (int64_t d = 0; d < D; ++d) qs[d] = in.q.data[at4(b, h, i, d, s.heads_q, Nq, D)] * sf;
-      float m = ninf;
-      for (int64_t j = 0; j < Nk; ++j) {
-        float x = dot<float>(qs.data(), &ks[j * D], D);
-        if (!key_visible(s, in, b, h, i, j)) x = ninf;
-        else if (s.mask == MaskKind::ExplicitAdditive) x += round_to(dt, in.mask_at(b, h, i, j));
-        a[j] = x;
-        m = std::max(m, x);
-      }
+      const float m = score_row(s, in, b, h, i, sf, ks, &qs, a.data());
       const int64_t row = (static_cast<int64_t>(b) * s.heads_q + h) * Nq + i;
       if (keep)
         for (int64_t j = 0; j < Nk; ++j) r.scores.data[row * Nk + j] = a[j];
