@@ -13,6 +13,7 @@
 #if ATTNSCOPE_HAVE_CUDNN_FRONTEND
 
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #define CUDNN_FRONTEND_SKIP_JSON_LIB
@@ -175,26 +176,34 @@ void build(fe::graph::Graph& g) {
   ATTNSCOPE_CUDNN_FE_CHECK(g.build_plans(handle()));
 }
 
-// build_graph of torch's MHA.cpp, in the frontend's words; cached per shape (as torch's mhagraphcache).
-std::shared_ptr<fe::graph::Graph> graph_for(const LayerSpec& s, bool causal, const std::vector<int64_t>& bias_dims,
-                                            bool stats) {
+// The graph `key` names, declared by `declare` and built on first use, then cached per shape (as
+// torch's mhagraphcache; the forward's and the backward's keys differ).
+std::shared_ptr<fe::graph::Graph> cached_graph(const std::string& key,
+                                               const std::function<void(fe::graph::Graph&)>& declare) {
   static std::map<std::string, std::shared_ptr<fe::graph::Graph>> cache;
-  const std::string key = graph_key(s, causal, bias_dims, stats, false);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto g = std::make_shared<fe::graph::Graph>();
-  GraphInputs in = declare_inputs(*g, s, bias_dims);
-  auto opts = fe::graph::SDPA_attributes()
-                  .set_name("CUDNN_SDPA")
-                  .set_generate_stats(stats)
-                  .set_causal_mask(causal)
-                  .set_attn_scale(in.scale);
-  if (in.bias) opts.set_bias(in.bias);
-  auto [O, Stats] = g->sdpa(in.q, in.k, in.v, opts);
-  O->set_uid(kO).set_output(true).set_dim(in.od).set_stride(dense_strides(in.od));
-  if (Stats) Stats->set_uid(kLse).set_output(true).set_data_type(fe::DataType_t::FLOAT);
+  declare(*g);
   build(*g);
   cache[key] = g;
   return g;
+}
+
+// build_graph of torch's MHA.cpp, in the frontend's words.
+std::shared_ptr<fe::graph::Graph> graph_for(const LayerSpec& s, bool causal, const std::vector<int64_t>& bias_dims,
+                                            bool stats) {
+  return cached_graph(graph_key(s, causal, bias_dims, stats, false), [&](fe::graph::Graph& g) {
+    GraphInputs in = declare_inputs(g, s, bias_dims);
+    auto opts = fe::graph::SDPA_attributes()
+                    .set_name("CUDNN_SDPA")
+                    .set_generate_stats(stats)
+                    .set_causal_mask(causal)
+                    .set_attn_scale(in.scale);
+    if (in.bias) opts.set_bias(in.bias);
+    auto [O, Stats] = g.sdpa(in.q, in.k, in.v, opts);
+    O->set_uid(kO).set_output(true).set_dim(in.od).set_stride(dense_strides(in.od));
+    if (Stats) Stats->set_uid(kLse).set_output(true).set_data_type(fe::DataType_t::FLOAT);
+  });
 }
 
 // build_graph_backward of torch's MHA.cpp: Q, K, V, O, dO and the forward's stats (the LSE, fp32
@@ -202,32 +211,27 @@ std::shared_ptr<fe::graph::Graph> graph_for(const LayerSpec& s, bool causal, con
 // gradient), cuDNN's own GQA (dK, dV per KV head); the same scale and causal mask as the forward.
 std::shared_ptr<fe::graph::Graph> backward_graph_for(const LayerSpec& s, bool causal,
                                                      const std::vector<int64_t>& bias_dims) {
-  static std::map<std::string, std::shared_ptr<fe::graph::Graph>> cache;
-  const std::string key = graph_key(s, causal, bias_dims, true, true);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  auto g = std::make_shared<fe::graph::Graph>();
-  GraphInputs in = declare_inputs(*g, s, bias_dims);
-  auto opts = fe::graph::SDPA_backward_attributes()
-                  .set_name("CUDNN_SDPA_BACKWARD")
-                  .set_causal_mask(causal)
-                  .set_attn_scale(in.scale);
-  if (in.bias) opts.set_bias(in.bias);
-  auto O = dense_tensor(*g, kO, "O", in.od);
-  auto dO = dense_tensor(*g, kDO, "DO", in.od);
-  const std::vector<int64_t> sd = {s.batch, s.heads_q, s.seq_q, 1};
-  auto stats = g->tensor(fe::graph::Tensor_attributes()
-                             .set_uid(kLse)
-                             .set_name("Stats")
-                             .set_dim(sd)
-                             .set_stride(dense_strides(sd))
-                             .set_data_type(fe::DataType_t::FLOAT));
-  auto [dQ, dK, dV] = g->sdpa_backward(in.q, in.k, in.v, O, dO, stats, opts);
-  dQ->set_uid(kDQ).set_output(true).set_dim(in.qd).set_stride(dense_strides(in.qd));
-  dK->set_uid(kDK).set_output(true).set_dim(in.kd).set_stride(dense_strides(in.kd));
-  dV->set_uid(kDV).set_output(true).set_dim(in.vd).set_stride(dense_strides(in.vd));
-  build(*g);
-  cache[key] = g;
-  return g;
+  return cached_graph(graph_key(s, causal, bias_dims, true, true), [&](fe::graph::Graph& g) {
+    GraphInputs in = declare_inputs(g, s, bias_dims);
+    auto opts = fe::graph::SDPA_backward_attributes()
+                    .set_name("CUDNN_SDPA_BACKWARD")
+                    .set_causal_mask(causal)
+                    .set_attn_scale(in.scale);
+    if (in.bias) opts.set_bias(in.bias);
+    auto O = dense_tensor(g, kO, "O", in.od);
+    auto dO = dense_tensor(g, kDO, "DO", in.od);
+    const std::vector<int64_t> sd = {s.batch, s.heads_q, s.seq_q, 1};
+    auto stats = g.tensor(fe::graph::Tensor_attributes()
+                              .set_uid(kLse)
+                              .set_name("Stats")
+                              .set_dim(sd)
+                              .set_stride(dense_strides(sd))
+                              .set_data_type(fe::DataType_t::FLOAT));
+    auto [dQ, dK, dV] = g.sdpa_backward(in.q, in.k, in.v, O, dO, stats, opts);
+    dQ->set_uid(kDQ).set_output(true).set_dim(in.qd).set_stride(dense_strides(in.qd));
+    dK->set_uid(kDK).set_output(true).set_dim(in.kd).set_stride(dense_strides(in.kd));
+    dV->set_uid(kDV).set_output(true).set_dim(in.vd).set_stride(dense_strides(in.vd));
+  });
 }
 
 class CudnnImpl final : public GpuImpl {
