@@ -665,17 +665,34 @@ class HostPlan {
   std::vector<std::vector<float>> t_;
 };
 
+// The small layers both host-execution tests draw: bf16, fp16, fp32 in turn, GQA for variants 0-2,
+// a cross-attention shape (Nk 33) for `cross_variant`, non-causal for variant 1, a window for 3.
+LayerSpec host_plan_layer(int variant, int cross_variant) {
+  LayerSpec s;
+  s.dtype = variant % 3 == 0 ? DType::BF16 : variant % 3 == 1 ? DType::F16 : DType::F32;
+  s.batch = 1 + variant % 2;
+  s.heads_kv = 2, s.heads_q = variant < 3 ? 4 : 2;
+  s.head_dim = s.head_dim_v = variant == 4 ? 40 : 32;
+  s.seq_q = 19 + 7 * variant, s.seq_k = variant == cross_variant ? 33 : s.seq_q;
+  s.causal = variant != 1;
+  if (variant == 3) s.sliding_window = 8;
+  return s;
+}
+
+// A [B, Nq, Nk] mask tensor for the host plan: value(b, i, j) at every place.
+template <class F>
+void fill_host_mask(const LayerSpec& s, std::vector<float>* m, F value) {
+  const int64_t B = s.batch, Nq = s.seq_q, Nk = s.seq_k;
+  m->resize(static_cast<size_t>(B * Nq * Nk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < Nq; ++i)
+      for (int64_t j = 0; j < Nk; ++j) (*m)[static_cast<size_t>((b * Nq + i) * Nk + j)] = value(static_cast<int>(b), i, j);
+}
+
 TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
   int cases = 0;
   for (int variant = 0; variant < 9; ++variant) {
-    LayerSpec s;
-    s.dtype = variant % 3 == 0 ? DType::BF16 : variant % 3 == 1 ? DType::F16 : DType::F32;
-    s.batch = 1 + variant % 2;
-    s.heads_kv = 2, s.heads_q = variant < 3 ? 4 : 2;
-    s.head_dim = s.head_dim_v = variant == 4 ? 40 : 32;
-    s.seq_q = 19 + 7 * variant, s.seq_k = variant == 2 ? 33 : s.seq_q;
-    s.causal = variant != 1;
-    if (variant == 3) s.sliding_window = 8;
+    LayerSpec s = host_plan_layer(variant, 2);
     if (variant == 4) s.softcap = 20.0f;
     if (variant == 5) {
       s.mask = MaskKind::Padding;
@@ -697,16 +714,10 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
     h.at(p.q) = in.q.data, h.at(p.k) = in.k.data, h.at(p.v) = in.v.data;
     if (p.sinks >= 0)
       for (float x : in.sinks) h.at(p.sinks).push_back(round_to(s.dtype, x));
-    const int64_t B = s.batch, H = s.heads_q, Nq = s.seq_q, Nk = s.seq_k, Dv = s.head_dim_v;
-    if (p.mask >= 0) {
-      std::vector<float>& m = h.at(p.mask);
-      m.resize(static_cast<size_t>(B * Nq * Nk));
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t i = 0; i < Nq; ++i)
-          for (int64_t j = 0; j < Nk; ++j)
-            m[static_cast<size_t>((b * Nq + i) * Nk + j)] =
-                s.visible(static_cast<int>(b), i, j) ? 0.0f : dtype_lowest(s.dtype);
-    }
+    const int64_t B = s.batch, H = s.heads_q, Nq = s.seq_q, Dv = s.head_dim_v;
+    if (p.mask >= 0)  // transformers' additive eager mask: 0 where visible, the dtype's lowest where not
+      fill_host_mask(s, &h.at(p.mask),
+                     [&](int b, int64_t i, int64_t j) { return s.visible(b, i, j) ? 0.0f : dtype_lowest(s.dtype); });
     std::vector<float>& g = h.at(p.dout);
     g.resize(static_cast<size_t>(B * Nq * H * Dv));
     for (int64_t b = 0; b < B; ++b)
@@ -749,14 +760,7 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuEagerGradients) {
 TEST(TorchPlanBackward, HostExecutionGivesTheCpuMathGradients) {
   int cases = 0;
   for (int variant = 0; variant < 6; ++variant) {
-    LayerSpec s;
-    s.dtype = variant % 3 == 0 ? DType::BF16 : variant % 3 == 1 ? DType::F16 : DType::F32;
-    s.batch = 1 + variant % 2;
-    s.heads_kv = 2, s.heads_q = variant < 3 ? 4 : 2;
-    s.head_dim = s.head_dim_v = variant == 4 ? 40 : 32;
-    s.seq_q = 19 + 7 * variant, s.seq_k = variant == 1 ? 33 : s.seq_q;
-    s.causal = variant != 1;
-    if (variant == 3) s.sliding_window = 8;
+    LayerSpec s = host_plan_layer(variant, 1);
     if (variant == 5) {
       s.mask = MaskKind::Padding;
       s.kv_lengths = {s.seq_k, 0};  // the second sequence sees no key at all
@@ -771,15 +775,9 @@ TEST(TorchPlanBackward, HostExecutionGivesTheCpuMathGradients) {
     const TorchPlan p = torch_math_backward_plan(s);
     HostPlan h(p);
     h.at(p.q) = in.q.data, h.at(p.k) = in.k.data, h.at(p.v) = in.v.data;
-    const int64_t B = s.batch, Nq = s.seq_q, Nk = s.seq_k;
-    if (p.mask >= 0) {  // the boolean mask SDPA gets: 1 where the key is visible
-      std::vector<float>& m = h.at(p.mask);
-      m.resize(static_cast<size_t>(B * Nq * Nk));
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t i = 0; i < Nq; ++i)
-          for (int64_t j = 0; j < Nk; ++j)
-            m[static_cast<size_t>((b * Nq + i) * Nk + j)] = cpu::key_visible(s, in, static_cast<int>(b), 0, i, j) ? 1.0f : 0.0f;
-    }
+    if (p.mask >= 0)  // the boolean mask SDPA gets: 1 where the key is visible
+      fill_host_mask(s, &h.at(p.mask),
+                     [&](int b, int64_t i, int64_t j) { return cpu::key_visible(s, in, b, 0, i, j) ? 1.0f : 0.0f; });
     h.at(p.dout) = in.dout.data;
     h.run();
     if (::testing::Test::HasFatalFailure()) return;
