@@ -39,7 +39,7 @@ for label in ("eager", "sink", "flash2 (what-if)"):
     if not check(r is not None and r["status"] == "ran", f"{label} ran", r["status"] if r else "missing"):
         continue
     if want_gpu:
-        check(r.get("backend") == "gpu", f"{label} on the GPU", r.get("backend", ""))
+        check(r.get("backend") == "cuda", f"{label} on the GPU", r.get("backend", ""))
         check(bool(r.get("timed")) and r.get("median_ms", 0) > 0, f"{label} timed", f"{r.get('median_ms')} ms")
     codes = [x.get("code", "") for x in r.get("verdict", {}).get("reasons", [])]
     check("gpu.cupti_repeats_by_order" not in codes, f"{label} kernels carry their repeat", ",".join(codes))
