@@ -3,7 +3,7 @@
 // (O += P·V), warp specialisation with an mbarrier pipeline, and the softmax of one tile overlapped
 // with the GEMMs of the next:
 //   producer (warpgroup 0, one thread): per work item Q (when the consumers have released the previous
-//     item's: q_empty), then K(j), V(j) into stage j % 2 when the consumers have released it
+//     item's: q_empty), then K(j), V(j) into stage j % kStages (flash_traits_sm90.h) when the consumers have released it
 //     (k_empty / v_empty), each completing on q_full / k_full / v_full by transaction bytes;
 //   consumers (warpgroups 1, 2; 64 rows each): S(0) = Q·K(0)ᵀ, softmax; then per tile j >= 1:
 //     issue S(j) = Q·K(j)ᵀ, issue O += P(j-1)·V(j-1), wait for S(j) only, release K(j), mask and
@@ -31,10 +31,11 @@
 
 namespace attnscope::cuda {
 
+template <int kQStages, int kStages>
 struct Sm90Barriers {
-  uint64_t q_full[2], q_empty[2];
-  uint64_t k_full[2], v_full[2];
-  uint64_t k_empty[2], v_empty[2];
+  uint64_t q_full[kQStages], q_empty[kQStages];
+  uint64_t k_full[kStages], v_full[kStages];
+  uint64_t k_empty[kStages], v_empty[kStages];
 };
 
 // One work item: 128 query rows of one (batch, query head). Block c takes items c, c + grid, ...: with
@@ -67,7 +68,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   constexpr int kCB = Traits::kColBlocks;
 
   extern __shared__ uint8_t smem_raw[];
-  __shared__ Sm90Barriers bars;
+  __shared__ Sm90Barriers<Traits::kQStages, Traits::kStages> bars;
   const uint32_t raw = smem_u32(smem_raw);
   uint8_t* base = smem_raw + (((raw + 1023) & ~1023u) - raw);  // swizzle atoms on 1024-byte boundaries
   constexpr int kQS = Traits::kQStages;
@@ -144,7 +145,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const int ci = wg - 1;  // consumer index: rows [m0 + 64 ci, m0 + 64 ci + 64) of each item
   const int g = lane / 4, t = lane % 4;
   const uint32_t q_base0 = smem_u32(sQ) + ci * 64 * 128;
-  uint32_t q_base = q_base0;  // this item's Q buffer
   const uint32_t k_base = smem_u32(sK), v_base = smem_u32(sV);
   float o[Traits::kOAcc];
   float s[Traits::kSAcc];
@@ -152,18 +152,23 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   auto release = [&](uint64_t* bar) {
     if (lane == 0) mbar_arrive(bar);
   };
+  // Shared-memory descriptors built once; a k step or a stage adds its byte offset / 16 to the start
+  // address field (SASS had five uniform instructions a descriptor for building each from scratch).
+  const uint64_t k_desc0 = make_desc_sw128(k_base, 16, 1024);
+  const uint64_t v_desc0 = make_desc_sw128(v_base, kBN * 128, 1024);
+  uint64_t q_desc = make_desc_sw128(q_base0, 16, 1024);
+  auto set_q = [&](int qs) { q_desc = make_desc_sw128(q_base0 + qs * Traits::kQBytes, 16, 1024); };  // next S's Q
   // S = Q·K(stage)ᵀ issued (not waited for).
   auto issue_s = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
     wgmma_fence();
+    const uint64_t kd = desc_advance(k_desc0, stage * Traits::kTileBytes);
 #pragma unroll
     for (int k = 0; k < kD / 16; ++k) {
       const int cb = k / 4, kk = k % 4;
-      const uint64_t da = make_desc_sw128(q_base + cb * kBM * 128 + kk * 32, 16, 1024);
-      const uint64_t db =
-          make_desc_sw128(k_base + stage * Traits::kTileBytes + cb * kBN * 128 + kk * 32, 16, 1024);
-      wgmma_ss<T, kBN>(s, da, db, k > 0 ? 1 : 0);
+      wgmma_ss<T, kBN>(s, desc_advance(q_desc, cb * kBM * 128 + kk * 32), desc_advance(kd, cb * kBN * 128 + kk * 32),
+                       k > 0 ? 1 : 0);
     }
     wgmma_commit();
   };
@@ -172,11 +177,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
     wgmma_fence();
+    const uint64_t vd = desc_advance(v_desc0, stage * Traits::kTileBytes);
 #pragma unroll
-    for (int kk = 0; kk < Traits::kPSteps; ++kk) {
-      const uint64_t db = make_desc_sw128(v_base + stage * Traits::kTileBytes + kk * 2048, kBN * 128, 1024);
-      wgmma_rs<T, kD>(o, pk[kk], db, 1);
-    }
+    for (int kk = 0; kk < Traits::kPSteps; ++kk) wgmma_rs<T, kD>(o, pk[kk], desc_advance(vd, kk * 2048), 1);
     wgmma_commit();
   };
   auto o_ready = [&] {  // after a wait: O and the P·V operand registers are settled
@@ -191,138 +194,211 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 #pragma unroll
     for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
   };
-
-  int kv_it = 0;  // K/V tiles consumed so far by this block (the producer's count)
-  int j = 0;
-  for (int w = blockIdx.x; w < items; w += gridDim.x, ++j) {
-    const WorkItem item = work_item(p, w, m_blocks);
-    const int h = item.h, b = item.b, m0 = item.m_block * kBM;
-    const int kv_len = kv_length(p, b);
-    const int last_row = min(m0 + kBM, p.seq_q) - 1;
-    int n_begin, n_end;
-    item_tiles(item, &n_begin, &n_end);
-    const int n_tiles = n_end - n_begin;
-    const int64_t row[2] = {m0 + 64 * ci + 16 * warp_in_wg + g, m0 + 64 * ci + 16 * warp_in_wg + g + 8};
-    const KeyRange inner = visible_keys(p, last_row, m0, kv_len);  // keys every row of the item sees
-
-    const float sink = Sinks ? p.sinks[h] : -INFINITY;
-    float m_run[2] = {sink, sink}, l_run[2] = {0.f, 0.f};
+  auto zero_o = [&] {
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) o[i] = 0.f;
+  };
 
-    const bool probing = Probe && probe_block(p, b, h, m0, kBM);
+  // What the consumers keep of one work item: where it is, which tiles it visits, its two rows' key
+  // bounds, running max and sum.
+  struct Item {
+    int h, b, m0, qs, kv_len, n_begin, n_end;
+    int64_t row[2];
+    int key_lo[2], key_hi[2];  // the keys [lo, hi) each of the two rows sees
+    KeyRange inner;            // keys every row of the item sees
+    float sink, m_run[2], l_run[2];
+    bool probing;
+  };
+  auto make_item = [&](int w, int jj) {
+    Item c;
+    const WorkItem wi = work_item(p, w, m_blocks);
+    c.h = wi.h, c.b = wi.b, c.m0 = wi.m_block * kBM, c.qs = jj % kQS;
+    c.kv_len = kv_length(p, c.b);
+    item_tiles(wi, &c.n_begin, &c.n_end);
+    c.row[0] = c.m0 + 64 * ci + 16 * warp_in_wg + g;
+    c.row[1] = c.row[0] + 8;
+    c.inner = visible_keys(p, min(c.m0 + kBM, p.seq_q) - 1, c.m0, c.kv_len);
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const KeyRange kr = visible_keys(p, c.row[i], c.row[i], c.kv_len);
+      c.key_lo[i] = static_cast<int>(kr.begin), c.key_hi[i] = static_cast<int>(kr.end);
+    }
+    c.sink = Sinks ? p.sinks[c.h] : -INFINITY;
+    c.m_run[0] = c.m_run[1] = c.sink;
+    c.l_run[0] = c.l_run[1] = 0.f;
+    c.probing = Probe && probe_block(p, c.b, c.h, c.m0, kBM);
     if constexpr (Probe) {
-      if (probing && t == 0)
+      if (c.probing && t == 0)
 #pragma unroll
         for (int i = 0; i < 2; ++i)
-          if (probe_row(p, row[i])) probe_fill(p, row[i], 0, n_begin, sink, 0.f);
+          if (probe_row(p, c.row[i])) probe_fill(p, c.row[i], 0, c.n_begin, c.sink, 0.f);
     }
+    return c;
+  };
 
-    // Ping-pong (FlashAttention-3's inter-warpgroup overlap): the two consumer warpgroups take turns
-    // to issue their GEMMs (named barriers 1 and 2, 256 threads: my 128 wait, the other's 128 arrive),
-    // so one's softmax runs under the other's GEMMs instead of both competing for the tensor cores.
-    // Per item warpgroup 0 goes first and the last issue of warpgroup 1 hands over to nobody.
-    const bool pingpong = p.sm90_pingpong && n_tiles > 0;
-    int issues_left = n_tiles + 1;  // S(0), one S + P·V per further tile, the last P·V
-    auto my_turn = [&] {
-      if (pingpong) named_barrier_sync(1 + ci, 256);
-    };
-    auto your_turn = [&] {
-      --issues_left;
-      if (pingpong && !(ci == 1 && issues_left == 0)) named_barrier_arrive(2 - ci, 256);
-    };
-    if (pingpong && ci == 1) named_barrier_arrive(1, 256);
-
-    // Mask S(tile nb) in place, then the online softmax: new running max, alpha, s = exp(s * scale - m)
-    // in fp32, l = l * alpha + rowsum. Without a softcap the scale is folded into the exponent (one
-    // FFMA and one ex2 per score: max(s * scale) = scale * max(s) for scale > 0); with one, s is
-    // transformed first (softcap * tanh(s * scale / softcap)). m_run stays in scaled units.
-    auto softmax = [&](int nb, float alpha[2]) {
-      const int n0 = nb * kBN;
-      const bool whole = n0 >= inner.begin && n0 + kBN <= inner.end;
-      const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
-      if (transformed) scale_scores<Traits::kSAcc>(p, s);
-      const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
-      const float unit_log2 = unit * kLog2e;
-      if (!whole) {
+  // Mask S(tile nb) of item c in place, then the online softmax: new running max, alpha, s = exp(s *
+  // scale - m) in fp32, l = l * alpha + rowsum. Without a softcap the scale is folded into the exponent
+  // (one FFMA and one ex2 per score: max(s * scale) = scale * max(s) for scale > 0); with one, s is
+  // transformed first (softcap * tanh(s * scale / softcap)). m_run stays in scaled units. A tile only
+  // some rows see whole is masked per score, against the bounds that can cut it: the lower one only
+  // where the tile starts before the keys every row sees (inner), the upper one only where it ends
+  // after them (a 128-key window's two tiles need one compare a score, not two).
+  auto softmax = [&](Item& c, int nb, float alpha[2]) {
+    const int n0 = nb * kBN;
+    const bool mask_lo = n0 < c.inner.begin, mask_hi = n0 + kBN > c.inner.end;
+    const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
+    if (transformed) scale_scores<Traits::kSAcc>(p, s);
+    const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
+    const float unit_log2 = unit * kLog2e;
+    if (mask_lo || mask_hi) {
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          int lo, hi;
-          row_bounds<kBN>(p, row[i], kv_len, n0 + 2 * t, &lo, &hi);
+      for (int i = 0; i < 2; ++i) {
+        // As column offsets from this thread's first column: c < lo or c >= hi is hidden (no clamping:
+        // an offset beyond the tile compares the same).
+        const int lo = c.key_lo[i] - (n0 + 2 * t), hi = c.key_hi[i] - (n0 + 2 * t);
+        if (mask_lo && mask_hi) {
 #pragma unroll
           for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
-            for (int e = 0; e < 2; ++e) {
-              const int c = nt * 8 + e;
-              if (c < lo || c >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
-            }
+            for (int e = 0; e < 2; ++e)
+              if (nt * 8 + e < lo || nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
+        } else if (mask_lo) {
+#pragma unroll
+          for (int nt = 0; nt < kBN / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (nt * 8 + e < lo) s[4 * nt + 2 * i + e] = -INFINITY;
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < kBN / 8; ++nt)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
         }
       }
+    }
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        float mx = -INFINITY;
+    for (int i = 0; i < 2; ++i) {
+      float mx = -INFINITY;
 #pragma unroll
-        for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
-        mx = fmaxf(m_run[i], quad_max(mx) * unit);
-        const float base_i = softmax_base(mx) * kLog2e;
-        alpha[i] = exp_from(m_run[i], base_i);
-        m_run[i] = mx;
-        float sum = 0.f;
+      for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
+      mx = fmaxf(c.m_run[i], quad_max(mx) * unit);
+      const float base_i = softmax_base(mx) * kLog2e;
+      alpha[i] = exp_from(c.m_run[i], base_i);
+      c.m_run[i] = mx;
+      float sum = 0.f;
 #pragma unroll
-        for (int nt = 0; nt < kBN / 8; ++nt) {
-          const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
-          const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
-          s[4 * nt + 2 * i] = p0;
-          s[4 * nt + 2 * i + 1] = p1;
-          sum += p0 + p1;
-        }
-        l_run[i] = l_run[i] * alpha[i] + sum;  // FA2 sums the fp32 p, before rounding
+      for (int nt = 0; nt < kBN / 8; ++nt) {
+        const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
+        const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
+        s[4 * nt + 2 * i] = p0;
+        s[4 * nt + 2 * i + 1] = p1;
+        sum += p0 + p1;
       }
-    };
-    // P = round(p) into the A fragments; the probe records the rounded values.
-    auto pack_p = [&](int nb) {
+      c.l_run[i] = c.l_run[i] * alpha[i] + sum;  // FA2 sums the fp32 p, before rounding
+    }
+  };
+  // P = round(p) into the A fragments; the probe records the rounded values.
+  auto pack_p = [&](Item& c, int nb) {
 #pragma unroll
-      for (int kk = 0; kk < Traits::kPSteps; ++kk)
+    for (int kk = 0; kk < Traits::kPSteps; ++kk)
 #pragma unroll
-        for (int jj = 0; jj < 4; ++jj) {
-          float r0, r1;
-          pk[kk][jj] = pack_round<T>(s[8 * kk + 2 * jj], s[8 * kk + 2 * jj + 1], &r0, &r1);
-          if constexpr (Probe) s[8 * kk + 2 * jj] = r0, s[8 * kk + 2 * jj + 1] = r1;
-        }
-      if constexpr (Probe) {
-        if (probing) {
+      for (int jj = 0; jj < 4; ++jj) {
+        float r0, r1;
+        pk[kk][jj] = pack_round<T>(s[8 * kk + 2 * jj], s[8 * kk + 2 * jj + 1], &r0, &r1);
+        if constexpr (Probe) s[8 * kk + 2 * jj] = r0, s[8 * kk + 2 * jj + 1] = r1;
+      }
+    if constexpr (Probe) {
+      if (c.probing) {
 #pragma unroll
-          for (int i = 0; i < 2; ++i) {
-            const float l_full = quad_sum(l_run[i]);
-            if (probe_row(p, row[i])) {
+        for (int i = 0; i < 2; ++i) {
+          const float l_full = quad_sum(c.l_run[i]);
+          if (probe_row(p, c.row[i])) {
 #pragma unroll
-              for (int nt = 0; nt < kBN / 8; ++nt)
+            for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
-                for (int e = 0; e < 2; ++e)
-                  probe_p(p, row[i], int64_t(nb) * kBN + nt * 8 + 2 * t + e, s[4 * nt + 2 * i + e]);
-              if (t == 0) probe_stats(p, row[i], nb, m_run[i], l_full);
-            }
+              for (int e = 0; e < 2; ++e)
+                probe_p(p, c.row[i], int64_t(nb) * kBN + nt * 8 + 2 * t + e, s[4 * nt + 2 * i + e]);
+            if (t == 0) probe_stats(p, c.row[i], nb, c.m_run[i], l_full);
           }
-          if (ci == 0 && warp_in_wg == 0 && lane == 0) p.probe_tile_used[nb] = 1;
+        }
+        if (ci == 0 && warp_in_wg == 0 && lane == 0) p.probe_tile_used[nb] = 1;
+      }
+    }
+  };
+  auto rescale_o = [&](const float alpha[2]) {
+#pragma unroll
+    for (int nt = 0; nt < kD / 8; ++nt) {
+      o[4 * nt] *= alpha[0];
+      o[4 * nt + 1] *= alpha[0];
+      o[4 * nt + 2] *= alpha[1];
+      o[4 * nt + 3] *= alpha[1];
+    }
+  };
+  // Epilogue: O / L, LSE = m + log(L); a row that saw no key (and no sink) gets O = 0, LSE = -inf.
+  auto epilogue = [&](const Item& c) {
+    uint16_t* og = static_cast<uint16_t*>(p.out) + c.b * p.o_batch_stride + c.h * p.o_head_stride;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const float l_full = quad_sum(c.l_run[i]);
+      if constexpr (Probe) {
+        if (c.probing && t == 0 && probe_row(p, c.row[i]))
+          probe_fill(p, c.row[i], max(c.n_end, c.n_begin), p.probe_tiles, c.m_run[i], l_full);
+      }
+      float lse;
+      const float inv = row_inverse<Sinks>(l_full, c.m_run[i], c.sink, &lse);
+      if (c.row[i] >= p.seq_q) continue;
+      uint16_t* orow = og + c.row[i] * p.o_row_stride;
+      if (p.dv == kD) {  // every column: one base address, the stores at constant offsets
+        uint32_t* dst = reinterpret_cast<uint32_t*>(orow + 2 * t);
+#pragma unroll
+        for (int nt = 0; nt < kD / 8; ++nt) {
+          float r0, r1;
+          dst[4 * nt] = pack_round<T>(o[4 * nt + 2 * i] * inv, o[4 * nt + 2 * i + 1] * inv, &r0, &r1);
+        }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < kD / 8; ++nt) {
+          const int col = nt * 8 + 2 * t;
+          float r0, r1;
+          const uint32_t packed = pack_round<T>(o[4 * nt + 2 * i] * inv, o[4 * nt + 2 * i + 1] * inv, &r0, &r1);
+          if (col + 1 < p.dv) {
+            *reinterpret_cast<uint32_t*>(orow + col) = packed;  // dv is a multiple of 8 on this path
+          } else if (col < p.dv) {
+            orow[col] = static_cast<uint16_t>(packed & 0xffffu);
+          }
         }
       }
-    };
-    auto rescale_o = [&](const float alpha[2]) {
-#pragma unroll
-      for (int nt = 0; nt < kD / 8; ++nt) {
-        o[4 * nt] *= alpha[0];
-        o[4 * nt + 1] *= alpha[0];
-        o[4 * nt + 2] *= alpha[1];
-        o[4 * nt + 3] *= alpha[1];
-      }
-    };
+      if (t == 0) p.lse[(int64_t(c.b) * p.heads_q + c.h) * p.seq_q + c.row[i]] = lse;
+    }
+  };
 
-    const int qs = j % kQS;
-    q_base = q_base0 + qs * Traits::kQBytes;
-    mbar_wait(&bars.q_full[qs], (j / kQS) & 1);
+  // Ping-pong (FlashAttention-3's inter-warpgroup overlap): the two consumer warpgroups take turns to
+  // issue their GEMMs (named barriers 1 and 2, 256 threads: my 128 wait, the other's 128 arrive), so
+  // one's softmax runs under the other's GEMMs instead of both competing for the tensor cores. Per
+  // item warpgroup 0 goes first and the last issue of warpgroup 1 hands over to nobody.
+  const bool pingpong = p.sm90_pingpong;
+  int issues_left = 0;  // this warpgroup's GEMM issues left in the item
+  auto my_turn = [&] {
+    if (pingpong) named_barrier_sync(1 + ci, 256);
+  };
+  auto your_turn = [&] {
+    --issues_left;
+    if (pingpong && !(ci == 1 && issues_left == 0)) named_barrier_arrive(2 - ci, 256);
+  };
+
+  int kv_it = 0;  // K/V tiles consumed so far by this block (the producer's count)
+  zero_o();
+  for (int w = blockIdx.x, j = 0; w < items; w += gridDim.x, ++j) {
+    Item cur = make_item(w, j);
+    const int n_tiles = cur.n_end - cur.n_begin;
+    set_q(cur.qs);
+    mbar_wait(&bars.q_full[cur.qs], (j / kQS) & 1);
     if (n_tiles == 0) {
-      release(&bars.q_empty[qs]);
+      release(&bars.q_empty[cur.qs]);
     } else {
+      issues_left = n_tiles + 1;  // S(0), one S + P·V per further tile, the last P·V
+      if (pingpong && ci == 1) named_barrier_arrive(1, 256);
       float alpha[2];
       mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
       my_turn();
@@ -331,28 +407,27 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       wgmma_wait<0>();
       s_ready();
       release(&bars.k_empty[kv_it % kS]);
-      if (n_tiles == 1) release(&bars.q_empty[qs]);
-      softmax(n_begin, alpha);
-      rescale_o(alpha);
-      pack_p(n_begin);
+      if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
+      softmax(cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
+      pack_p(cur, cur.n_begin);
       for (int it = 1; it < n_tiles; ++it) {
-        const int cur = kv_it + it, prev = cur - 1;
-        mbar_wait(&bars.k_full[cur % kS], (cur / kS) & 1);
+        const int now = kv_it + it, prev = now - 1;
+        mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
         mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
         my_turn();
-        issue_s(cur % kS);
+        issue_s(now % kS);
         issue_pv(prev % kS);
         your_turn();
         wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
         s_ready();
-        release(&bars.k_empty[cur % kS]);
-        if (it == n_tiles - 1) release(&bars.q_empty[qs]);  // the item's last read of Q
-        softmax(n_begin + it, alpha);
+        release(&bars.k_empty[now % kS]);
+        if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
+        softmax(cur, cur.n_begin + it, alpha);
         wgmma_wait<0>();
         o_ready();
         release(&bars.v_empty[prev % kS]);
         rescale_o(alpha);
-        pack_p(n_begin + it);
+        pack_p(cur, cur.n_begin + it);
       }
       const int last = kv_it + n_tiles - 1;
       mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
@@ -363,34 +438,10 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       o_ready();
       release(&bars.v_empty[last % kS]);
     }
+    epilogue(cur);
     kv_it += n_tiles;
-
-    // Epilogue: O / L, LSE = m + log(L); a row that saw no key (and no sink) gets O = 0, LSE = -inf.
-    uint16_t* og = static_cast<uint16_t*>(p.out) + b * p.o_batch_stride + h * p.o_head_stride;
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const float l_full = quad_sum(l_run[i]);
-      if constexpr (Probe) {
-        if (probing && t == 0 && probe_row(p, row[i]))
-          probe_fill(p, row[i], max(n_end, n_begin), p.probe_tiles, m_run[i], l_full);
-      }
-      float lse;
-      const float inv = row_inverse<Sinks>(l_full, m_run[i], sink, &lse);
-      if (row[i] >= p.seq_q) continue;
-      uint16_t* orow = og + row[i] * p.o_row_stride;
-#pragma unroll
-      for (int nt = 0; nt < kD / 8; ++nt) {
-        const int col = nt * 8 + 2 * t;
-        float r0, r1;
-        const uint32_t packed = pack_round<T>(o[4 * nt + 2 * i] * inv, o[4 * nt + 2 * i + 1] * inv, &r0, &r1);
-        if (col + 1 < p.dv) {
-          *reinterpret_cast<uint32_t*>(orow + col) = packed;  // dv is a multiple of 8 on this path
-        } else if (col < p.dv) {
-          orow[col] = static_cast<uint16_t>(packed & 0xffffu);
-        }
-      }
-      if (t == 0) p.lse[(int64_t(b) * p.heads_q + h) * p.seq_q + row[i]] = lse;
-    }
+    zero_o();  // the next item's O starts at zero (zeroed here on every path: a conditional zeroing
+               // made ptxas serialise the wgmmas, warning C7520)
   }
 #else
   __trap();  // compiled for a target without wgmma: never launched (choose_flash_path)

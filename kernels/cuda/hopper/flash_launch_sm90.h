@@ -59,8 +59,8 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
 }  // namespace sm90_detail
 
 // One block per work item of 128 query rows of one (batch, query head), or a persistent grid of one
-// block per SM looping over them (FlashParams::sm90_persistent): 384 threads (flash_traits_sm90.h), the Q + 2 x 2 K/V tiles in dynamic shared memory
-// (160 KiB at D = 128, 192 KiB at D = 256).
+// block per SM looping over them (FlashParams::sm90_persistent): 384 threads (flash_traits_sm90.h), the Q
+// buffers and kStages K and V tiles in dynamic shared memory (160 KiB at D = 64, 192 KiB at D = 128 and 256).
 template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
   using Traits = FlashTraitsSm90<T, HeadDim>;

@@ -19,11 +19,14 @@ struct FlashTraitsSm90 {
   static constexpr int kThreads = 128 * (kConsumerWarpgroups + 1);
   static constexpr int kBlockM = 64 * kConsumerWarpgroups;
   static constexpr int kBlockN = sm90_block_n(kHeadDim);
-  // K and V each double-buffered: the producer loads tile j + 1 while the consumers multiply tile j.
-  static constexpr int kStages = 2;
   static constexpr int kColBlocks = kHeadDim / 64;  // 64-element (128-byte) column blocks of a row
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kTileBytes = kBlockN * kHeadDim * 2;  // one K or one V tile
+  // K and V stages: the producer loads tile j + kStages - 1 while the consumers multiply tile j. Four
+  // where they fit beside a double-buffered Q (D = 64: 16 KiB tiles): an item of a 128-key window is
+  // two tiles, and with two stages the producer ran one item ahead, so each item waited for its own
+  // loads; else two (D = 128: 32 KiB tiles, D = 256: 64 keys of 256).
+  static constexpr int kStages = 2 * kQBytes + 2 * 4 * kTileBytes + 1024 <= 227 * 1024 ? 4 : 2;
   // Q double-buffered where it fits (D <= 192): the producer loads the next work item's Q while the
   // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
   static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;

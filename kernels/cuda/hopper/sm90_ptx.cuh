@@ -91,6 +91,10 @@ __device__ __forceinline__ uint64_t make_desc_sw128(uint32_t smem_addr, uint32_t
   return d;
 }
 
+// The descriptor of the matrix `bytes` further on (a multiple of 16): the start address is the low field,
+// and shared memory (< 256 KiB) never carries out of it.
+__device__ __forceinline__ uint64_t desc_advance(uint64_t desc, uint32_t bytes) { return desc + (bytes >> 4); }
+
 // ---- registers and proxies ----------------------------------------------------------------------------
 template <int N>
 __device__ __forceinline__ void setmaxnreg_inc() {
