@@ -152,8 +152,10 @@ std::vector<SweepCase> sweep() {
 }
 
 // Judges every supported implementation's gradients against the reference with the product's
-// rule (kernels/acceptance.h). `multiple` widens the 2x for known algorithmic excess (below).
-void check_gradients(const LayerSpec& s, const Inputs& in, double multiple, const std::set<std::string>& widened) {
+// rule (kernels/acceptance.h). `multiple` widens the 2x for the fused kernels' known algorithmic
+// excess on the `widened` tensors, `math_multiple` for SDPA math's (below).
+void check_gradients(const LayerSpec& s, const Inputs& in, double multiple, double math_multiple,
+                     const std::set<std::string>& widened) {
   RunOptions opt;
   opt.threads = 2;
   opt.backward = true;
@@ -181,10 +183,8 @@ void check_gradients(const LayerSpec& s, const Inputs& in, double multiple, cons
       }
       ASSERT_EQ(t.shape, want.shape) << name << " " << g.name;
       for (float x : t.data) ASSERT_FALSE(std::isnan(x)) << name << " left " << g.name << " unwritten";
-      const double m = widened.count(g.name) && name != "eager" && name.find("math") == std::string::npos &&
-                               !(name == "sdpa" && r.sdpa_backend == "math")
-                           ? multiple
-                           : 1.0;
+      const bool math = name.find("math") != std::string::npos || (name == "sdpa" && r.sdpa_backend == "math");
+      const double m = !widened.count(g.name) || name == "eager" ? 1.0 : math ? math_multiple : multiple;
       if (s.dtype == DType::F32) {
         EXPECT_LE(rel_fro(t, want), m * gradient_bound_fp32(rel_fro(eager.grad.*g.t, want))) << name << " " << g.name;
       } else {
@@ -214,7 +214,7 @@ TEST_P(BackwardSweep, EveryGradientAgreesWithinDtypeError) {
   SCOPED_TRACE(describe(c) + " seed=" + std::to_string(seed));
   Inputs in = random_inputs(s, seed, Distribution::Normal);
   in.dout = seeded_dout(s, seed);
-  check_gradients(s, in, 1.0, {});
+  check_gradients(s, in, 1.0, 1.0, {});
 }
 
 // Massive activation channels (x20 in two channels of q and k). FA2's backward takes
@@ -227,6 +227,12 @@ TEST_P(BackwardSweep, EveryGradientAgreesWithinDtypeError) {
 // and 0.05-0.7x once D was taken from P itself (an experiment, not what the kernel does). The
 // GPU kernel behaves the same; the report shows it per tensor. Here: multi-row shapes, the
 // fused kernels' dQ, dK and dsinks within 8x, dV within 2x; the decode shape is left out.
+// SDPA math scales q and k by sqrt(scale) each before their product, as torch's
+// _scaled_dot_product_attention_math does: two more roundings of the outlier channels than eager's
+// one scaling of the product. torch's own math backward fails the 2x rule against HF eager on these
+// inputs (fp32, d96, Hq 4 / Hkv 2, N 64, causal; H200 and its CPU, torch 2.11, 300 seeds,
+// bench/torch_math_outliers.py): dK on 6% of them, dQ on 2.5%, worst 2.5x the bound, dV never. Ours,
+// faithful to it, failed dK 3 times in 60 runs at 1.1-1.3x. Math: dQ and dK within 4x.
 TEST_P(BackwardSweep, OutlierChannelsStayWithinTheKnownExcess) {
   const SweepCase c = GetParam();
   if (c.nq == 1) GTEST_SKIP() << "decode shape: FA2's D from the rounded O dominates dQ (see the comment)";
@@ -236,7 +242,7 @@ TEST_P(BackwardSweep, OutlierChannelsStayWithinTheKnownExcess) {
   SCOPED_TRACE(describe(c) + " outliers seed=" + std::to_string(seed));
   Inputs in = random_inputs(s, seed, Distribution::Outliers);
   in.dout = seeded_dout(s, seed);
-  check_gradients(s, in, 8.0, {"dq", "dk", "dsinks"});
+  check_gradients(s, in, 8.0, 4.0, {"dq", "dk", "dsinks"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Cpu, BackwardSweep, ::testing::ValuesIn(sweep()));
