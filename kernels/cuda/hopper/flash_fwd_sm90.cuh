@@ -19,7 +19,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "kernels/cuda/flash_params.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
@@ -31,9 +30,6 @@
 #include "kernels/cuda/softmax.cuh"
 
 namespace attnscope::cuda {
-
-// The part of a K/V tile a consumer warpgroup multiplies: all of it, or one half of a 128-key tile.
-enum : int { kTileWhole = 0, kTileLow = 1, kTileHigh = 2 };
 
 template <int kQStages, int kStages>
 struct Sm90Barriers {
@@ -146,10 +142,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   // -------------------------------------------------------------------------------------- consumers
   setmaxnreg_inc<Traits::kConsumerRegs>();
-  // Consumer index: rows [m0 + 64 ci, m0 + 64 ci + 64) of each item. Read through a shuffle from lane 0,
-  // as CUTLASS's canonical_warp_group_idx, so that ptxas knows it is warp-uniform: the half-tile choice
-  // below branches on it around wgmma, which ptxas otherwise serialises (C7520).
-  const int ci = __shfl_sync(0xffffffffu, wg - 1, 0);
+  const int ci = wg - 1;  // consumer index: rows [m0 + 64 ci, m0 + 64 ci + 64) of each item
   const int g = lane / 4, t = lane % 4;
   const uint32_t q_base0 = smem_u32(sQ) + ci * 64 * 128;
   const uint32_t k_base = smem_u32(sK), v_base = smem_u32(sV);
@@ -165,50 +158,28 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const uint64_t v_desc0 = make_desc_sw128(v_base, kBN * 128, 1024);
   uint64_t q_desc = make_desc_sw128(q_base0, 16, 1024);
   auto set_q = [&](int qs) { q_desc = make_desc_sw128(q_base0 + qs * Traits::kQBytes, 16, 1024); };  // next S's Q
-  // Which part of a tile this warpgroup's 64 rows see (kTileWhole, or one half of a 128-key tile, kTileLow
-  // / kTileHigh): a half tile is an n64 S, half the softmax and half the k steps of P·V. A 128-key
-  // window's item is two tiles, and in each one warpgroup's rows see only one half (rows m0..m0+63 keys
-  // up to m0+63 of the diagonal tile, rows m0+64.. keys from m0-63 of the one before): a quarter of its
-  // work. Not in the probe variant, which records whole tiles.
-  constexpr bool kHalves = kBN == 128 && !Probe;
-  // S = Q·K(stage)ᵀ issued (not waited for): all kBN keys, or the half `part` names into its own columns of s.
-  auto issue_s = [&](int stage, int part) {
+  // S = Q·K(stage)ᵀ issued (not waited for).
+  auto issue_s = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
     wgmma_fence();
     const uint64_t kd = desc_advance(k_desc0, stage * Traits::kTileBytes);
-    auto gemm = [&](auto n_c, float (&acc)[decltype(n_c)::value / 2], int key0) {
 #pragma unroll
-      for (int k = 0; k < kD / 16; ++k) {
-        const int cb = k / 4, kk = k % 4;
-        wgmma_ss<T, decltype(n_c)::value>(acc, desc_advance(q_desc, cb * kBM * 128 + kk * 32),
-                                          desc_advance(kd, cb * kBN * 128 + key0 * 128 + kk * 32), k > 0 ? 1 : 0);
-      }
-    };
-    if (!kHalves || part == kTileWhole) {
-      gemm(std::integral_constant<int, kBN>{}, s, 0);
-    } else if (part == kTileLow) {
-      gemm(std::integral_constant<int, kBN / 2>{}, *reinterpret_cast<float(*)[kBN / 4]>(s), 0);
-    } else {
-      gemm(std::integral_constant<int, kBN / 2>{}, *reinterpret_cast<float(*)[kBN / 4]>(s + kBN / 4), kBN / 2);
+    for (int k = 0; k < kD / 16; ++k) {
+      const int cb = k / 4, kk = k % 4;
+      wgmma_ss<T, kBN>(s, desc_advance(q_desc, cb * kBM * 128 + kk * 32), desc_advance(kd, cb * kBN * 128 + kk * 32),
+                       k > 0 ? 1 : 0);
     }
     wgmma_commit();
   };
-  // O += P·V(stage) issued (not waited for): the k steps of the keys `part` covers.
-  auto issue_pv = [&](int stage, int part) {
+  // O += P·V(stage) issued (not waited for).
+  auto issue_pv = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
     wgmma_fence();
     const uint64_t vd = desc_advance(v_desc0, stage * Traits::kTileBytes);
-    auto steps = [&](auto k0_c, auto k1_c) {
 #pragma unroll
-      for (int kk = decltype(k0_c)::value; kk < decltype(k1_c)::value; ++kk)
-        wgmma_rs<T, kD>(o, pk[kk], desc_advance(vd, kk * 2048), 1);
-    };
-    constexpr int kHalf = Traits::kPSteps / 2;
-    if (!kHalves || part == kTileWhole) steps(std::integral_constant<int, 0>{}, std::integral_constant<int, Traits::kPSteps>{});
-    else if (part == kTileLow) steps(std::integral_constant<int, 0>{}, std::integral_constant<int, kHalf>{});
-    else steps(std::integral_constant<int, kHalf>{}, std::integral_constant<int, Traits::kPSteps>{});
+    for (int kk = 0; kk < Traits::kPSteps; ++kk) wgmma_rs<T, kD>(o, pk[kk], desc_advance(vd, kk * 2048), 1);
     wgmma_commit();
   };
   auto o_ready = [&] {  // after a wait: O and the P·V operand registers are settled
@@ -234,7 +205,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     int h, b, m0, qs, kv_len, n_begin, n_end;
     int64_t row[2];
     int key_lo[2], key_hi[2];  // the keys [lo, hi) each of the two rows sees
-    int wg_lo, wg_hi;          // the keys any row of this warpgroup sees
     KeyRange inner;            // keys every row of the item sees
     float sink, m_run[2], l_run[2];
     bool probing;
@@ -253,9 +223,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const KeyRange kr = visible_keys(p, c.row[i], c.row[i], c.kv_len);
       c.key_lo[i] = static_cast<int>(kr.begin), c.key_hi[i] = static_cast<int>(kr.end);
     }
-    const int wg_first = c.m0 + 64 * ci;
-    const KeyRange wk = visible_keys(p, wg_first, min(wg_first + 63, p.seq_q - 1), c.kv_len);
-    c.wg_lo = static_cast<int>(wk.begin), c.wg_hi = static_cast<int>(wk.end);
     c.sink = Sinks ? p.sinks[c.h] : -INFINITY;
     c.m_run[0] = c.m_run[1] = c.sink;
     c.l_run[0] = c.l_run[1] = 0.f;
@@ -276,9 +243,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // some rows see whole is masked per score, against the bounds that can cut it: the lower one only
   // where the tile starts before the keys every row sees (inner), the upper one only where it ends
   // after them (a 128-key window's two tiles need one compare a score, not two).
-  // Columns [8 NT0, 8 NT1) of the tile (a half tile's part of s; the rest is not read, and P·V skips it).
-  auto softmax_cols = [&](auto nt0_c, auto nt1_c, Item& c, int nb, float alpha[2]) {
-    constexpr int NT0 = decltype(nt0_c)::value, NT1 = decltype(nt1_c)::value;
+  auto softmax = [&](Item& c, int nb, float alpha[2]) {
     const int n0 = nb * kBN;
     const bool mask_lo = n0 < c.inner.begin, mask_hi = n0 + kBN > c.inner.end;
     const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
@@ -293,19 +258,19 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         const int lo = c.key_lo[i] - (n0 + 2 * t), hi = c.key_hi[i] - (n0 + 2 * t);
         if (mask_lo && mask_hi) {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e < lo || nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
         } else if (mask_lo) {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e < lo) s[4 * nt + 2 * i + e] = -INFINITY;
         } else {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
@@ -316,14 +281,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int i = 0; i < 2; ++i) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int nt = NT0; nt < NT1; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
+      for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
       mx = fmaxf(c.m_run[i], quad_max(mx) * unit);
       const float base_i = softmax_base(mx) * kLog2e;
       alpha[i] = exp_from(c.m_run[i], base_i);
       c.m_run[i] = mx;
       float sum = 0.f;
 #pragma unroll
-      for (int nt = NT0; nt < NT1; ++nt) {
+      for (int nt = 0; nt < kBN / 8; ++nt) {
         const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
         const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
         s[4 * nt + 2 * i] = p0;
@@ -332,20 +297,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       }
       c.l_run[i] = c.l_run[i] * alpha[i] + sum;  // FA2 sums the fp32 p, before rounding
     }
-  };
-  auto softmax = [&](Item& c, int nb, float alpha[2], int part) {
-    if (!kHalves || part == kTileWhole)
-      softmax_cols(std::integral_constant<int, 0>{}, std::integral_constant<int, kBN / 8>{}, c, nb, alpha);
-    else if (part == kTileLow)
-      softmax_cols(std::integral_constant<int, 0>{}, std::integral_constant<int, kBN / 16>{}, c, nb, alpha);
-    else
-      softmax_cols(std::integral_constant<int, kBN / 16>{}, std::integral_constant<int, kBN / 8>{}, c, nb, alpha);
-  };
-  auto part_of = [&](const Item& c, int nb) {  // kTileWhole unless this warpgroup's rows see one half only
-    if constexpr (!kHalves) return int(kTileWhole);
-    const int n0 = nb * kBN, mid = n0 + kBN / 2;
-    const bool low = c.wg_lo < mid && c.wg_hi > n0, high = c.wg_lo < n0 + kBN && c.wg_hi > mid;
-    return low && high ? int(kTileWhole) : high ? int(kTileHigh) : int(kTileLow);  // neither: all masked
   };
   // P = round(p) into the A fragments; the probe records the rounded values.
   auto pack_p = [&](Item& c, int nb) {
@@ -450,30 +401,28 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (pingpong && ci == 1) named_barrier_arrive(1, 256);
       float alpha[2];
       mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
-      int part = part_of(cur, cur.n_begin), prev_part;
       my_turn();
-      issue_s(kv_it % kS, part);
+      issue_s(kv_it % kS);
       your_turn();
       wgmma_wait<0>();
       s_ready();
       release(&bars.k_empty[kv_it % kS]);
       if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
-      softmax(cur, cur.n_begin, alpha, part);  // O is zero: nothing to rescale
+      softmax(cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
       pack_p(cur, cur.n_begin);
       for (int it = 1; it < n_tiles; ++it) {
         const int now = kv_it + it, prev = now - 1;
         mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
         mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
-        prev_part = part, part = part_of(cur, cur.n_begin + it);
         my_turn();
-        issue_s(now % kS, part);
-        issue_pv(prev % kS, prev_part);
+        issue_s(now % kS);
+        issue_pv(prev % kS);
         your_turn();
         wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
         s_ready();
         release(&bars.k_empty[now % kS]);
         if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
-        softmax(cur, cur.n_begin + it, alpha, part);
+        softmax(cur, cur.n_begin + it, alpha);
         wgmma_wait<0>();
         o_ready();
         release(&bars.v_empty[prev % kS]);
@@ -483,7 +432,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const int last = kv_it + n_tiles - 1;
       mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
       my_turn();
-      issue_pv(last % kS, part);
+      issue_pv(last % kS);
       your_turn();
       wgmma_wait<0>();
       o_ready();
