@@ -19,7 +19,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "kernels/cuda/flash_params.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
@@ -31,9 +30,6 @@
 #include "kernels/cuda/softmax.cuh"
 
 namespace attnscope::cuda {
-
-// The part of a K/V tile a consumer warpgroup multiplies: all of it, or one half of a 128-key tile.
-enum : int { kTileWhole = 0, kTileLow = 1, kTileHigh = 2 };
 
 template <int kQStages, int kStages>
 struct Sm90Barriers {
@@ -146,10 +142,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   // -------------------------------------------------------------------------------------- consumers
   setmaxnreg_inc<Traits::kConsumerRegs>();
-  // Consumer index: rows [m0 + 64 ci, m0 + 64 ci + 64) of each item. Read through a shuffle from lane 0,
-  // as CUTLASS's canonical_warp_group_idx, so that ptxas knows it is warp-uniform: the half-tile choice
-  // below branches on it around wgmma, which ptxas otherwise serialises (C7520).
-  const int ci = __shfl_sync(0xffffffffu, wg - 1, 0);
+  const int ci = wg - 1;  // consumer index: rows [m0 + 64 ci, m0 + 64 ci + 64) of each item
   const int g = lane / 4, t = lane % 4;
   const uint32_t q_base0 = smem_u32(sQ) + ci * 64 * 128;
   const uint32_t k_base = smem_u32(sK), v_base = smem_u32(sV);
@@ -165,15 +158,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const uint64_t v_desc0 = make_desc_sw128(v_base, kBN * 128, 1024);
   uint64_t q_desc = make_desc_sw128(q_base0, 16, 1024);
   auto set_q = [&](int qs) { q_desc = make_desc_sw128(q_base0 + qs * Traits::kQBytes, 16, 1024); };  // next S's Q
-  // Which part of a tile this warpgroup's 64 rows see (kTileWhole, or one half of a 128-key tile, kTileLow
-  // / kTileHigh): of a half tile only that half is masked and softmaxed, the other is p = 0. A 128-key
-  // window's item is two tiles, and in each one warpgroup's rows see only one half (rows m0..m0+63 keys
-  // up to m0+63 of the diagonal tile, rows m0+64.. keys from m0-63 of the one before): a quarter of its
-  // softmax. Not in the probe variant, which records whole tiles, and at D = 64 only: at D = 128 the
-  // second softmax spilled 16 bytes where the kernel spills 4.
-  constexpr bool kHalves = kBN == 128 && kD == 64 && !Probe;
-  // S = Q·K(stage)ᵀ issued (not waited for): always the whole tile (an n64 S for a half tile made ptxas
-  // serialise every wgmma of the kernel, C7511: v6 in bench/README.md).
+  // S = Q·K(stage)ᵀ issued (not waited for).
   auto issue_s = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
@@ -187,8 +172,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
     wgmma_commit();
   };
-  // O += P·V(stage) issued (not waited for): always all k steps (P is zero where a half tile was skipped;
-  // skipping its k steps put a dummy wgmma and a warpgroup.arrive into every issue, ptxas C7519).
+  // O += P·V(stage) issued (not waited for).
   auto issue_pv = [&](int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
@@ -221,7 +205,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     int h, b, m0, qs, kv_len, n_begin, n_end;
     int64_t row[2];
     int key_lo[2], key_hi[2];  // the keys [lo, hi) each of the two rows sees
-    int wg_lo, wg_hi;          // the keys any row of this warpgroup sees
     KeyRange inner;            // keys every row of the item sees
     float sink, m_run[2], l_run[2];
     bool probing;
@@ -240,9 +223,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const KeyRange kr = visible_keys(p, c.row[i], c.row[i], c.kv_len);
       c.key_lo[i] = static_cast<int>(kr.begin), c.key_hi[i] = static_cast<int>(kr.end);
     }
-    const int wg_first = c.m0 + 64 * ci;
-    const KeyRange wk = visible_keys(p, wg_first, min(wg_first + 63, p.seq_q - 1), c.kv_len);
-    c.wg_lo = static_cast<int>(wk.begin), c.wg_hi = static_cast<int>(wk.end);
     c.sink = Sinks ? p.sinks[c.h] : -INFINITY;
     c.m_run[0] = c.m_run[1] = c.sink;
     c.l_run[0] = c.l_run[1] = 0.f;
@@ -263,9 +243,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // some rows see whole is masked per score, against the bounds that can cut it: the lower one only
   // where the tile starts before the keys every row sees (inner), the upper one only where it ends
   // after them (a 128-key window's two tiles need one compare a score, not two).
-  // Columns [8 NT0, 8 NT1) of the tile (a half tile's part of s); the others get p = 0 without an exponential.
-  auto softmax_cols = [&](auto nt0_c, auto nt1_c, Item& c, int nb, float alpha[2]) {
-    constexpr int NT0 = decltype(nt0_c)::value, NT1 = decltype(nt1_c)::value;
+  auto softmax = [&](Item& c, int nb, float alpha[2]) {
     const int n0 = nb * kBN;
     const bool mask_lo = n0 < c.inner.begin, mask_hi = n0 + kBN > c.inner.end;
     const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
@@ -280,19 +258,19 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         const int lo = c.key_lo[i] - (n0 + 2 * t), hi = c.key_hi[i] - (n0 + 2 * t);
         if (mask_lo && mask_hi) {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e < lo || nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
         } else if (mask_lo) {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e < lo) s[4 * nt + 2 * i + e] = -INFINITY;
         } else {
 #pragma unroll
-          for (int nt = NT0; nt < NT1; ++nt)
+          for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if (nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
@@ -303,14 +281,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int i = 0; i < 2; ++i) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int nt = NT0; nt < NT1; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
+      for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
       mx = fmaxf(c.m_run[i], quad_max(mx) * unit);
       const float base_i = softmax_base(mx) * kLog2e;
       alpha[i] = exp_from(c.m_run[i], base_i);
       c.m_run[i] = mx;
       float sum = 0.f;
 #pragma unroll
-      for (int nt = NT0; nt < NT1; ++nt) {
+      for (int nt = 0; nt < kBN / 8; ++nt) {
         const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
         const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
         s[4 * nt + 2 * i] = p0;
@@ -318,24 +296,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         sum += p0 + p1;
       }
       c.l_run[i] = c.l_run[i] * alpha[i] + sum;  // FA2 sums the fp32 p, before rounding
-#pragma unroll
-      for (int nt = 0; nt < kBN / 8; ++nt)  // the half not taken: p = 0 for P·V
-        if (nt < NT0 || nt >= NT1) s[4 * nt + 2 * i] = s[4 * nt + 2 * i + 1] = 0.f;
     }
-  };
-  auto softmax = [&](Item& c, int nb, float alpha[2], int part) {
-    if (!kHalves || part == kTileWhole)
-      softmax_cols(std::integral_constant<int, 0>{}, std::integral_constant<int, kBN / 8>{}, c, nb, alpha);
-    else if (part == kTileLow)
-      softmax_cols(std::integral_constant<int, 0>{}, std::integral_constant<int, kBN / 16>{}, c, nb, alpha);
-    else
-      softmax_cols(std::integral_constant<int, kBN / 16>{}, std::integral_constant<int, kBN / 8>{}, c, nb, alpha);
-  };
-  auto part_of = [&](const Item& c, int nb) {  // kTileWhole unless this warpgroup's rows see one half only
-    if constexpr (!kHalves) return int(kTileWhole);
-    const int n0 = nb * kBN, mid = n0 + kBN / 2;
-    const bool low = c.wg_lo < mid && c.wg_hi > n0, high = c.wg_lo < n0 + kBN && c.wg_hi > mid;
-    return low && high ? int(kTileWhole) : high ? int(kTileHigh) : int(kTileLow);  // neither: all masked
   };
   // P = round(p) into the A fragments; the probe records the rounded values.
   auto pack_p = [&](Item& c, int nb) {
@@ -440,7 +401,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (pingpong && ci == 1) named_barrier_arrive(1, 256);
       float alpha[2];
       mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
-      int part = part_of(cur, cur.n_begin);
       my_turn();
       issue_s(kv_it % kS);
       your_turn();
@@ -448,13 +408,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       s_ready();
       release(&bars.k_empty[kv_it % kS]);
       if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
-      softmax(cur, cur.n_begin, alpha, part);  // O is zero: nothing to rescale
+      softmax(cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
       pack_p(cur, cur.n_begin);
       for (int it = 1; it < n_tiles; ++it) {
         const int now = kv_it + it, prev = now - 1;
         mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
         mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
-        part = part_of(cur, cur.n_begin + it);
         my_turn();
         issue_s(now % kS);
         issue_pv(prev % kS);
@@ -463,7 +422,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         s_ready();
         release(&bars.k_empty[now % kS]);
         if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
-        softmax(cur, cur.n_begin + it, alpha, part);
+        softmax(cur, cur.n_begin + it, alpha);
         wgmma_wait<0>();
         o_ready();
         release(&bars.v_empty[prev % kS]);
