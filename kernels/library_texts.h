@@ -35,7 +35,7 @@ struct LibraryText {
   Severity severity = Severity::Note;
   const char* text = "";     // the library's own words; {name} placeholders are filled by the caller
   const char* where = "";    // source file / function / PR the text and the range come from
-  LogScan log;               // how it is recognised in logs (log.pattern nullptr: it is not)
+  LogScan log{};             // how it is recognised in logs (log.pattern nullptr: it is not)
 };
 
 // Every entry, in log-scanning order (the first entry whose pattern a line holds explains it).
