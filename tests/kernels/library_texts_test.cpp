@@ -86,7 +86,9 @@ TEST(LibraryTexts, LogQuotesAreTheTextsWords) {
     if (!t.log.quote || std::string(t.text).find("{error}") != std::string::npos) continue;
     std::set<std::string> text = words(t.text);
     for (const auto& w : words(t.log.quote))
-      if (!prefixes.count(w)) EXPECT_TRUE(text.count(w)) << t.code << ": quote word '" << w << "' is not in the text";
+      if (!prefixes.count(w)) {
+        EXPECT_TRUE(text.count(w)) << t.code << ": quote word '" << w << "' is not in the text";
+      }
   }
 }
 

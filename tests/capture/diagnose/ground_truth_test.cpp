@@ -256,7 +256,9 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
       EXPECT_FALSE(texts_for(o.code, v).empty()) << o.code;
     }
   }
-  if (c.stage == "runs" || c.stage == "forward") EXPECT_EQ(o.resolved, c.resolved);
+  if (c.stage == "runs" || c.stage == "forward") {
+    EXPECT_EQ(o.resolved, c.resolved);
+  }
 
   // GPT-OSS's redirect warning: predicted verbatim where it was logged; not logged again once logged.
   for (const auto& w : c.warnings_logged) {
@@ -268,7 +270,9 @@ TEST_P(GroundTruth, PredictionMatchesTheRecordedRun) {
   }
   if (const Reason* r = reason(chk.verdict, "hf.gptoss.fa_redirect")) {
     bool logged = std::find(c.warnings_logged.begin(), c.warnings_logged.end(), r->text) != c.warnings_logged.end();
-    if (!logged) EXPECT_TRUE(logged_before(c).count(r->text)) << "predicted redirect never logged: " << r->text;
+    if (!logged) {
+      EXPECT_TRUE(logged_before(c).count(r->text)) << "predicted redirect never logged: " << r->text;
+    }
   }
 }
 
@@ -322,8 +326,12 @@ TEST(GroundTruthFile, DefaultReportRowsAgreeWithTheRun) {
       EXPECT_EQ(h.retried->exception, "KeyError");
       EXPECT_FALSE(h.verdict.has("hf.fa2.not_installed")) << h.name;
     }
-    if (h.name == "sdpa") EXPECT_EQ(h.predicted.stage, "load");
-    if (h.name == "eager") EXPECT_EQ(h.predicted.stage, "runs");
+    if (h.name == "sdpa") {
+      EXPECT_EQ(h.predicted.stage, "load");
+    }
+    if (h.name == "eager") {
+      EXPECT_EQ(h.predicted.stage, "runs");
+    }
   }
   EXPECT_EQ(seen, 2);
 }
