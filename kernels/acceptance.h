@@ -55,6 +55,9 @@ double dsinks_baseline(const LayerSpec& s, const Inputs& in, const Tensor& eager
 
 // max |a - b| over their elements (infinity where one is NaN): the rule's measure.
 double max_abs_diff(const Tensor& a, const Tensor& b);
+// ||a - ref|| / ||ref|| (Frobenius; ||a - ref|| where ref is all zero; infinity where one is NaN): the
+// fp32 rule's measure.
+double rel_fro_diff(const Tensor& a, const Tensor& ref);
 
 // The baseline of gradient `name` ("dq", "dk", "dv", "dsinks"): eager's max |g - fp64| (bf16/fp16;
 // dsinks' through dsinks_baseline), or its relative Frobenius error for fp32 layers; -1 when either

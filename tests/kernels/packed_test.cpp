@@ -13,7 +13,6 @@
 namespace attnscope {
 namespace {
 
-
 // Rows [begin, end) of a [1, H, N, D] tensor as a [1, H, end - begin, D] one.
 Tensor rows_of(const Tensor& t, int64_t begin, int64_t end) {
   const int64_t H = t.dim(1), N = t.dim(2), D = t.dim(3);
