@@ -7,13 +7,9 @@ GUARD=${1:?usage: ptxas_guard_test.sh GUARD WORKDIR}
 W=${2:?usage: ptxas_guard_test.sh GUARD WORKDIR}
 rm -rf "$W" && mkdir -p "$W"
 fails=0
-expect() {  # expect NAME WANT_RC GOT_RC
-  if [ "$2" != "$3" ]; then
-    echo "FAIL $1: exit $3, wanted $2"
-    fails=$((fails + 1))
-  else
-    echo "PASS $1"
-  fi
+fail() {
+  echo "FAIL $1"
+  fails=$((fails + 1))
 }
 compile() {  # a stand-in for nvcc: writes the object named after -o, prints $MSG, exits $RC
   local o="" p="" a
@@ -26,30 +22,25 @@ compile() {  # a stand-in for nvcc: writes the object named after -o, prints $MS
   return "$RC"
 }
 export -f compile
-
-MSG="ptxas info    : (C7520) Potential Performance Loss: wgmma.mma_async instructions are serialized" RC=0 \
-  "$GUARD" bash -c 'compile "$@"' fake -c k.cu -o "$W/serialised.o" > "$W/serialised.log" 2>&1
-expect "serialised wgmma fails the compile" 1 $?
-[ -e "$W/serialised.o" ] && { echo "FAIL the serialised object was left behind"; fails=$((fails + 1)); }
-grep -q "C7520" "$W/serialised.log" || { echo "FAIL ptxas's line was not passed on"; fails=$((fails + 1)); }
-grep -q "serialised.o" "$W/serialised.log" || {
-  echo "FAIL the error does not name the object"
-  fails=$((fails + 1))
+# guard NAME WANT_RC RC MSG: the guard on a stand-in compile of $W/NAME.o that prints MSG and exits RC,
+# its output in $W/NAME.log; a FAIL unless the guard exits WANT_RC.
+guard() {
+  MSG=$4 RC=$3 "$GUARD" bash -c 'compile "$@"' fake -c k.cu -o "$W/$1.o" > "$W/$1.log" 2>&1
+  local rc=$?
+  [ "$rc" = "$2" ] || fail "$1: exit $rc, wanted $2"
 }
 
-MSG="ptxas info    : Used 168 registers, used 16 barriers" RC=0 \
-  "$GUARD" bash -c 'compile "$@"' fake -c k.cu -o "$W/clean.o" > "$W/clean.log" 2>&1
-expect "a clean compile passes" 0 $?
-[ -e "$W/clean.o" ] || { echo "FAIL the clean object is missing"; fails=$((fails + 1)); }
-grep -q "Used 168 registers" "$W/clean.log" || {
-  echo "FAIL the clean compile's output was dropped"
-  fails=$((fails + 1))
-}
+guard serialised 1 0 "ptxas info    : (C7520) Potential Performance Loss: wgmma.mma_async instructions are serialized"
+[ -e "$W/serialised.o" ] && fail "the serialised object was left behind"
+grep -q "C7520" "$W/serialised.log" || fail "ptxas's line was not passed on"
+grep -q "serialised.o" "$W/serialised.log" || fail "the error does not name the object"
 
-MSG="k.cu(3): error: identifier \"x\" is undefined" RC=2 \
-  "$GUARD" bash -c 'compile "$@"' fake -c k.cu -o "$W/broken.o" > "$W/broken.log" 2>&1
-expect "a failed compile keeps its status" 2 $?
-grep -q "is undefined" "$W/broken.log" || { echo "FAIL the compiler's error was dropped"; fails=$((fails + 1)); }
+guard clean 0 0 "ptxas info    : Used 168 registers, used 16 barriers"
+[ -e "$W/clean.o" ] || fail "the clean object is missing"
+grep -q "Used 168 registers" "$W/clean.log" || fail "the clean compile's output was dropped"
+
+guard broken 2 2 "k.cu(3): error: identifier \"x\" is undefined"
+grep -q "is undefined" "$W/broken.log" || fail "the compiler's error was dropped"
 
 [ "$fails" -eq 0 ] && echo "ptxas_guard: all checks pass"
 exit $(( fails > 0 ))
