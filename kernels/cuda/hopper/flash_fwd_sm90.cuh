@@ -20,6 +20,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/flash_params.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
@@ -257,25 +258,18 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         // As column offsets from this thread's first column: c < lo or c >= hi is hidden (no clamping:
         // an offset beyond the tile compares the same).
         const int lo = c.key_lo[i] - (n0 + 2 * t), hi = c.key_hi[i] - (n0 + 2 * t);
-        if (mask_lo && mask_hi) {
+        // Row i's scores against the bounds that can cut this tile (compile-time: lo_c, hi_c).
+        auto mask_row = [&](auto lo_c, auto hi_c) {
 #pragma unroll
           for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
-              if (nt * 8 + e < lo || nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
-        } else if (mask_lo) {
-#pragma unroll
-          for (int nt = 0; nt < kBN / 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (nt * 8 + e < lo) s[4 * nt + 2 * i + e] = -INFINITY;
-        } else {
-#pragma unroll
-          for (int nt = 0; nt < kBN / 8; ++nt)
-#pragma unroll
-            for (int e = 0; e < 2; ++e)
-              if (nt * 8 + e >= hi) s[4 * nt + 2 * i + e] = -INFINITY;
-        }
+              if ((decltype(lo_c)::value && nt * 8 + e < lo) || (decltype(hi_c)::value && nt * 8 + e >= hi))
+                s[4 * nt + 2 * i + e] = -INFINITY;
+        };
+        if (mask_lo && mask_hi) mask_row(std::true_type{}, std::true_type{});
+        else if (mask_lo) mask_row(std::true_type{}, std::false_type{});
+        else mask_row(std::false_type{}, std::true_type{});
       }
     }
 #pragma unroll
