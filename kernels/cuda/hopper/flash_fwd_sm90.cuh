@@ -59,10 +59,22 @@ __device__ __forceinline__ WorkItem work_item(const FlashParams& p, int w, int m
   return it;
 }
 
+// A work item as the producer decodes it, once, into shared memory beside its Q tile; the consumers
+// read it when that Q has landed (the producer's arrival on q_full releases it). They used to decode
+// it themselves: ncu on the 128-key window put 11% of a consumer warp's time there (the divisions of
+// work_item, 64-bit key ranges, the sink's global load).
+struct ItemInfo {
+  int m_block, h, b, kv_len;
+  int n_begin, n_end;            // the tiles the item visits
+  int inner_begin, inner_end;    // keys every row of the item sees
+  float sink;                    // the head's sink logit (-inf without sinks)
+};
+
 template <class Traits, bool Sinks, bool Probe>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     flash_fwd_sm90_kernel(const __grid_constant__ FlashParams p, const __grid_constant__ CUtensorMap map_q,
-                          const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v) {
+                          const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v,
+                          const __grid_constant__ CUtensorMap map_o) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)  // sm_90a only (kernels/cuda/CMakeLists.txt)
   using T = typename Traits::Element;
   using namespace sm90;
@@ -71,20 +83,17 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 
   extern __shared__ uint8_t smem_raw[];
   __shared__ Sm90Barriers<Traits::kQStages, Traits::kStages> bars;
+  __shared__ ItemInfo infos[Traits::kQStages];
   const uint32_t raw = smem_u32(smem_raw);
   uint8_t* base = smem_raw + (((raw + 1023) & ~1023u) - raw);  // swizzle atoms on 1024-byte boundaries
   constexpr int kQS = Traits::kQStages;
   T* sQ = reinterpret_cast<T*>(base);                                                // [kQS][kCB][kBM][64]
   T* sK = reinterpret_cast<T*>(base + kQS * Traits::kQBytes);                        // [kS][kCB][kBN][64]
   T* sV = reinterpret_cast<T*>(base + kQS * Traits::kQBytes + kS * Traits::kTileBytes);
+  T* sO = reinterpret_cast<T*>(base + kQS * Traits::kQBytes + 2 * kS * Traits::kTileBytes);  // [2][kCB][64][64]
 
   const int m_blocks = (p.seq_q + kBM - 1) / kBM;
   const int items = m_blocks * p.heads_q * p.batch;
-  // The tiles an item visits (the same computation in producer and consumers).
-  auto item_tiles = [&](const WorkItem& it, int* n_begin, int* n_end) {
-    const int m0 = it.m_block * kBM;
-    visible_tiles<kBN>(p, m0, min(m0 + kBM, p.seq_q) - 1, kv_length(p, it.b), n_begin, n_end);
-  };
 
   const int tid = threadIdx.x, wg = tid / 128, warp_in_wg = (tid % 128) / 32, lane = tid % 32;
   if (tid == 0) {
@@ -114,15 +123,21 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     int j = 0;      // items loaded so far
     for (int w = blockIdx.x; w < items; w += gridDim.x, ++j) {
       const WorkItem it = work_item(p, w, m_blocks);
+      const float sink = Sinks ? p.sinks[it.h] : -INFINITY;  // its latency under the wait below
+      const int m0 = it.m_block * kBM, last_row = min(m0 + kBM, p.seq_q) - 1, kv_len = kv_length(p, it.b);
       int n_begin, n_end;
-      item_tiles(it, &n_begin, &n_end);
+      visible_tiles<kBN>(p, m0, last_row, kv_len, &n_begin, &n_end);
       const int qs = j % kQS;
       // The consumers' last S of the item that used this buffer before (kQS items ago).
       if (j >= kQS) mbar_wait(&bars.q_empty[qs], ((j / kQS) & 1) ^ 1);
-      mbar_arrive_expect_tx(&bars.q_full[qs], Traits::kQBytes);
+      mbar_expect_tx(&bars.q_full[qs], Traits::kQBytes);
       T* q_dst = sQ + qs * (Traits::kQBytes / 2);
       for (int cb = 0; cb < kCB; ++cb)
         tma_load_3d(q_dst + cb * kBM * 64, &map_q, &bars.q_full[qs], cb * 64, it.m_block * kBM, it.b * p.heads_q + it.h);
+      const KeyRange inner = visible_keys(p, last_row, m0, kv_len);
+      infos[qs] = ItemInfo{it.m_block, it.h, it.b, kv_len, n_begin, n_end, static_cast<int>(inner.begin),
+                           static_cast<int>(inner.end), sink};
+      mbar_arrive(&bars.q_full[qs]);  // with the Q bytes, completes the phase; releases infos[qs]
       const int kv_head = it.b * p.heads_kv + it.h / p.group;
       for (int nb = n_begin; nb < n_end; ++nb, ++kv_it) {
         const int stage = kv_it % kS;
@@ -205,27 +220,28 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // bounds, running max and sum.
   struct Item {
     int h, b, m0, qs, kv_len, n_begin, n_end;
-    int64_t row[2];
-    int key_lo[2], key_hi[2];  // the keys [lo, hi) each of the two rows sees
-    KeyRange inner;            // keys every row of the item sees
+    int row[2];
+    int key_lo[2], key_hi[2];      // the keys [lo, hi) each of the two rows sees
+    int inner_begin, inner_end;    // keys every row of the item sees
     float sink, m_run[2], l_run[2];
     bool probing;
   };
-  auto make_item = [&](int w, int jj) {
+  // The item of Q stage jj % kQS, once its q_full phase has completed (ItemInfo).
+  auto make_item = [&](int jj) {
     Item c;
-    const WorkItem wi = work_item(p, w, m_blocks);
-    c.h = wi.h, c.b = wi.b, c.m0 = wi.m_block * kBM, c.qs = jj % kQS;
-    c.kv_len = kv_length(p, c.b);
-    item_tiles(wi, &c.n_begin, &c.n_end);
+    c.qs = jj % kQS;
+    const ItemInfo& info = infos[c.qs];
+    c.h = info.h, c.b = info.b, c.m0 = info.m_block * kBM, c.kv_len = info.kv_len;
+    c.n_begin = info.n_begin, c.n_end = info.n_end;
+    c.inner_begin = info.inner_begin, c.inner_end = info.inner_end;
+    c.sink = info.sink;
     c.row[0] = c.m0 + 64 * ci + 16 * warp_in_wg + g;
     c.row[1] = c.row[0] + 8;
-    c.inner = visible_keys(p, min(c.m0 + kBM, p.seq_q) - 1, c.m0, c.kv_len);
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const KeyRange kr = visible_keys(p, c.row[i], c.row[i], c.kv_len);
       c.key_lo[i] = static_cast<int>(kr.begin), c.key_hi[i] = static_cast<int>(kr.end);
     }
-    c.sink = Sinks ? p.sinks[c.h] : -INFINITY;
     c.m_run[0] = c.m_run[1] = c.sink;
     c.l_run[0] = c.l_run[1] = 0.f;
     c.probing = Probe && probe_block(p, c.b, c.h, c.m0, kBM);
@@ -247,7 +263,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // after them (a 128-key window's two tiles need one compare a score, not two).
   auto softmax = [&](Item& c, int nb, float alpha[2]) {
     const int n0 = nb * kBN;
-    const bool mask_lo = n0 < c.inner.begin, mask_hi = n0 + kBN > c.inner.end;
+    const bool mask_lo = n0 < c.inner_begin, mask_hi = n0 + kBN > c.inner_end;
     const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
     if (transformed) scale_scores<Traits::kSAcc>(p, s);
     const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
@@ -331,8 +347,14 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
   };
   // Epilogue: O / L, LSE = m + log(L); a row that saw no key (and no sink) gets O = 0, LSE = -inf.
+  // Both rows' sums and inverses first (their shuffles no longer queue behind the other row's stores).
+  // Where the buffer fits (kStoreOViaSmem), each warpgroup writes its 64 rows into its part of sO with
+  // stmatrix, 128-byte swizzled as the TMA reads it, and one thread stores them with one TMA store per
+  // 64 columns (rows past seq_q and columns past dv are not written); the buffer is rewritten only once
+  // that store has read it (bulk_wait_group_read before the first barrier). Else from registers.
+  const bool o_issuer = warp_in_wg == 0 && lane == 0;
   auto epilogue = [&](const Item& c) {
-    uint16_t* og = static_cast<uint16_t*>(p.out) + c.b * p.o_batch_stride + c.h * p.o_head_stride;
+    float inv[2], lse[2];
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
       const float l_full = quad_sum(c.l_run[i]);
@@ -340,60 +362,100 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
         if (c.probing && t == 0 && probe_row(p, c.row[i]))
           probe_fill(p, c.row[i], max(c.n_end, c.n_begin), p.probe_tiles, c.m_run[i], l_full);
       }
-      float lse;
-      const float inv = row_inverse<Sinks>(l_full, c.m_run[i], c.sink, &lse);
-      if (c.row[i] >= p.seq_q) continue;
-      uint16_t* orow = og + c.row[i] * p.o_row_stride;
-      if (p.dv == kD) {  // every column: one base address, the stores at constant offsets
-        uint32_t* dst = reinterpret_cast<uint32_t*>(orow + 2 * t);
+      inv[i] = row_inverse<Sinks>(l_full, c.m_run[i], c.sink, &lse[i]);
+    }
+    float r0, r1;  // the rounded values (unused: the probe records P, not O)
+    if constexpr (Traits::kStoreOViaSmem) {
+      if (o_issuer) bulk_wait_group_read<0>();
+      named_barrier_sync(3 + ci, 128);
+      // stmatrix x4: matrices (nt, row half 0), (nt, 1), (nt + 1, 0), (nt + 1, 1); lane L addresses row
+      // L % 8 of matrix L / 8.
+      const int mat = lane / 8, r_in = lane % 8;
+      const int row = 16 * warp_in_wg + 8 * (mat % 2) + r_in;  // within the warpgroup's 64
+      const uint32_t row_base = smem_u32(sO) + ci * 64 * kD * 2 + row * 128;
 #pragma unroll
-        for (int nt = 0; nt < kD / 8; ++nt) {
-          float r0, r1;
-          dst[4 * nt] = pack_round<T>(o[4 * nt + 2 * i] * inv, o[4 * nt + 2 * i + 1] * inv, &r0, &r1);
-        }
-      } else {
+      for (int nt = 0; nt < kD / 8; nt += 2) {
+        const int my_nt = nt + mat / 2;
+        const uint32_t addr = row_base + (my_nt / 8) * (64 * 128) + (((my_nt % 8) ^ r_in) * 16);
+        stmatrix_x4(addr, pack_round<T>(o[4 * nt] * inv[0], o[4 * nt + 1] * inv[0], &r0, &r1),
+                    pack_round<T>(o[4 * nt + 2] * inv[1], o[4 * nt + 3] * inv[1], &r0, &r1),
+                    pack_round<T>(o[4 * nt + 4] * inv[0], o[4 * nt + 5] * inv[0], &r0, &r1),
+                    pack_round<T>(o[4 * nt + 6] * inv[1], o[4 * nt + 7] * inv[1], &r0, &r1));
+      }
+      fence_proxy_async_shared();
+      named_barrier_sync(3 + ci, 128);
+      if (o_issuer) {
 #pragma unroll
-        for (int nt = 0; nt < kD / 8; ++nt) {
-          const int col = nt * 8 + 2 * t;
-          float r0, r1;
-          const uint32_t packed = pack_round<T>(o[4 * nt + 2 * i] * inv, o[4 * nt + 2 * i + 1] * inv, &r0, &r1);
-          if (col + 1 < p.dv) {
-            *reinterpret_cast<uint32_t*>(orow + col) = packed;  // dv is a multiple of 8 on this path
-          } else if (col < p.dv) {
-            orow[col] = static_cast<uint16_t>(packed & 0xffffu);
+        for (int cb = 0; cb < kCB; ++cb)
+          tma_store_3d(&map_o, sO + (ci * kCB + cb) * 64 * 64, cb * 64, c.m0 + 64 * ci, c.b * p.heads_q + c.h);
+        bulk_commit_group();
+      }
+    } else {
+      uint16_t* og = static_cast<uint16_t*>(p.out) + c.b * p.o_batch_stride + c.h * p.o_head_stride;
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        if (c.row[i] >= p.seq_q) continue;
+        uint16_t* orow = og + int64_t(c.row[i]) * p.o_row_stride;
+        if (p.dv == kD) {  // every column: one base address, the stores at constant offsets
+          uint32_t* dst = reinterpret_cast<uint32_t*>(orow + 2 * t);
+#pragma unroll
+          for (int nt = 0; nt < kD / 8; ++nt)
+            dst[4 * nt] = pack_round<T>(o[4 * nt + 2 * i] * inv[i], o[4 * nt + 2 * i + 1] * inv[i], &r0, &r1);
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < kD / 8; ++nt) {
+            const int col = nt * 8 + 2 * t;
+            const uint32_t packed =
+                pack_round<T>(o[4 * nt + 2 * i] * inv[i], o[4 * nt + 2 * i + 1] * inv[i], &r0, &r1);
+            if (col + 1 < p.dv) {
+              *reinterpret_cast<uint32_t*>(orow + col) = packed;  // dv is a multiple of 8 on this path
+            } else if (col < p.dv) {
+              orow[col] = static_cast<uint16_t>(packed & 0xffffu);
+            }
           }
         }
       }
-      if (t == 0) p.lse[(int64_t(c.b) * p.heads_q + c.h) * p.seq_q + c.row[i]] = lse;
+    }
+    if (t == 0) {
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+        if (c.row[i] < p.seq_q) p.lse[(int64_t(c.b) * p.heads_q + c.h) * p.seq_q + c.row[i]] = lse[i];
     }
   };
 
   // Ping-pong (FlashAttention-3's inter-warpgroup overlap): the two consumer warpgroups take turns to
   // issue their GEMMs (named barriers 1 and 2, 256 threads: my 128 wait, the other's 128 arrive), so
   // one's softmax runs under the other's GEMMs instead of both competing for the tensor cores. Per
-  // item warpgroup 0 goes first and the last issue of warpgroup 1 hands over to nobody.
+  // item warpgroup 0 goes first. Warpgroup 1's last issue of an item hands the first turn of the
+  // block's next item to warpgroup 0 at once (`handed`), so that item's S(0) no longer waits for
+  // warpgroup 1's epilogue; a first item, or one after items without tiles, is handed over at its start.
   const bool pingpong = p.sm90_pingpong;
-  int issues_left = 0;  // this warpgroup's GEMM issues left in the item
+  int issues_left = 0;    // this warpgroup's GEMM issues left in the item
+  bool has_next = false;  // this block has a further work item
+  bool handed = false;    // warpgroup 1 has arrived for warpgroup 0's first turn of the next item with tiles
   auto my_turn = [&] {
     if (pingpong) named_barrier_sync(1 + ci, 256);
   };
   auto your_turn = [&] {
     --issues_left;
-    if (pingpong && !(ci == 1 && issues_left == 0)) named_barrier_arrive(2 - ci, 256);
+    if (pingpong && (ci == 0 || issues_left > 0 || has_next)) named_barrier_arrive(2 - ci, 256);
   };
 
   int kv_it = 0;  // K/V tiles consumed so far by this block (the producer's count)
   zero_o();
   for (int w = blockIdx.x, j = 0; w < items; w += gridDim.x, ++j) {
-    Item cur = make_item(w, j);
+    has_next = w + gridDim.x < items;
+    const int qs = j % kQS;
+    set_q(qs);
+    mbar_wait(&bars.q_full[qs], (j / kQS) & 1);
+    Item cur = make_item(j);
     const int n_tiles = cur.n_end - cur.n_begin;
-    set_q(cur.qs);
-    mbar_wait(&bars.q_full[cur.qs], (j / kQS) & 1);
     if (n_tiles == 0) {
       release(&bars.q_empty[cur.qs]);
     } else {
       issues_left = n_tiles + 1;  // S(0), one S + P·V per further tile, the last P·V
-      if (pingpong && ci == 1) named_barrier_arrive(1, 256);
+      if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
+      handed = has_next;  // after this item's last issue (both warpgroups keep the same account)
       float alpha[2];
       mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
       my_turn();
@@ -437,6 +499,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     kv_it += n_tiles;
     zero_o();  // the next item's O starts at zero (zeroed here on every path: a conditional zeroing
                // made ptxas serialise the wgmmas, warning C7520)
+  }
+  // A hand-over no item took (the block's last items had no tiles): warpgroup 0 completes that barrier.
+  if (pingpong && ci == 0 && handed) named_barrier_sync(1, 256);
+  if constexpr (Traits::kStoreOViaSmem) {
+    if (o_issuer) bulk_wait_group<0>();  // the last TMA store has read sO before the block exits
   }
 #else
   __trap();  // compiled for a target without wgmma: never launched (choose_flash_path)

@@ -15,19 +15,21 @@ namespace attnscope::cuda {
 
 namespace sm90_detail {
 
-// The three tensor maps of one layer, encoded once per (tensors, shapes): a repeat launches with the
-// cached maps, so no host work sits between the timing events.
+// The tensor maps of one layer (Q, K, V loads; O stores in 64-row boxes, one consumer warpgroup's),
+// encoded once per (tensors, shapes): a repeat launches with the cached maps, so no host work sits
+// between the timing events.
 struct Maps {
   FlashParams key{};
   int box_q = 0, box_kv = 0;
-  CUtensorMap q{}, k{}, v{};
+  CUtensorMap q{}, k{}, v{}, o{};
 };
 
 inline bool same_layer(const FlashParams& a, const FlashParams& b) {
-  return a.q == b.q && a.k == b.k && a.v == b.v && a.batch == b.batch && a.heads_q == b.heads_q &&
+  return a.q == b.q && a.k == b.k && a.v == b.v && a.out == b.out && a.batch == b.batch && a.heads_q == b.heads_q &&
          a.heads_kv == b.heads_kv && a.seq_q == b.seq_q && a.seq_k == b.seq_k && a.d == b.d && a.dv == b.dv &&
          a.q_row_stride == b.q_row_stride && a.q_head_stride == b.q_head_stride && a.k_row_stride == b.k_row_stride &&
-         a.k_head_stride == b.k_head_stride && a.v_row_stride == b.v_row_stride && a.v_head_stride == b.v_head_stride;
+         a.k_head_stride == b.k_head_stride && a.v_row_stride == b.v_row_stride && a.v_head_stride == b.v_head_stride &&
+         a.o_row_stride == b.o_row_stride && a.o_head_stride == b.o_head_stride;
 }
 
 template <class T>
@@ -36,7 +38,8 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
   if (cache.box_q == box_q && cache.box_kv == box_kv && same_layer(cache.key, p)) return cache;
   if (p.q_batch_stride != int64_t{p.heads_q} * p.q_head_stride ||
       p.k_batch_stride != int64_t{p.heads_kv} * p.k_head_stride ||
-      p.v_batch_stride != int64_t{p.heads_kv} * p.v_head_stride)
+      p.v_batch_stride != int64_t{p.heads_kv} * p.v_head_stride ||
+      p.o_batch_stride != int64_t{p.heads_q} * p.o_head_stride)
     throw std::runtime_error("sm90 flash kernel: batch and head strides must be contiguous ([B, H, N, D])");
   constexpr bool kFp16 = std::is_same_v<T, __half>;
   std::string why;
@@ -47,8 +50,10 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
                             p.k_head_stride, box_kv};
   const sm90::TileMapSpec v{p.v, kFp16, p.dv, p.seq_k, int64_t{p.batch} * p.heads_kv, p.v_row_stride,
                             p.v_head_stride, box_kv};
+  const sm90::TileMapSpec o{p.out, kFp16, p.dv, p.seq_q, int64_t{p.batch} * p.heads_q, p.o_row_stride,
+                            p.o_head_stride, 64};
   if (!sm90::make_tile_map(&m.q, q, &why) || !sm90::make_tile_map(&m.k, k, &why) ||
-      !sm90::make_tile_map(&m.v, v, &why))
+      !sm90::make_tile_map(&m.v, v, &why) || !sm90::make_tile_map(&m.o, o, &why))
     throw std::runtime_error("sm90 flash kernel: " + why);
   m.key = p;
   m.box_q = box_q, m.box_kv = box_kv;
@@ -60,7 +65,8 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
 
 // One block per work item of 128 query rows of one (batch, query head), or a persistent grid of one
 // block per SM looping over them (FlashParams::sm90_persistent): 384 threads (flash_traits_sm90.h), the Q
-// buffers and kStages K and V tiles in dynamic shared memory (160 KiB at D = 64, 192 KiB at D = 128 and 256).
+// buffers, kStages K and V tiles and the O staging buffer in dynamic shared memory (177 KiB at D = 64,
+// 225 KiB at D = 128, 193 KiB at D = 256 where O is stored from registers).
 template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
   using Traits = FlashTraitsSm90<T, HeadDim>;
@@ -83,7 +89,7 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
       const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
       const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
       if (grid == 0) return;
-      kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v);
+      kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v, maps.o);
       ATTNSCOPE_LAUNCH_CHECK();
     });
   });

@@ -31,7 +31,14 @@ struct FlashTraitsSm90 {
   // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
   static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;
   // + 1024: the dynamic shared memory base is aligned up to the 1024-byte swizzle atom.
-  static constexpr int kSmemBytes = kQStages * kQBytes + 2 * kStages * kTileBytes + 1024;
+  static constexpr int kSmemInputs = kQStages * kQBytes + 2 * kStages * kTileBytes + 1024;
+  // The epilogue writes O through shared memory and one TMA store a warpgroup where the buffer fits
+  // (D <= 128): ncu on the 128-key window put 18% of a consumer warp's time in the epilogue's 16
+  // global stores a thread, whose queue held up the next row's shuffles and the registers they read.
+  // At D = 256 (64 KiB more) O goes out from registers.
+  static constexpr int kOBytes = kBlockM * kHeadDim * 2;
+  static constexpr bool kStoreOViaSmem = kSmemInputs + kOBytes <= 227 * 1024;
+  static constexpr int kSmemBytes = kSmemInputs + (kStoreOViaSmem ? kOBytes : 0);
   // Register split after setmaxnreg. The block is launched with kLaunchRegs a thread (65536 / 384,
   // rounded down to 8) and never gets more: setmaxnreg.inc only takes what the producer's .dec gave
   // back, and waits for it otherwise - with 32 for the producer the consumers asked for 1024 registers
