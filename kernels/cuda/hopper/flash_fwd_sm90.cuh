@@ -33,6 +33,10 @@
 
 namespace attnscope::cuda {
 
+// Whether the scores are transformed before the softmax (the kernel's Transform): a softcap, or a
+// scale for which max(s * scale) != scale * max(s).
+inline bool sm90_transforms_scores(const FlashParams& p) { return p.softcap > 0.f || !(p.scale > 0.f); }
+
 template <int kQStages, int kStages>
 struct Sm90Barriers {
   uint64_t q_full[kQStages], q_empty[kQStages];
@@ -70,7 +74,10 @@ struct ItemInfo {
   float sink;                    // the head's sink logit (-inf without sinks)
 };
 
-template <class Traits, bool Sinks, bool Probe>
+// Transform: scores transformed before the softmax (a softcap, or a scale <= 0: sm90_transforms_scores),
+// a kernel of its own: inlined into the four softmax sites, the softcap's tanh was half the kernel's
+// SASS, and ncu on the 128-key window counted 15% of the warps' stalls on instruction fetch.
+template <class Traits, bool Sinks, bool Probe, bool Transform>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     flash_fwd_sm90_kernel(const __grid_constant__ FlashParams p, const __grid_constant__ CUtensorMap map_q,
                           const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v,
@@ -163,9 +170,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   const int g = lane / 4, t = lane % 4;
   const uint32_t q_base0 = smem_u32(sQ) + ci * 64 * 128;
   const uint32_t k_base = smem_u32(sK), v_base = smem_u32(sV);
-  float o[Traits::kOAcc];
-  float s[Traits::kSAcc];
-  uint32_t pk[Traits::kPSteps][4];  // P(j) in the A-fragment order of O += P·V
+  using SAcc = float[Traits::kSAcc];
+  using OAcc = float[Traits::kOAcc];
+  using PFrag = uint32_t[Traits::kPSteps][4];  // P(j) in the A-fragment order of O += P·V
+  OAcc o;
+  SAcc s;
+  PFrag pk;
+  OAcc o2;  // a two-tile item's second S, P and P·V (Traits::kPairItems; unused, and allocated no
+  SAcc s2;  // registers, where it is off)
+  PFrag pk2;
   auto release = [&](uint64_t* bar) {
     if (lane == 0) mbar_arrive(bar);
   };
@@ -176,40 +189,41 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   uint64_t q_desc = make_desc_sw128(q_base0, 16, 1024);
   auto set_q = [&](int qs) { q_desc = make_desc_sw128(q_base0 + qs * Traits::kQBytes, 16, 1024); };  // next S's Q
   // S = Q·K(stage)ᵀ issued (not waited for).
-  auto issue_s = [&](int stage) {
+  auto issue_s = [&](SAcc& sc, int stage) {
 #pragma unroll
-    for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
+    for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(sc[i]);
     wgmma_fence();
     const uint64_t kd = desc_advance(k_desc0, stage * Traits::kTileBytes);
 #pragma unroll
     for (int k = 0; k < kD / 16; ++k) {
       const int cb = k / 4, kk = k % 4;
-      wgmma_ss<T, kBN>(s, desc_advance(q_desc, cb * kBM * 128 + kk * 32), desc_advance(kd, cb * kBN * 128 + kk * 32),
+      wgmma_ss<T, kBN>(sc, desc_advance(q_desc, cb * kBM * 128 + kk * 32), desc_advance(kd, cb * kBN * 128 + kk * 32),
                        k > 0 ? 1 : 0);
     }
     wgmma_commit();
   };
-  // O += P·V(stage) issued (not waited for).
-  auto issue_pv = [&](int stage) {
+  // O += P·V(stage) issued (not waited for); O = P·V with overwrite.
+  auto issue_pv = [&](OAcc& oc, PFrag& pf, int stage, bool overwrite = false) {
 #pragma unroll
-    for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
+    for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(oc[i]);
     wgmma_fence();
     const uint64_t vd = desc_advance(v_desc0, stage * Traits::kTileBytes);
 #pragma unroll
-    for (int kk = 0; kk < Traits::kPSteps; ++kk) wgmma_rs<T, kD>(o, pk[kk], desc_advance(vd, kk * 2048), 1);
+    for (int kk = 0; kk < Traits::kPSteps; ++kk)
+      wgmma_rs<T, kD>(oc, pf[kk], desc_advance(vd, kk * 2048), overwrite && kk == 0 ? 0 : 1);
     wgmma_commit();
   };
-  auto o_ready = [&] {  // after a wait: O and the P·V operand registers are settled
+  auto o_ready = [&](OAcc& oc, PFrag& pf) {  // after a wait: O and the P·V operand registers are settled
 #pragma unroll
-    for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(o[i]);
+    for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(oc[i]);
 #pragma unroll
     for (int kk = 0; kk < Traits::kPSteps; ++kk)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) fence_operand_u32(pk[kk][j]);  // the A operand stayed live until here
+      for (int j = 0; j < 4; ++j) fence_operand_u32(pf[kk][j]);  // the A operand stayed live until here
   };
-  auto s_ready = [&] {
+  auto s_ready = [&](SAcc& sc) {
 #pragma unroll
-    for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(s[i]);
+    for (int i = 0; i < Traits::kSAcc; ++i) fence_operand(sc[i]);
   };
   auto zero_o = [&] {
 #pragma unroll
@@ -261,11 +275,11 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // some rows see whole is masked per score, against the bounds that can cut it: the lower one only
   // where the tile starts before the keys every row sees (inner), the upper one only where it ends
   // after them (a 128-key window's two tiles need one compare a score, not two).
-  auto softmax = [&](Item& c, int nb, float alpha[2]) {
+  auto softmax = [&](SAcc& sc, Item& c, int nb, float alpha[2]) {
     const int n0 = nb * kBN;
     const bool mask_lo = n0 < c.inner_begin, mask_hi = n0 + kBN > c.inner_end;
-    const bool transformed = p.softcap > 0.f || !(p.scale > 0.f);  // max(s * scale) != scale * max(s)
-    if (transformed) scale_scores<Traits::kSAcc>(p, s);
+    constexpr bool transformed = Transform;  // max(s * scale) != scale * max(s)
+    if constexpr (transformed) scale_scores<Traits::kSAcc>(p, sc);
     const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
     const float unit_log2 = unit * kLog2e;
     if (mask_lo || mask_hi) {
@@ -281,7 +295,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
 #pragma unroll
             for (int e = 0; e < 2; ++e)
               if ((decltype(lo_c)::value && nt * 8 + e < lo) || (decltype(hi_c)::value && nt * 8 + e >= hi))
-                s[4 * nt + 2 * i + e] = -INFINITY;
+                sc[4 * nt + 2 * i + e] = -INFINITY;
         };
         if (mask_lo && mask_hi) mask_row(std::true_type{}, std::true_type{});
         else if (mask_lo) mask_row(std::true_type{}, std::false_type{});
@@ -292,7 +306,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     for (int i = 0; i < 2; ++i) {
       float mx = -INFINITY;
 #pragma unroll
-      for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(s[4 * nt + 2 * i], s[4 * nt + 2 * i + 1]));
+      for (int nt = 0; nt < kBN / 8; ++nt) mx = fmaxf(mx, fmaxf(sc[4 * nt + 2 * i], sc[4 * nt + 2 * i + 1]));
       mx = fmaxf(c.m_run[i], quad_max(mx) * unit);
       const float base_i = softmax_base(mx) * kLog2e;
       alpha[i] = exp_from(c.m_run[i], base_i);
@@ -300,24 +314,24 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       float sum = 0.f;
 #pragma unroll
       for (int nt = 0; nt < kBN / 8; ++nt) {
-        const float p0 = exp2_approx(fmaf(s[4 * nt + 2 * i], unit_log2, -base_i));
-        const float p1 = exp2_approx(fmaf(s[4 * nt + 2 * i + 1], unit_log2, -base_i));
-        s[4 * nt + 2 * i] = p0;
-        s[4 * nt + 2 * i + 1] = p1;
+        const float p0 = exp2_approx(fmaf(sc[4 * nt + 2 * i], unit_log2, -base_i));
+        const float p1 = exp2_approx(fmaf(sc[4 * nt + 2 * i + 1], unit_log2, -base_i));
+        sc[4 * nt + 2 * i] = p0;
+        sc[4 * nt + 2 * i + 1] = p1;
         sum += p0 + p1;
       }
       c.l_run[i] = c.l_run[i] * alpha[i] + sum;  // FA2 sums the fp32 p, before rounding
     }
   };
   // P = round(p) into the A fragments; the probe records the rounded values.
-  auto pack_p = [&](Item& c, int nb) {
+  auto pack_p = [&](SAcc& sc, PFrag& pf, Item& c, int nb) {
 #pragma unroll
     for (int kk = 0; kk < Traits::kPSteps; ++kk)
 #pragma unroll
       for (int jj = 0; jj < 4; ++jj) {
         float r0, r1;
-        pk[kk][jj] = pack_round<T>(s[8 * kk + 2 * jj], s[8 * kk + 2 * jj + 1], &r0, &r1);
-        if constexpr (Probe) s[8 * kk + 2 * jj] = r0, s[8 * kk + 2 * jj + 1] = r1;
+        pf[kk][jj] = pack_round<T>(sc[8 * kk + 2 * jj], sc[8 * kk + 2 * jj + 1], &r0, &r1);
+        if constexpr (Probe) sc[8 * kk + 2 * jj] = r0, sc[8 * kk + 2 * jj + 1] = r1;
       }
     if constexpr (Probe) {
       if (c.probing) {
@@ -329,7 +343,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
             for (int nt = 0; nt < kBN / 8; ++nt)
 #pragma unroll
               for (int e = 0; e < 2; ++e)
-                probe_p(p, c.row[i], int64_t(nb) * kBN + nt * 8 + 2 * t + e, s[4 * nt + 2 * i + e]);
+                probe_p(p, c.row[i], int64_t(nb) * kBN + nt * 8 + 2 * t + e, sc[4 * nt + 2 * i + e]);
             if (t == 0) probe_stats(p, c.row[i], nb, c.m_run[i], l_full);
           }
         }
@@ -452,6 +466,46 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int n_tiles = cur.n_end - cur.n_begin;
     if (n_tiles == 0) {
       release(&bars.q_empty[cur.qs]);
+    } else if (Traits::kPairItems && n_tiles == 2) {
+      // A two-tile item (a 128-key window, a short causal row block): both S issued in one turn, both
+      // softmaxes back to back (tile 1's reductions overlap tile 0's exponentials), both P·V in one
+      // turn into separate accumulators, then O = (P0·V0) alpha + P1·V1 - the loop's arithmetic (P0·V0
+      // rescaled, P1·V1 added) up to the order of that one fp32 addition. Two GEMM round trips an item
+      // instead of three.
+      issues_left = 2;
+      if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
+      handed = has_next;
+      float alpha[2];
+      const int k0 = kv_it, k1 = kv_it + 1;
+      mbar_wait(&bars.k_full[k0 % kS], (k0 / kS) & 1);
+      mbar_wait(&bars.k_full[k1 % kS], (k1 / kS) & 1);
+      my_turn();
+      issue_s(s, k0 % kS);
+      issue_s(s2, k1 % kS);
+      your_turn();
+      wgmma_wait<0>();
+      s_ready(s);
+      s_ready(s2);
+      release(&bars.k_empty[k0 % kS]);
+      release(&bars.k_empty[k1 % kS]);
+      release(&bars.q_empty[cur.qs]);
+      softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
+      pack_p(s, pk, cur, cur.n_begin);
+      softmax(s2, cur, cur.n_begin + 1, alpha);  // alpha: from tile 0's running max to both tiles'
+      pack_p(s2, pk2, cur, cur.n_begin + 1);
+      mbar_wait(&bars.v_full[k0 % kS], (k0 / kS) & 1);
+      mbar_wait(&bars.v_full[k1 % kS], (k1 / kS) & 1);
+      my_turn();
+      issue_pv(o, pk, k0 % kS);
+      issue_pv(o2, pk2, k1 % kS, true);
+      your_turn();
+      wgmma_wait<0>();
+      o_ready(o, pk);
+      o_ready(o2, pk2);
+      release(&bars.v_empty[k0 % kS]);
+      release(&bars.v_empty[k1 % kS]);
+#pragma unroll
+      for (int i = 0; i < Traits::kOAcc; ++i) o[i] = fmaf(o[i], alpha[(i / 2) % 2], o2[i]);
     } else {
       issues_left = n_tiles + 1;  // S(0), one S + P·V per further tile, the last P·V
       if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
@@ -459,40 +513,40 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       float alpha[2];
       mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
       my_turn();
-      issue_s(kv_it % kS);
+      issue_s(s, kv_it % kS);
       your_turn();
       wgmma_wait<0>();
-      s_ready();
+      s_ready(s);
       release(&bars.k_empty[kv_it % kS]);
       if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
-      softmax(cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
-      pack_p(cur, cur.n_begin);
+      softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
+      pack_p(s, pk, cur, cur.n_begin);
       for (int it = 1; it < n_tiles; ++it) {
         const int now = kv_it + it, prev = now - 1;
         mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
         mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
         my_turn();
-        issue_s(now % kS);
-        issue_pv(prev % kS);
+        issue_s(s, now % kS);
+        issue_pv(o, pk, prev % kS);
         your_turn();
         wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
-        s_ready();
+        s_ready(s);
         release(&bars.k_empty[now % kS]);
         if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
-        softmax(cur, cur.n_begin + it, alpha);
+        softmax(s, cur, cur.n_begin + it, alpha);
         wgmma_wait<0>();
-        o_ready();
+        o_ready(o, pk);
         release(&bars.v_empty[prev % kS]);
         rescale_o(alpha);
-        pack_p(cur, cur.n_begin + it);
+        pack_p(s, pk, cur, cur.n_begin + it);
       }
       const int last = kv_it + n_tiles - 1;
       mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
       my_turn();
-      issue_pv(last % kS);
+      issue_pv(o, pk, last % kS);
       your_turn();
       wgmma_wait<0>();
-      o_ready();
+      o_ready(o, pk);
       release(&bars.v_empty[last % kS]);
     }
     epilogue(cur);

@@ -73,24 +73,26 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
   const sm90_detail::Maps& maps = sm90_detail::maps_for<T>(p, Traits::kBlockM, Traits::kBlockN);
   ATTNSCOPE_BOOL_SWITCH(sinks, kSinks, [&] {
     ATTNSCOPE_BOOL_SWITCH(probe, kProbe, [&] {
-      auto kernel = &flash_fwd_sm90_kernel<Traits, kSinks, kProbe>;
-      static bool configured = false;
-      if (!configured) {
-        ATTNSCOPE_CUDA_CHECK(
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
-        configured = true;
-      }
-      static int sms = 0;
-      if (sms == 0) {
-        int dev = 0;
-        ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&dev));
-        ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-      }
-      const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
-      const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
-      if (grid == 0) return;
-      kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v, maps.o);
-      ATTNSCOPE_LAUNCH_CHECK();
+      ATTNSCOPE_BOOL_SWITCH(sm90_transforms_scores(p), kTransform, [&] {
+        auto kernel = &flash_fwd_sm90_kernel<Traits, kSinks, kProbe, kTransform>;
+        static bool configured = false;
+        if (!configured) {
+          ATTNSCOPE_CUDA_CHECK(
+              cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
+          configured = true;
+        }
+        static int sms = 0;
+        if (sms == 0) {
+          int dev = 0;
+          ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&dev));
+          ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        }
+        const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
+        const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
+        if (grid == 0) return;
+        kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v, maps.o);
+        ATTNSCOPE_LAUNCH_CHECK();
+      });
     });
   });
 }

@@ -48,6 +48,9 @@ struct FlashTraitsSm90 {
   static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
   static constexpr int kProducerRegs = 24;
   static constexpr int kConsumerRegs = 240;
+  // Items of exactly two tiles take a path with a second S, P and O accumulator (kernel body) where
+  // the registers allow it: at D = 64, 128 more a thread (O 32, S 64, P 32); at D = 128 O alone is 64.
+  static constexpr bool kPairItems = HeadDim <= 64;
   static constexpr int kSAcc = kBlockN / 2;   // S accumulator registers a thread (m64nN: N/2)
   static constexpr int kOAcc = kHeadDim / 2;  // O accumulator registers a thread
   static constexpr int kPSteps = kBlockN / 16;  // k16 steps of O += P·V
