@@ -33,9 +33,21 @@
 
 namespace attnscope::cuda {
 
-// Whether the scores are transformed before the softmax (the kernel's Transform): a softcap, or a
-// scale for which max(s * scale) != scale * max(s).
-inline bool sm90_transforms_scores(const FlashParams& p) { return p.softcap > 0.f || !(p.scale > 0.f); }
+// The kernel's variants, each an instantiation of its own (the code a layer never runs stays out of
+// the instruction cache: ncu on the 128-key window counted 15% of the warps' stalls on instruction
+// fetch with all of it in one kernel, and every D = 64 case lost 2-3% to the two-tile path's code):
+//   Tiles:     the tile loop;
+//   Transform: scores transformed before the softmax (a softcap, or a scale for which
+//              max(s * scale) != scale * max(s)): the softcap's tanh alone was half the SASS;
+//   Pairs:     items of exactly two tiles take their own path (Traits::kPairItems, kernel body), for
+//              layers whose items mostly are two tiles: a sliding window of at most kBlockN keys.
+enum class Sm90Variant { Tiles, Transform, Pairs };
+inline Sm90Variant sm90_variant(const FlashParams& p, bool pair_items, int block_n) {
+  if (p.softcap > 0.f || !(p.scale > 0.f)) return Sm90Variant::Transform;
+  if (pair_items && p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right <= block_n)
+    return Sm90Variant::Pairs;
+  return Sm90Variant::Tiles;
+}
 
 template <int kQStages, int kStages>
 struct Sm90Barriers {
@@ -74,10 +86,7 @@ struct ItemInfo {
   float sink;                    // the head's sink logit (-inf without sinks)
 };
 
-// Transform: scores transformed before the softmax (a softcap, or a scale <= 0: sm90_transforms_scores),
-// a kernel of its own: inlined into the four softmax sites, the softcap's tanh was half the kernel's
-// SASS, and ncu on the 128-key window counted 15% of the warps' stalls on instruction fetch.
-template <class Traits, bool Sinks, bool Probe, bool Transform>
+template <class Traits, bool Sinks, bool Probe, Sm90Variant Variant>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     flash_fwd_sm90_kernel(const __grid_constant__ FlashParams p, const __grid_constant__ CUtensorMap map_q,
                           const __grid_constant__ CUtensorMap map_k, const __grid_constant__ CUtensorMap map_v,
@@ -176,8 +185,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   OAcc o;
   SAcc s;
   PFrag pk;
-  OAcc o2;  // a two-tile item's second S, P and P·V (Traits::kPairItems; unused, and allocated no
-  SAcc s2;  // registers, where it is off)
+  OAcc o2;  // a two-tile item's second S, P and P·V (the Pairs variant; unused, and allocated no
+  SAcc s2;  // registers, in the others)
   PFrag pk2;
   auto release = [&](uint64_t* bar) {
     if (lane == 0) mbar_arrive(bar);
@@ -278,7 +287,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   auto softmax = [&](SAcc& sc, Item& c, int nb, float alpha[2]) {
     const int n0 = nb * kBN;
     const bool mask_lo = n0 < c.inner_begin, mask_hi = n0 + kBN > c.inner_end;
-    constexpr bool transformed = Transform;  // max(s * scale) != scale * max(s)
+    constexpr bool transformed = Variant == Sm90Variant::Transform;  // max(s * scale) != scale * max(s)
     if constexpr (transformed) scale_scores<Traits::kSAcc>(p, sc);
     const float unit = transformed ? 1.f : p.scale;  // s -> scaled units
     const float unit_log2 = unit * kLog2e;
@@ -466,7 +475,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int n_tiles = cur.n_end - cur.n_begin;
     if (n_tiles == 0) {
       release(&bars.q_empty[cur.qs]);
-    } else if (Traits::kPairItems && n_tiles == 2) {
+    } else if (Variant == Sm90Variant::Pairs && Traits::kPairItems && n_tiles == 2) {
       // A two-tile item (a 128-key window, a short causal row block): both S issued in one turn, both
       // softmaxes back to back (tile 1's reductions overlap tile 0's exponentials), both P·V in one
       // turn into separate accumulators, then O = (P0·V0) alpha + P1·V1 - the loop's arithmetic (P0·V0

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/flash_launch.h"
@@ -73,8 +74,8 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
   const sm90_detail::Maps& maps = sm90_detail::maps_for<T>(p, Traits::kBlockM, Traits::kBlockN);
   ATTNSCOPE_BOOL_SWITCH(sinks, kSinks, [&] {
     ATTNSCOPE_BOOL_SWITCH(probe, kProbe, [&] {
-      ATTNSCOPE_BOOL_SWITCH(sm90_transforms_scores(p), kTransform, [&] {
-        auto kernel = &flash_fwd_sm90_kernel<Traits, kSinks, kProbe, kTransform>;
+      auto launch = [&](auto variant) {
+        auto kernel = &flash_fwd_sm90_kernel<Traits, kSinks, kProbe, decltype(variant)::value>;
         static bool configured = false;
         if (!configured) {
           ATTNSCOPE_CUDA_CHECK(
@@ -92,7 +93,15 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
         if (grid == 0) return;
         kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v, maps.o);
         ATTNSCOPE_LAUNCH_CHECK();
-      });
+      };
+      using V = Sm90Variant;
+      switch (sm90_variant(p, Traits::kPairItems, Traits::kBlockN)) {
+        case V::Transform: launch(std::integral_constant<V, V::Transform>{}); break;
+        case V::Pairs:
+          if constexpr (Traits::kPairItems) launch(std::integral_constant<V, V::Pairs>{});
+          break;
+        case V::Tiles: launch(std::integral_constant<V, V::Tiles>{}); break;
+      }
     });
   });
 }
