@@ -3,13 +3,14 @@
 // (O += P·V), warp specialisation with an mbarrier pipeline, and the softmax of one tile overlapped
 // with the GEMMs of the next:
 //   producer (warpgroup 0, one thread): per work item Q (when the consumers have released the previous
-//     item's: q_empty), then K(j), V(j) into stage j % kStages (flash_traits_sm90.h) when the
-//     consumers have released it (k_empty / v_empty), each completing on q_full / k_full / v_full by
-//     transaction bytes;
+//     item's: q_empty) and the decoded item (ItemInfo), then K(j), V(j) into stage j % kStages
+//     (flash_traits_sm90.h) when the consumers have released it (k_empty / v_empty), each completing on
+//     q_full / k_full / v_full by transaction bytes;
 //   consumers (warpgroups 1, 2; 64 rows each): S(0) = Q·K(0)ᵀ, softmax; then per tile j >= 1:
 //     issue S(j) = Q·K(j)ᵀ, issue O += P(j-1)·V(j-1), wait for S(j) only, release K(j), mask and
 //     softmax S(j) while P·V runs, wait for it, release V(j-1), rescale O, P(j) = round(p);
-//     finally O += P(last)·V(last) and the epilogue O / L.
+//     finally O += P(last)·V(last) and the epilogue O / L, out through shared memory and a TMA store.
+//     The Pairs variant (Sm90Variant) takes items of exactly two tiles in two GEMM turns instead of three.
 // Arithmetic as the sm80 kernel and the CPU versions (kernels/cpu/flash_cpu.cpp with kv_tile =
 // kBlockN): S in fp32, scale / softcap / mask in fp32, running max and sum in fp32 (l sums the fp32 p),
 // P rounded to the input dtype before P·V, O / L rounded once. Sinks: m starts at the sink logit and
