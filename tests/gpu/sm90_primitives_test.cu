@@ -1,9 +1,10 @@
 // The Hopper building blocks of the sm90 flash kernel, each against a CPU computation: TMA tile loads
 // with 128-byte swizzle (zero fill past the tensor's rows and columns), the mbarrier transaction count,
 // wgmma with both operands in shared memory (S = Q·Kᵀ, K-major descriptors) and with A from registers
-// (O = P·V, V N-major through imm-trans-b), in the accumulator and A-fragment orders the kernel assumes.
-// One block, one warpgroup; fresh random inputs; outputs poisoned with NaN first. Skips without an
-// sm90 GPU.
+// (O = P·V, V N-major through imm-trans-b), in the accumulator and A-fragment orders the kernel assumes,
+// and the epilogue's way out: O rounded into the 128-byte-swizzled layout with stmatrix, then TMA
+// stores (bulk group, wait) that write only the tensor's rows and columns. One block, one warpgroup;
+// fresh random inputs; outputs poisoned first. Skips without an sm90 GPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
@@ -33,7 +34,8 @@ namespace {
 template <class T, int D, int N>
 __global__ void __launch_bounds__(128) primitives_kernel(const __grid_constant__ CUtensorMap mq,
                                                          const __grid_constant__ CUtensorMap mk,
-                                                         const __grid_constant__ CUtensorMap mv, float* s_out,
+                                                         const __grid_constant__ CUtensorMap mv,
+                                                         const __grid_constant__ CUtensorMap mo, float* s_out,
                                                          float* o_out, float p_scale) {
   extern __shared__ uint8_t smem_raw[];
   __shared__ uint64_t bar;
@@ -108,6 +110,30 @@ __global__ void __launch_bounds__(128) primitives_kernel(const __grid_constant__
     o_out[(row + 8) * D + col] = o[4 * i + 2];
     o_out[(row + 8) * D + col + 1] = o[4 * i + 3];
   }
+  // The epilogue (flash_fwd_sm90.cuh): O rounded to T into Q's buffer, now free, as [D/64][64][64]
+  // with 128-byte swizzle; stmatrix x4 matrices (i, rows 0-7), (i, rows 8-15), (i + 1, 0-7), (i + 1,
+  // 8-15) of the warp's 16 rows, lane L addressing row L % 8 of matrix L / 8.
+  T* sO = sQ;
+  const int mat = lane / 8, r_in = lane % 8;
+  const int srow = 16 * warp + 8 * (mat % 2) + r_in;
+#pragma unroll
+  for (int i = 0; i < D / 8; i += 2) {
+    const int my_i = i + mat / 2;
+    const uint32_t addr = smem_u32(sO) + (my_i / 8) * (64 * 128) + srow * 128 + (((my_i % 8) ^ r_in) * 16);
+    float r0, r1;
+    stmatrix_x4(addr, pack_round<T>(o[4 * i], o[4 * i + 1], &r0, &r1),
+                pack_round<T>(o[4 * i + 2], o[4 * i + 3], &r0, &r1),
+                pack_round<T>(o[4 * i + 4], o[4 * i + 5], &r0, &r1),
+                pack_round<T>(o[4 * i + 6], o[4 * i + 7], &r0, &r1));
+  }
+  fence_proxy_async_shared();
+  __syncthreads();
+  if (tid == 0) {
+    for (int cb = 0; cb < D / 64; ++cb) tma_store_3d(&mo, sO + cb * 64 * 64, cb * 64, 0, 0);
+    bulk_commit_group();
+    bulk_wait_group_read<0>();
+    bulk_wait_group<0>();
+  }
 }
 
 template <class T>
@@ -152,34 +178,41 @@ void check(int d_real, int q_rows, int kv_rows, uint64_t seed) {
     return v;
   };
   std::vector<uint16_t> q = fill(q_rows), k = fill(kv_rows), v = fill(kv_rows);
-  void *dq, *dk, *dv;
+  void *dq, *dk, *dv, *dst;
   float *ds, *dout;
+  // The stored O: q_rows x d_real, then a guard of 64 elements the TMA store must not reach.
+  const size_t st_elems = size_t(q_rows) * d_real + 64;
   CK(cudaMalloc(&dq, q.size() * 2));
   CK(cudaMalloc(&dk, k.size() * 2));
   CK(cudaMalloc(&dv, v.size() * 2));
   CK(cudaMalloc(&ds, 64 * N * 4));
   CK(cudaMalloc(&dout, 64 * D * 4));
+  CK(cudaMalloc(&dst, st_elems * 2));
+  CK(cudaMemset(dst, 0xFF, st_elems * 2));
   CK(cudaMemcpy(dq, q.data(), q.size() * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dk, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
   CK(cudaMemcpy(dv, v.data(), v.size() * 2, cudaMemcpyHostToDevice));
   CK(cudaMemset(ds, 0xFF, 64 * N * 4));
   CK(cudaMemset(dout, 0xFF, 64 * D * 4));
-  CUtensorMap mq, mk, mv;
+  CUtensorMap mq, mk, mv, mo;
   const bool fp16 = std::is_same_v<T, __half>;
   ASSERT_TRUE(make_tile_map(&mq, {dq, fp16, d_real, q_rows, 1, d_real, int64_t(q_rows) * d_real, 64}, &why)) << why;
   ASSERT_TRUE(make_tile_map(&mk, {dk, fp16, d_real, kv_rows, 1, d_real, int64_t(kv_rows) * d_real, N}, &why)) << why;
   ASSERT_TRUE(make_tile_map(&mv, {dv, fp16, d_real, kv_rows, 1, d_real, int64_t(kv_rows) * d_real, N}, &why)) << why;
+  ASSERT_TRUE(make_tile_map(&mo, {dst, fp16, d_real, q_rows, 1, d_real, int64_t(q_rows) * d_real, 64}, &why)) << why;
   const int smem = (64 + 2 * N) * D * 2 + 1024;
   auto kernel = &primitives_kernel<T, D, N>;
   CK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   const float p_scale = 0.05f;
-  kernel<<<1, 128, smem>>>(mq, mk, mv, ds, dout, p_scale);
+  kernel<<<1, 128, smem>>>(mq, mk, mv, mo, ds, dout, p_scale);
   CK(cudaGetLastError());
   CK(cudaDeviceSynchronize());
   std::vector<float> s(64 * N), o(64 * D);
   CK(cudaMemcpy(s.data(), ds, s.size() * 4, cudaMemcpyDeviceToHost));
   CK(cudaMemcpy(o.data(), dout, o.size() * 4, cudaMemcpyDeviceToHost));
-  cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(ds), cudaFree(dout);
+  std::vector<uint16_t> stored(st_elems);
+  CK(cudaMemcpy(stored.data(), dst, st_elems * 2, cudaMemcpyDeviceToHost));
+  cudaFree(dq), cudaFree(dk), cudaFree(dv), cudaFree(ds), cudaFree(dout), cudaFree(dst);
 
   auto qv = [&](int r, int c) { return r < q_rows && c < d_real ? from_bits<T>(q[size_t(r) * d_real + c]) : 0.f; };
   auto kv = [&](const std::vector<uint16_t>& m, int r, int c) {
@@ -212,6 +245,18 @@ void check(int d_real, int q_rows, int kv_rows, uint64_t seed) {
         ADD_FAILURE() << "O[" << i << "][" << c << "] = " << got << ", expected " << ref;
     }
   ASSERT_EQ(bad, 0) << bad << " O mismatches";
+  // The stored O: every row < q_rows and column < d_real is the kernel's O rounded to T, bit for bit;
+  // the guard past the tensor keeps its poison.
+  for (int i = 0; i < q_rows; ++i)
+    for (int c = 0; c < d_real; ++c) {
+      const uint16_t want = to_bits<T>(o[i * D + c]), got = stored[size_t(i) * d_real + c];
+      if (got != want && bad++ < 5)
+        ADD_FAILURE() << "stored O[" << i << "][" << c << "] = " << from_bits<T>(got) << ", expected "
+                      << from_bits<T>(want);
+    }
+  for (size_t e = size_t(q_rows) * d_real; e < st_elems; ++e)
+    if (stored[e] != 0xFFFF && bad++ < 5) ADD_FAILURE() << "the TMA store wrote past the tensor at element " << e;
+  ASSERT_EQ(bad, 0) << bad << " stored-O mismatches";
 }
 
 TEST(Sm90Primitives, Bf16D128N128) { check<__nv_bfloat16, 128, 128>(128, 64, 128, 1); }
