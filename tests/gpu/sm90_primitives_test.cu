@@ -2,8 +2,8 @@
 // with 128-byte swizzle (zero fill past the tensor's rows and columns), the mbarrier transaction count,
 // wgmma with both operands in shared memory (S = Q·Kᵀ, K-major descriptors) and with A from registers
 // (O = P·V, V N-major through imm-trans-b), in the accumulator and A-fragment orders the kernel assumes,
-// and the epilogue's way out: O rounded into the 128-byte-swizzled layout with stmatrix, then TMA
-// stores (bulk group, wait) that write only the tensor's rows and columns. One block, one warpgroup;
+// and the epilogue's way out: O rounded into the 128-byte-swizzled layout (stmatrix_rows_sw128), then
+// TMA stores (bulk group, wait) that write only the tensor's rows and columns. One block, one warpgroup;
 // fresh random inputs; outputs poisoned first. Skips without an sm90 GPU.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -111,21 +111,11 @@ __global__ void __launch_bounds__(128) primitives_kernel(const __grid_constant__
     o_out[(row + 8) * D + col + 1] = o[4 * i + 3];
   }
   // The epilogue (flash_fwd_sm90.cuh): O rounded to T into Q's buffer, now free, as [D/64][64][64]
-  // with 128-byte swizzle; stmatrix x4 matrices (i, rows 0-7), (i, rows 8-15), (i + 1, 0-7), (i + 1,
-  // 8-15) of the warp's 16 rows, lane L addressing row L % 8 of matrix L / 8.
+  // with 128-byte swizzle.
   T* sO = sQ;
-  const int mat = lane / 8, r_in = lane % 8;
-  const int srow = 16 * warp + 8 * (mat % 2) + r_in;
-#pragma unroll
-  for (int i = 0; i < D / 8; i += 2) {
-    const int my_i = i + mat / 2;
-    const uint32_t addr = smem_u32(sO) + (my_i / 8) * (64 * 128) + srow * 128 + (((my_i % 8) ^ r_in) * 16);
-    float r0, r1;
-    stmatrix_x4(addr, pack_round<T>(o[4 * i], o[4 * i + 1], &r0, &r1),
-                pack_round<T>(o[4 * i + 2], o[4 * i + 3], &r0, &r1),
-                pack_round<T>(o[4 * i + 4], o[4 * i + 5], &r0, &r1),
-                pack_round<T>(o[4 * i + 6], o[4 * i + 7], &r0, &r1));
-  }
+  float r0, r1;
+  stmatrix_rows_sw128<D>(smem_u32(sO), o, 1.f, 1.f, warp, lane,
+                         [&](float x, float y) { return pack_round<T>(x, y, &r0, &r1); });
   fence_proxy_async_shared();
   __syncthreads();
   if (tid == 0) {

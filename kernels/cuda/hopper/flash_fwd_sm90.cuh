@@ -392,20 +392,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     if constexpr (Traits::kStoreOViaSmem) {
       if (o_issuer) bulk_wait_group_read<0>();
       named_barrier_sync(3 + ci, 128);
-      // stmatrix x4: matrices (nt, row half 0), (nt, 1), (nt + 1, 0), (nt + 1, 1); lane L addresses row
-      // L % 8 of matrix L / 8.
-      const int mat = lane / 8, r_in = lane % 8;
-      const int row = 16 * warp_in_wg + 8 * (mat % 2) + r_in;  // within the warpgroup's 64
-      const uint32_t row_base = smem_u32(sO) + ci * 64 * kD * 2 + row * 128;
-#pragma unroll
-      for (int nt = 0; nt < kD / 8; nt += 2) {
-        const int my_nt = nt + mat / 2;
-        const uint32_t addr = row_base + (my_nt / 8) * (64 * 128) + (((my_nt % 8) ^ r_in) * 16);
-        stmatrix_x4(addr, pack_round<T>(o[4 * nt] * inv[0], o[4 * nt + 1] * inv[0], &r0, &r1),
-                    pack_round<T>(o[4 * nt + 2] * inv[1], o[4 * nt + 3] * inv[1], &r0, &r1),
-                    pack_round<T>(o[4 * nt + 4] * inv[0], o[4 * nt + 5] * inv[0], &r0, &r1),
-                    pack_round<T>(o[4 * nt + 6] * inv[1], o[4 * nt + 7] * inv[1], &r0, &r1));
-      }
+      stmatrix_rows_sw128<kD>(smem_u32(sO) + ci * 64 * kD * 2, o, inv[0], inv[1], warp_in_wg, lane,
+                              [&](float x, float y) { return pack_round<T>(x, y, &r0, &r1); });
       fence_proxy_async_shared();
       named_barrier_sync(3 + ci, 128);
       if (o_issuer) {

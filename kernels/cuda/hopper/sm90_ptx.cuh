@@ -89,6 +89,25 @@ __device__ __forceinline__ void stmatrix_x4(uint32_t smem_addr, uint32_t r0, uin
                "r"(r1), "r"(r2), "r"(r3)
                : "memory");
 }
+// A warpgroup's m64 x D fp32 accumulator (wgmma order: o[4i + e] is row 16 warp + lane / 4, + 8 for
+// e >= 2, column 8i + 2 (lane % 4) + e % 2), each row times its scale (inv0 for the upper eight rows of
+// the warp's sixteen, inv1 for the lower), rounded to T and written with stmatrix x4 into `base` as
+// [D / 64][64][64] 16-bit elements with 128-byte swizzle: what a TMA store of 64-row boxes reads.
+// `round` is pack_round<T> (kernels/cuda/mma_util.cuh): two floats -> one packed pair.
+template <int D, class Round>
+__device__ __forceinline__ void stmatrix_rows_sw128(uint32_t base, const float* o, float inv0, float inv1, int warp,
+                                                    int lane, Round round) {
+  // Matrices (i, row half 0), (i, 1), (i + 1, 0), (i + 1, 1); lane L addresses row L % 8 of matrix L / 8.
+  const int mat = lane / 8, r_in = lane % 8;
+  const uint32_t row_base = base + (16 * warp + 8 * (mat % 2) + r_in) * 128;
+#pragma unroll
+  for (int i = 0; i < D / 8; i += 2) {
+    const int my_i = i + mat / 2;  // the 16-byte chunk this lane addresses: column block my_i / 8
+    stmatrix_x4(row_base + (my_i / 8) * (64 * 128) + (((my_i % 8) ^ r_in) * 16),
+                round(o[4 * i] * inv0, o[4 * i + 1] * inv0), round(o[4 * i + 2] * inv1, o[4 * i + 3] * inv1),
+                round(o[4 * i + 4] * inv0, o[4 * i + 5] * inv0), round(o[4 * i + 6] * inv1, o[4 * i + 7] * inv1));
+  }
+}
 __device__ __forceinline__ void tma_prefetch_descriptor(const CUtensorMap* map) {
   asm volatile("prefetch.tensormap [%0];\n" ::"l"(reinterpret_cast<uint64_t>(map)) : "memory");
 }
