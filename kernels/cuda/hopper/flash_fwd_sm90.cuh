@@ -464,88 +464,89 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     const int n_tiles = cur.n_end - cur.n_begin;
     if (n_tiles == 0) {
       release(&bars.q_empty[cur.qs]);
-    } else if (Variant == Sm90Variant::Pairs && Traits::kPairItems && n_tiles == 2) {
-      // A two-tile item (a 128-key window, a short causal row block): both S issued in one turn, both
-      // softmaxes back to back (tile 1's reductions overlap tile 0's exponentials), both P·V in one
-      // turn into separate accumulators, then O = (P0·V0) alpha + P1·V1 - the loop's arithmetic (P0·V0
-      // rescaled, P1·V1 added) up to the order of that one fp32 addition. Two GEMM round trips an item
-      // instead of three.
-      issues_left = 2;
-      if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
-      handed = has_next;
-      float alpha[2];
-      const int k0 = kv_it, k1 = kv_it + 1;
-      mbar_wait(&bars.k_full[k0 % kS], (k0 / kS) & 1);
-      mbar_wait(&bars.k_full[k1 % kS], (k1 / kS) & 1);
-      my_turn();
-      issue_s(s, k0 % kS);
-      issue_s(s2, k1 % kS);
-      your_turn();
-      wgmma_wait<0>();
-      s_ready(s);
-      s_ready(s2);
-      release(&bars.k_empty[k0 % kS]);
-      release(&bars.k_empty[k1 % kS]);
-      release(&bars.q_empty[cur.qs]);
-      softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
-      pack_p(s, pk, cur, cur.n_begin);
-      softmax(s2, cur, cur.n_begin + 1, alpha);  // alpha: from tile 0's running max to both tiles'
-      pack_p(s2, pk2, cur, cur.n_begin + 1);
-      mbar_wait(&bars.v_full[k0 % kS], (k0 / kS) & 1);
-      mbar_wait(&bars.v_full[k1 % kS], (k1 / kS) & 1);
-      my_turn();
-      issue_pv(o, pk, k0 % kS);
-      issue_pv(o2, pk2, k1 % kS, true);
-      your_turn();
-      wgmma_wait<0>();
-      o_ready(o, pk);
-      o_ready(o2, pk2);
-      release(&bars.v_empty[k0 % kS]);
-      release(&bars.v_empty[k1 % kS]);
-#pragma unroll
-      for (int i = 0; i < Traits::kOAcc; ++i) o[i] = fmaf(o[i], alpha[(i / 2) % 2], o2[i]);
     } else {
-      issues_left = n_tiles + 1;  // S(0), one S + P·V per further tile, the last P·V
+      const bool pair = Variant == Sm90Variant::Pairs && Traits::kPairItems && n_tiles == 2;
+      // The GEMM issues of this warpgroup in the item: a pair's S0 + S1 and P·V0 + P·V1; else S(0), one
+      // S + P·V per further tile, the last P·V.
+      issues_left = pair ? 2 : n_tiles + 1;
       if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
       handed = has_next;  // after this item's last issue (both warpgroups keep the same account)
       float alpha[2];
-      mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
-      my_turn();
-      issue_s(s, kv_it % kS);
-      your_turn();
-      wgmma_wait<0>();
-      s_ready(s);
-      release(&bars.k_empty[kv_it % kS]);
-      if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
-      softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
-      pack_p(s, pk, cur, cur.n_begin);
-      for (int it = 1; it < n_tiles; ++it) {
-        const int now = kv_it + it, prev = now - 1;
-        mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
-        mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
+      if (pair) {
+        // A two-tile item (a 128-key window, a short causal row block): both S issued in one turn, both
+        // softmaxes back to back (tile 1's reductions overlap tile 0's exponentials), both P·V in one
+        // turn into separate accumulators, then O = (P0·V0) alpha + P1·V1 - the loop's arithmetic (P0·V0
+        // rescaled, P1·V1 added) up to the order of that one fp32 addition. Two GEMM round trips an item
+        // instead of three.
+        const int k0 = kv_it, k1 = kv_it + 1;
+        mbar_wait(&bars.k_full[k0 % kS], (k0 / kS) & 1);
+        mbar_wait(&bars.k_full[k1 % kS], (k1 / kS) & 1);
         my_turn();
-        issue_s(s, now % kS);
-        issue_pv(o, pk, prev % kS);
+        issue_s(s, k0 % kS);
+        issue_s(s2, k1 % kS);
         your_turn();
-        wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
+        wgmma_wait<0>();
         s_ready(s);
-        release(&bars.k_empty[now % kS]);
-        if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
-        softmax(s, cur, cur.n_begin + it, alpha);
+        s_ready(s2);
+        release(&bars.k_empty[k0 % kS]);
+        release(&bars.k_empty[k1 % kS]);
+        release(&bars.q_empty[cur.qs]);
+        softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
+        pack_p(s, pk, cur, cur.n_begin);
+        softmax(s2, cur, cur.n_begin + 1, alpha);  // alpha: from tile 0's running max to both tiles'
+        pack_p(s2, pk2, cur, cur.n_begin + 1);
+        mbar_wait(&bars.v_full[k0 % kS], (k0 / kS) & 1);
+        mbar_wait(&bars.v_full[k1 % kS], (k1 / kS) & 1);
+        my_turn();
+        issue_pv(o, pk, k0 % kS);
+        issue_pv(o2, pk2, k1 % kS, true);
+        your_turn();
         wgmma_wait<0>();
         o_ready(o, pk);
-        release(&bars.v_empty[prev % kS]);
-        rescale_o(alpha);
-        pack_p(s, pk, cur, cur.n_begin + it);
+        o_ready(o2, pk2);
+        release(&bars.v_empty[k0 % kS]);
+        release(&bars.v_empty[k1 % kS]);
+#pragma unroll
+        for (int i = 0; i < Traits::kOAcc; ++i) o[i] = fmaf(o[i], alpha[(i / 2) % 2], o2[i]);
+      } else {
+        mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
+        my_turn();
+        issue_s(s, kv_it % kS);
+        your_turn();
+        wgmma_wait<0>();
+        s_ready(s);
+        release(&bars.k_empty[kv_it % kS]);
+        if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
+        softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
+        pack_p(s, pk, cur, cur.n_begin);
+        for (int it = 1; it < n_tiles; ++it) {
+          const int now = kv_it + it, prev = now - 1;
+          mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
+          mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
+          my_turn();
+          issue_s(s, now % kS);
+          issue_pv(o, pk, prev % kS);
+          your_turn();
+          wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
+          s_ready(s);
+          release(&bars.k_empty[now % kS]);
+          if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
+          softmax(s, cur, cur.n_begin + it, alpha);
+          wgmma_wait<0>();
+          o_ready(o, pk);
+          release(&bars.v_empty[prev % kS]);
+          rescale_o(alpha);
+          pack_p(s, pk, cur, cur.n_begin + it);
+        }
+        const int last = kv_it + n_tiles - 1;
+        mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
+        my_turn();
+        issue_pv(o, pk, last % kS);
+        your_turn();
+        wgmma_wait<0>();
+        o_ready(o, pk);
+        release(&bars.v_empty[last % kS]);
       }
-      const int last = kv_it + n_tiles - 1;
-      mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
-      my_turn();
-      issue_pv(o, pk, last % kS);
-      your_turn();
-      wgmma_wait<0>();
-      o_ready(o, pk);
-      release(&bars.v_empty[last % kS]);
     }
     epilogue(cur);
     kv_it += n_tiles;
