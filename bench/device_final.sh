@@ -46,8 +46,10 @@ extra=()
 export PYTHONUNBUFFERED=1
 
 # 1. The build on the CPUs (niced) while torch's peers use the GPU.
+# Every instance, said outright: a warm machine keeps build/, and a CMakeCache from a reduced experiment
+# build (-DATTNSCOPE_CI_REDUCED=ON) made stop 22's call of record a reduced one.
 stage build 240 nice -n 15 bash -c "cmake -S . -B build -G Ninja -DATTNSCOPE_GUI=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DCMAKE_BUILD_TYPE=Release ${extra[*]} && ninja -C build -j$J attnscope_cuda attnscope_gpu_tests \
+    -DCMAKE_BUILD_TYPE=Release -DATTNSCOPE_CI_REDUCED=OFF ${extra[*]} && ninja -C build -j$J attnscope_cuda attnscope_gpu_tests \
     attnscope_sm90_tests attnscope_gpu_bench attnscope" &
 build_pid=$!
 stage peers 150 python3 bench/peers.py --json "$OUT/peers.jsonl"
