@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,6 +27,8 @@
 #include <vector>
 
 #include "capture/hdf5_util.h"
+
+extern char** environ;
 
 // Present in sanitizer runtimes only. libFuzzer registers a death callback that saves the input
 // it is running as a crash: a child's deliberate death must not be saved as the harness's.
@@ -258,57 +261,44 @@ std::chrono::milliseconds hdf5_check_limit() { return std::chrono::milliseconds(
 
 namespace h5guard {
 
-ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chrono::milliseconds limit) {
+namespace {
+
+// The signals a walking child must die of (or that a parent may have ignored): default
+// dispositions, not a sanitizer's or libFuzzer's handler, which would report the fault as the
+// parent's.
+constexpr int kChildSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE, SIGALRM, SIGXCPU};
+
+// The child's progress record in a memory file both processes map: a forked child inherits the
+// mapping, a spawned one maps the descriptor it is handed.
+struct SharedProgress {
+  int fd = -1;
+  Progress* p = nullptr;
+  int open() {
+    fd = memfd_create("attnscope-hdf5-walk", MFD_CLOEXEC);
+    if (fd < 0) return errno;
+    if (ftruncate(fd, sizeof(Progress)) != 0) return errno;
+    void* mem = mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (mem == MAP_FAILED) return errno;
+    p = new (mem) Progress{};
+    return 0;
+  }
+  ~SharedProgress() {
+    if (p) munmap(p, sizeof(Progress));
+    if (fd >= 0) close(fd);
+  }
+};
+
+// No core file from a child that dies of the file.
+void no_core() {
+  const rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+}
+
+// Waits for child `pid` at most `limit`: the child holds the write end of the pipe whose read end
+// is `read_fd` and never writes, so its end of life (exit, signal, kill) is the parent's end of
+// file, which poll can wait for with a time limit. Kills it at the limit.
+ChildOutcome wait_for(pid_t pid, int read_fd, const Progress* progress, std::chrono::milliseconds limit) {
   ChildOutcome out;
-  void* mem = mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) {
-    out.kind = ChildOutcome::CannotFork;
-    out.signal_or_status = errno;
-    return out;
-  }
-  auto* progress = new (mem) Progress{};
-  // The child holds the pipe's write end and never writes: its end of life (exit, signal, kill)
-  // is the parent's end of file, which poll can wait for with a time limit.
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) {
-    out.kind = ChildOutcome::CannotFork;
-    out.signal_or_status = errno;
-    munmap(mem, sizeof(Progress));
-    return out;
-  }
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    // A fault ends the child at once and quietly: default dispositions (not a sanitizer's or
-    // libFuzzer's handler, which would report it as the parent's), no core file, no output.
-    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS, SIGPIPE, SIGALRM, SIGXCPU})
-      signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
-    const rlimit no_core{0, 0};
-    setrlimit(RLIMIT_CORE, &no_core);
-    const int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-      dup2(devnull, STDOUT_FILENO);
-      dup2(devnull, STDERR_FILENO);
-    }
-    try {
-      walk(progress);
-    } catch (...) {
-      _exit(3);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  if (pid < 0) {
-    out.kind = ChildOutcome::CannotFork;
-    out.signal_or_status = errno;
-    close(fds[0]);
-    munmap(mem, sizeof(Progress));
-    return out;
-  }
   const auto deadline = std::chrono::steady_clock::now() + limit;
   bool timed_out = false;
   for (;;) {
@@ -317,23 +307,22 @@ ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chron
       timed_out = true;
       break;
     }
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{read_fd, POLLIN, 0};
     const int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
     if (r < 0 && errno == EINTR) continue;
     if (r == 0) continue;  // the deadline is checked at the top
     char c;
-    if (r > 0 && read(fds[0], &c, 1) != 0) continue;  // never written; only EOF ends the wait
+    if (r > 0 && read(read_fd, &c, 1) != 0) continue;  // never written; only EOF ends the wait
     break;
   }
   if (timed_out) kill(pid, SIGKILL);
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  close(fds[0]);
+  close(read_fd);
   out.progress = *progress;
   out.progress.where[sizeof out.progress.where - 1] = '\0';
   out.progress.call[sizeof out.progress.call - 1] = '\0';
-  munmap(mem, sizeof(Progress));
   if (timed_out) {
     out.kind = ChildOutcome::TimedOut;
   } else if (WIFSIGNALED(st)) {
@@ -344,6 +333,168 @@ ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chron
     out.signal_or_status = WEXITSTATUS(st);
   }
   return out;
+}
+
+ChildOutcome cannot_start(int err) {
+  ChildOutcome out;
+  out.kind = ChildOutcome::CannotFork;
+  out.signal_or_status = err;
+  return out;
+}
+
+// What a spawned copy of this program finds in its environment: the file to walk, and "M W": the
+// descriptors of its progress record and of its end of the parent's pipe.
+constexpr char kWalkFileEnv[] = "ATTNSCOPE_HDF5_WALK_FILE";
+constexpr char kWalkFdsEnv[] = "ATTNSCOPE_HDF5_WALK_FDS";
+
+// The walk in a spawned copy of this program: run from a static initializer, before main (and
+// before a fuzzer's driver) could start anything, and ended with _exit. A process without those
+// variables passes through.
+[[maybe_unused]] const bool kWalkerEntry = [] {
+  const char* path = std::getenv(kWalkFileEnv);
+  const char* fds = std::getenv(kWalkFdsEnv);
+  if (!path || !fds) return false;
+  int progress_fd = -1, pipe_fd = -1;
+  struct stat st;
+  if (std::sscanf(fds, "%d %d", &progress_fd, &pipe_fd) != 2 || fstat(progress_fd, &st) != 0 ||
+      st.st_size != static_cast<off_t>(sizeof(Progress)))
+    _exit(4);
+  void* mem = mmap(nullptr, sizeof(Progress), PROT_READ | PROT_WRITE, MAP_SHARED, progress_fd, 0);
+  if (mem == MAP_FAILED) _exit(4);
+  no_core();
+  h5::silence_errors();
+  try {
+    Walker(static_cast<Progress*>(mem)).file(path);
+  } catch (...) {
+    _exit(3);
+  }
+  _exit(0);
+}();
+
+// The environment of a spawned walker: this one's, without walker variables of its own, with the
+// two above, and with a sanitizer runtime's fault handlers off (a fault is the child's death, as
+// in a forked child whose dispositions are reset).
+std::vector<std::string> walker_environment(const std::string& path, int progress_fd, int pipe_fd) {
+  std::vector<std::string> env;
+  bool asan = false;
+  constexpr char kQuiet[] = "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0:detect_leaks=0";
+  for (char** e = environ; e && *e; ++e) {
+    const std::string v = *e;
+    if (v.rfind(std::string(kWalkFileEnv) + "=", 0) == 0 || v.rfind(std::string(kWalkFdsEnv) + "=", 0) == 0) continue;
+    if (v.rfind("ASAN_OPTIONS=", 0) == 0) {
+      env.push_back(v + (v.size() > 13 ? ":" : "") + kQuiet);
+      asan = true;
+      continue;
+    }
+    env.push_back(v);
+  }
+  if (!asan) env.push_back(std::string("ASAN_OPTIONS=") + kQuiet);
+  env.push_back(std::string(kWalkFileEnv) + "=" + path);
+  env.push_back(std::string(kWalkFdsEnv) + "=" + std::to_string(progress_fd) + " " + std::to_string(pipe_fd));
+  return env;
+}
+
+// The threads of this process (1 where /proc cannot say: then only fork is possible).
+int thread_count() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 1;
+  char line[256];
+  int n = 1;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "Threads: %d", &n) == 1) break;
+  std::fclose(f);
+  return n;
+}
+
+}  // namespace
+
+ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chrono::milliseconds limit) {
+  SharedProgress shared;
+  if (const int err = shared.open()) return cannot_start(err);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return cannot_start(errno);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    for (int sig : kChildSignals) signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
+    no_core();
+    const int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      dup2(devnull, STDOUT_FILENO);
+      dup2(devnull, STDERR_FILENO);
+    }
+    try {
+      walk(shared.p);
+    } catch (...) {
+      _exit(3);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    return cannot_start(err);
+  }
+  return wait_for(pid, fds[0], shared.p, limit);
+}
+
+ChildOutcome walk_in_fresh_process(const std::string& path, std::chrono::milliseconds limit) {
+  SharedProgress shared;
+  if (const int err = shared.open()) return cannot_start(err);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return cannot_start(errno);
+  // The child's copies of the two descriptors, above both (so that neither dup2 overwrites the
+  // other's source); a dup2 clears close-on-exec on its copy.
+  const int progress_fd = std::max(shared.fd, fds[1]) + 1, pipe_fd = progress_fd + 1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, shared.fd, progress_fd);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], pipe_fd);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults, none;
+  sigemptyset(&defaults);
+  for (int sig : kChildSignals) sigaddset(&defaults, sig);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  std::vector<std::string> env = walker_environment(path, progress_fd, pipe_fd);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char name[] = "attnscope-hdf5-walk";
+  char* argv[] = {name, nullptr};
+  pid_t pid = -1;
+  // This program's own file, as the kernel keeps it (a rebuilt binary on disk is not it).
+  const int err = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(fds[1]);
+  if (err != 0) {
+    close(fds[0]);
+    return cannot_start(err);
+  }
+  return wait_for(pid, fds[0], shared.p, limit);
+}
+
+ChildOutcome walk_file(const std::string& path, std::chrono::milliseconds limit) {
+  // A forked child holds one thread's copy of the parent: a lock another thread held at the fork
+  // (the allocator's, under a sanitizer: a forked walker deadlocked in ASan's free) is held
+  // forever there. With other threads the walk runs in a fresh copy of this program instead.
+  if (thread_count() > 1) {
+    ChildOutcome o = walk_in_fresh_process(path, limit);
+    if (o.kind != ChildOutcome::CannotFork || o.signal_or_status != ENOENT) return o;  // ENOENT: no /proc
+  }
+  return run_in_child([&](Progress* p) { Walker(p).file(path); }, limit);
 }
 
 Hdf5Check judge(const std::string& path, const ChildOutcome& o, std::chrono::milliseconds limit) {
@@ -392,7 +543,7 @@ Hdf5Check check_hdf5_file(const std::string& path) {
     // The child inherits the library in a state no other thread is changing.
     std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
     h5::silence_errors();
-    r = h5guard::judge(path, h5guard::run_in_child([&](h5guard::Progress* p) { Walker(p).file(path); }, limit), limit);
+    r = h5guard::judge(path, h5guard::walk_file(path, limit), limit);
   }
   // Remembered when its contents are in the key, or when its last change is over 2 s old: a file
   // rewritten later gets another time stamp, even on file systems whose clock ticks coarsely.

@@ -3,11 +3,15 @@
 // Debian 12's libhdf5 (1.10) trusts some fields of a damaged file: the fuzzers found heap
 // overflows while decoding object headers (a fill-value message whose size runs past its
 // buffer, read by H5Dopen2) and inputs that keep it busy forever. Checks of our own cannot reach
-// inside the library, so before a reader opens a file, a child process (fork) opens it and walks
+// inside the library, so before a reader opens a file, a child process opens it and walks
 // it with libhdf5 — every group, object header, attribute and dataset, the data itself within a
 // budget — under a time limit. A child that dies of a signal or runs out of time means the file
 // is refused with one line; a walk that only meets HDF5 errors is no refusal: the reader then
-// says what is wrong in its own words.
+// says what is wrong in its own words. The child is a fork where this process has one thread, else
+// a fresh copy of this program (/proc/self/exe) that walks from a static initializer before main:
+// a fork copies only the calling thread, and a lock another thread held (the allocator's, under
+// ASan: a forked walker deadlocked in free while the other threads of a test saved captures) stays
+// held in the child for good.
 //
 // Every HDF5 reader of user files calls check_hdf5_file first (capture/store.cpp's
 // open_capture for report, diff, export-trace and the GUI; capture/tensor_io.cpp's
@@ -54,15 +58,22 @@ struct Progress {
   char call[64];    // the libhdf5 function running now, "" while attnscope's own code runs
 };
 
-// The machinery under check_hdf5_file, open to tests: runs walk(progress) in a forked child with
-// stderr silenced and fault handlers reset, waits at most `limit`. `walk` reports where it is by
-// writing `progress`.
+// The machinery under check_hdf5_file, open to tests: run_in_child runs walk(progress) in a forked
+// child with stdout/stderr silenced and fault handlers reset, waits at most `limit`. `walk` reports
+// where it is by writing `progress`.
 struct ChildOutcome {
   enum Kind { Finished, Signalled, TimedOut, ExitedNonZero, CannotFork } kind = Finished;
   int signal_or_status = 0;  // the signal (Signalled) or exit status (ExitedNonZero)
   Progress progress{};       // as the child last wrote it
 };
 ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chrono::milliseconds limit);
+
+// The file walk of check_hdf5_file in a fresh copy of this program (posix_spawn of /proc/self/exe,
+// the same silencing and dispositions, a sanitizer's fault handlers off), waited for as above.
+ChildOutcome walk_in_fresh_process(const std::string& path, std::chrono::milliseconds limit);
+
+// The walk check_hdf5_file runs: forked where this process has one thread, else in a fresh copy.
+ChildOutcome walk_file(const std::string& path, std::chrono::milliseconds limit);
 
 // The one-line verdict on a child's outcome for file `path` (what check_hdf5_file returns).
 Hdf5Check judge(const std::string& path, const ChildOutcome& o, std::chrono::milliseconds limit);

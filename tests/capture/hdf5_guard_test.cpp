@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "capture/store.h"
 #include "capture/tensor_io.h"
@@ -105,6 +108,54 @@ TEST(Hdf5Guard, AGoodCaptureIsWalkedAndStillOpens) {
   LoadStatus st = load_capture(path, &back);
   EXPECT_TRUE(st.ok()) << st.message;
   EXPECT_EQ(back.runs.size(), cap.runs.size());
+  std::filesystem::remove(path);
+}
+
+// With other threads in the process the walk runs in a fresh copy of the test binary (a fork would
+// copy a lock another thread holds): the same verdicts, the same progress record.
+TEST(Hdf5Guard, AFreshCopyOfThisProgramWalksAsAForkedChildDoes) {
+  const auto limit = milliseconds(5000);
+  const auto crash = h5guard::walk_in_fresh_process(kCrasher, limit);
+  ASSERT_EQ(crash.kind, h5guard::ChildOutcome::Signalled) << crash.signal_or_status;
+  EXPECT_EQ(std::string(crash.progress.call).rfind("H5", 0), 0u) << crash.progress.call;
+  EXPECT_STREQ(crash.progress.where, "/mask");
+  EXPECT_EQ(h5guard::judge(kCrasher, crash, limit).fault, Hdf5Fault::Crashed);
+
+  const std::string path = ::testing::TempDir() + "/attnscope_guard_fresh_" + std::to_string(getpid()) + ".h5";
+  ASSERT_EQ(save_capture(testing::full_capture(DType::F16), path), "");
+  const auto t0 = steady_clock::now();
+  const auto good = h5guard::walk_in_fresh_process(path, limit);
+  const auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - t0);
+  EXPECT_EQ(good.kind, h5guard::ChildOutcome::Finished) << good.signal_or_status;
+  EXPECT_STREQ(good.progress.call, "") << "the walk ended outside libhdf5";
+  EXPECT_NE(std::string(good.progress.where), "") << "the copy walked the file";
+  EXPECT_LT(took.count(), 2000) << "a fresh copy starts and walks a small capture in milliseconds";
+  std::filesystem::remove(path);
+}
+
+TEST(Hdf5Guard, WithOtherThreadsRunningTheCheckGivesTheSameVerdicts) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread other([&] {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return done; });
+  });
+  const Hdf5Check crash = check_hdf5_file(kCrasher);
+  const std::string path = ::testing::TempDir() + "/attnscope_guard_threads_" + std::to_string(getpid()) + ".h5";
+  const std::string saved = save_capture(testing::full_capture(DType::BF16), path);
+  const Hdf5Check good = check_hdf5_file(path);
+  {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+  }
+  cv.notify_all();
+  other.join();
+  EXPECT_EQ(crash.fault, Hdf5Fault::Crashed) << crash.message;
+  EXPECT_EQ(crash.message.rfind(kCrasher + ": the HDF5 library crashed reading this file (SIG", 0), 0u) << crash.message;
+  EXPECT_NE(crash.message.find(" while walking /mask); the file is damaged"), std::string::npos) << crash.message;
+  ASSERT_EQ(saved, "");
+  EXPECT_TRUE(good.ok()) << good.message;
   std::filesystem::remove(path);
 }
 
