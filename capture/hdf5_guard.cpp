@@ -342,6 +342,24 @@ ChildOutcome cannot_start(int err) {
   return out;
 }
 
+// What both ways of starting a walker share: its progress record and its pipe, then the wait.
+// start(shared, write_fd) starts the child, which must hold write_fd open until it ends, and
+// returns its pid, or -errno.
+template <class Start>
+ChildOutcome start_and_wait(Start&& start, std::chrono::milliseconds limit) {
+  SharedProgress shared;
+  if (const int err = shared.open()) return cannot_start(err);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return cannot_start(errno);
+  const pid_t pid = start(shared, fds[1]);
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return cannot_start(-pid);
+  }
+  return wait_for(pid, fds[0], shared.p, limit);
+}
+
 // What a spawned copy of this program finds in its environment: the file to walk, and "M W": the
 // descriptors of its progress record and of its end of the parent's pipe.
 constexpr char kWalkFileEnv[] = "ATTNSCOPE_HDF5_WALK_FILE";
@@ -377,18 +395,19 @@ constexpr char kWalkFdsEnv[] = "ATTNSCOPE_HDF5_WALK_FDS";
 std::vector<std::string> walker_environment(const std::string& path, int progress_fd, int pipe_fd) {
   std::vector<std::string> env;
   bool asan = false;
+  constexpr char kAsanPrefix[] = "ASAN_OPTIONS=";
   constexpr char kQuiet[] = "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0:detect_leaks=0";
   for (char** e = environ; e && *e; ++e) {
     const std::string v = *e;
     if (v.rfind(std::string(kWalkFileEnv) + "=", 0) == 0 || v.rfind(std::string(kWalkFdsEnv) + "=", 0) == 0) continue;
-    if (v.rfind("ASAN_OPTIONS=", 0) == 0) {
-      env.push_back(v + (v.size() > 13 ? ":" : "") + kQuiet);
+    if (v.rfind(kAsanPrefix, 0) == 0) {
+      env.push_back(v + (v.size() > sizeof kAsanPrefix - 1 ? ":" : "") + kQuiet);
       asan = true;
       continue;
     }
     env.push_back(v);
   }
-  if (!asan) env.push_back(std::string("ASAN_OPTIONS=") + kQuiet);
+  if (!asan) env.push_back(std::string(kAsanPrefix) + kQuiet);
   env.push_back(std::string(kWalkFileEnv) + "=" + path);
   env.push_back(std::string(kWalkFdsEnv) + "=" + std::to_string(progress_fd) + " " + std::to_string(pipe_fd));
   return env;
@@ -409,91 +428,78 @@ int thread_count() {
 }  // namespace
 
 ChildOutcome run_in_child(const std::function<void(Progress*)>& walk, std::chrono::milliseconds limit) {
-  SharedProgress shared;
-  if (const int err = shared.open()) return cannot_start(err);
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return cannot_start(errno);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    for (int sig : kChildSignals) signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
-    no_core();
-    const int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) {
-      dup2(devnull, STDOUT_FILENO);
-      dup2(devnull, STDERR_FILENO);
-    }
-    try {
-      walk(shared.p);
-    } catch (...) {
-      _exit(3);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  if (pid < 0) {
-    const int err = errno;
-    close(fds[0]);
-    return cannot_start(err);
-  }
-  return wait_for(pid, fds[0], shared.p, limit);
+  return start_and_wait(
+      [&](SharedProgress& shared, int /*write_fd: the child's copy stays open until _exit*/) -> pid_t {
+        const pid_t pid = fork();
+        if (pid != 0) return pid < 0 ? -errno : pid;
+        for (int sig : kChildSignals) signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(nullptr);
+        no_core();
+        const int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) {
+          dup2(devnull, STDOUT_FILENO);
+          dup2(devnull, STDERR_FILENO);
+        }
+        try {
+          walk(shared.p);
+        } catch (...) {
+          _exit(3);
+        }
+        _exit(0);
+      },
+      limit);
 }
 
 ChildOutcome walk_in_fresh_process(const std::string& path, std::chrono::milliseconds limit) {
-  SharedProgress shared;
-  if (const int err = shared.open()) return cannot_start(err);
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return cannot_start(errno);
-  // The child's copies of the two descriptors, above both (so that neither dup2 overwrites the
-  // other's source); a dup2 clears close-on-exec on its copy.
-  const int progress_fd = std::max(shared.fd, fds[1]) + 1, pipe_fd = progress_fd + 1;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, shared.fd, progress_fd);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], pipe_fd);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults, none;
-  sigemptyset(&defaults);
-  for (int sig : kChildSignals) sigaddset(&defaults, sig);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  std::vector<std::string> env = walker_environment(path, progress_fd, pipe_fd);
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  char name[] = "attnscope-hdf5-walk";
-  char* argv[] = {name, nullptr};
-  pid_t pid = -1;
-  // This program's own file, as the kernel keeps it (a rebuilt binary on disk is not it).
-  const int err = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  close(fds[1]);
-  if (err != 0) {
-    close(fds[0]);
-    return cannot_start(err);
-  }
-  return wait_for(pid, fds[0], shared.p, limit);
+  return start_and_wait(
+      [&](SharedProgress& shared, int write_fd) -> pid_t {
+        // The child's copies of the two descriptors, above both (so that neither dup2 overwrites the
+        // other's source); a dup2 clears close-on-exec on its copy.
+        const int progress_fd = std::max(shared.fd, write_fd) + 1, pipe_fd = progress_fd + 1;
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, shared.fd, progress_fd);
+        posix_spawn_file_actions_adddup2(&actions, write_fd, pipe_fd);
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        sigset_t defaults, none;
+        sigemptyset(&defaults);
+        for (int sig : kChildSignals) sigaddset(&defaults, sig);
+        sigemptyset(&none);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        std::vector<std::string> env = walker_environment(path, progress_fd, pipe_fd);
+        std::vector<char*> envp;
+        for (std::string& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        char name[] = "attnscope-hdf5-walk";
+        char* argv[] = {name, nullptr};
+        pid_t pid = -1;
+        // This program's own file, as the kernel keeps it (a rebuilt binary on disk is not it).
+        const int err = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, envp.data());
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+        return err != 0 ? -err : pid;
+      },
+      limit);
 }
 
 ChildOutcome walk_file(const std::string& path, std::chrono::milliseconds limit) {
   // A forked child holds one thread's copy of the parent: a lock another thread held at the fork
   // (the allocator's, under a sanitizer: a forked walker deadlocked in ASan's free) is held
-  // forever there. With other threads the walk runs in a fresh copy of this program instead.
-  if (thread_count() > 1) {
-    ChildOutcome o = walk_in_fresh_process(path, limit);
-    if (o.kind != ChildOutcome::CannotFork || o.signal_or_status != ENOENT) return o;  // ENOENT: no /proc
-  }
+  // forever there. With other threads (read from /proc, which a fresh copy needs too) the walk
+  // runs in a fresh copy of this program, which shares no library state with this one.
+  if (thread_count() > 1) return walk_in_fresh_process(path, limit);
+  // The forked child inherits the library in a state no other thread is changing.
+  std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
+  h5::silence_errors();
   return run_in_child([&](Progress* p) { Walker(p).file(path); }, limit);
 }
 
@@ -538,13 +544,7 @@ Hdf5Check check_hdf5_file(const std::string& path) {
   }
   const std::chrono::milliseconds limit = hdf5_check_limit();
   const time_t started = std::time(nullptr);
-  Hdf5Check r;
-  {
-    // The child inherits the library in a state no other thread is changing.
-    std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
-    h5::silence_errors();
-    r = h5guard::judge(path, h5guard::walk_file(path, limit), limit);
-  }
+  const Hdf5Check r = h5guard::judge(path, h5guard::walk_file(path, limit), limit);
   // Remembered when its contents are in the key, or when its last change is over 2 s old: a file
   // rewritten later gets another time stamp, even on file systems whose clock ticks coarsely.
   if (r.ok() && (hash != 0 || started - std::max(st.st_mtim.tv_sec, st.st_ctim.tv_sec) > 2)) {
