@@ -72,6 +72,15 @@ template <class T, int HeadDim>
 void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
   using Traits = FlashTraitsSm90<T, HeadDim>;
   const sm90_detail::Maps& maps = sm90_detail::maps_for<T>(p, Traits::kBlockM, Traits::kBlockN);
+  static int sms = 0;
+  if (sms == 0) {
+    int dev = 0;
+    ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&dev));
+    ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  }
+  const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
+  const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
+  if (grid == 0) return;
   ATTNSCOPE_BOOL_SWITCH(sinks, kSinks, [&] {
     ATTNSCOPE_BOOL_SWITCH(probe, kProbe, [&] {
       auto launch = [&](auto variant) {
@@ -82,15 +91,6 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
               cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Traits::kSmemBytes));
           configured = true;
         }
-        static int sms = 0;
-        if (sms == 0) {
-          int dev = 0;
-          ATTNSCOPE_CUDA_CHECK(cudaGetDevice(&dev));
-          ATTNSCOPE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        }
-        const int64_t items = int64_t{(p.seq_q + Traits::kBlockM - 1) / Traits::kBlockM} * p.heads_q * p.batch;
-        const int grid = static_cast<int>(p.sm90_persistent ? std::min<int64_t>(items, sms) : items);
-        if (grid == 0) return;
         kernel<<<grid, Traits::kThreads, Traits::kSmemBytes, stream>>>(p, maps.q, maps.k, maps.v, maps.o);
         ATTNSCOPE_LAUNCH_CHECK();
       };
