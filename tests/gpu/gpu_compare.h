@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/dot.h"
 #include "kernels/implementation.h"
 
 namespace attnscope::gputest {
@@ -95,6 +96,36 @@ struct UlpCount {
     fraction_sum += u.fraction();
   }
 };
+// P·V of eager's last step from a probability tensor [B, Hq, Nq, Nk] (P as it enters the GEMM, in the
+// model dtype), as the CPU eager computes it (kernels/cpu/eager_cpu.cpp): fp32 sums over the keys in
+// order, the output rounded once. Checks a GPU's GEMM step on the GPU's own P.
+inline Tensor pv_from_probs(const LayerSpec& s, const Inputs& in, const Tensor& probs) {
+  const int64_t Nq = s.seq_q, Nk = s.seq_k, Dv = s.head_dim_v;
+  Tensor out(s.dtype, {s.batch, s.heads_q, Nq, Dv});
+  std::vector<float> acc(static_cast<size_t>(Dv));
+  for (int b = 0; b < s.batch; ++b)
+    for (int h = 0; h < s.heads_q; ++h)
+      for (int64_t i = 0; i < Nq; ++i) {
+        const int64_t row = (int64_t(b) * s.heads_q + h) * Nq + i;
+        const int64_t vbase = (int64_t(b) * s.heads_kv + h / s.kv_group()) * Nk * Dv;
+        std::fill(acc.begin(), acc.end(), 0.f);
+        for (int64_t j = 0; j < Nk; ++j) {
+          const float pj = round_to(s.dtype, probs.data[row * Nk + j]);
+          if (pj != 0) cpu::axpy(acc.data(), pj, &in.v.data[vbase + j * Dv], Dv);
+        }
+        for (int64_t d = 0; d < Dv; ++d) out.data[row * Dv + d] = round_to(s.dtype, acc[d]);
+      }
+  return out;
+}
+
+// Rows of a [rows, cols] pair whose elements all agree within max_ulps.
+inline std::vector<bool> rows_within(DType dt, const Tensor& a, const Tensor& b, int64_t cols, int64_t max_ulps) {
+  std::vector<bool> ok(static_cast<size_t>(a.numel() / cols), true);
+  for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i)
+    if (ulp_distance(dt, a.data[i], b.data[i]) > max_ulps) ok[static_cast<size_t>(i / cols)] = false;
+  return ok;
+}
+
 inline UlpCount ulp_count(DType dt, const Tensor& a, const Tensor& b, int64_t max_ulps) {
   UlpCount u;
   for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i) {
