@@ -71,11 +71,21 @@ void eager_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i, Ea
   }
 }
 
+void eager_pv_row(const LayerSpec& s, const Inputs& in, int b, int h, const float* p, float* o) {
+  const int hk = h / s.kv_group();
+  const int64_t Nk = s.seq_k, Dv = s.head_dim_v;
+  for (int64_t d = 0; d < Dv; ++d) o[d] = 0;
+  for (int64_t j = 0; j < Nk; ++j) {
+    if (p[j] == 0) continue;
+    axpy(o, p[j], &in.v.data[at4(b, hk, j, 0, s.heads_kv, Nk, Dv)], Dv);
+  }
+  for (int64_t d = 0; d < Dv; ++d) o[d] = round_to(s.dtype, o[d]);
+}
+
 RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt, const std::string& impl) {
   RunResult r = start_result(impl, s);
   auto t0 = Clock::now();
   const DType dt = s.dtype;
-  const int group = s.kv_group();
   const int64_t Dv = s.head_dim_v, Nq = s.seq_q, Nk = s.seq_k;
   const bool keep = opt.keep_intermediates;
   if (keep) {
@@ -83,7 +93,6 @@ RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
     r.probs = Tensor(dt, {s.batch, s.heads_q, Nq, Nk});
   }
   bool ok = for_each_head(s, opt, [&](int b, int h, int) {
-    const int hk = h / group;
     EagerRow row;
     for (int64_t i = 0; i < Nq; ++i) {
       eager_row(s, in, b, h, i, &row);
@@ -94,13 +103,7 @@ RunResult run_eager(const LayerSpec& s, const Inputs& in, const RunOptions& opt,
         }
       r.lse.data[(static_cast<int64_t>(b) * s.heads_q + h) * Nq + i] = row.lse;
       // P·V over the first Nk columns (the sink column is dropped).
-      float* o = &r.out.data[at4(b, h, i, 0, s.heads_q, Nq, Dv)];
-      for (int64_t d = 0; d < Dv; ++d) o[d] = 0;
-      for (int64_t j = 0; j < Nk; ++j) {
-        if (row.p[j] == 0) continue;
-        axpy(o, row.p[j], &in.v.data[at4(b, hk, j, 0, s.heads_kv, Nk, Dv)], Dv);
-      }
-      for (int64_t d = 0; d < Dv; ++d) o[d] = round_to(dt, o[d]);
+      eager_pv_row(s, in, b, h, row.p.data(), &r.out.data[at4(b, h, i, 0, s.heads_q, Nq, Dv)]);
     }
   });
   r.spans.push_back({impl + "/run", 0, us_since(t0), 0});

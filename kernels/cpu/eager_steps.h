@@ -27,4 +27,9 @@ struct EagerRow {
 // Fills `r` for query row i of (b, h). Buffers are resized as needed (reuse one per thread).
 void eager_row(const LayerSpec& s, const Inputs& in, int b, int h, int64_t i, EagerRow* r);
 
+// P·V of one query row of (b, h): o[d] for d < Dv, the fp32 sum over keys j < Nk in order of p[j] *
+// V[b, kv head of h, j, d] (p as it enters the GEMM, in the model dtype; zeros skipped), rounded to
+// the model dtype once.
+void eager_pv_row(const LayerSpec& s, const Inputs& in, int b, int h, const float* p, float* o);
+
 }  // namespace attnscope::cpu

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/dot.h"
+#include "kernels/cpu/eager_steps.h"
 #include "kernels/implementation.h"
 
 namespace attnscope::gputest {
@@ -96,24 +96,20 @@ struct UlpCount {
     fraction_sum += u.fraction();
   }
 };
-// P·V of eager's last step from a probability tensor [B, Hq, Nq, Nk] (P as it enters the GEMM, in the
-// model dtype), as the CPU eager computes it (kernels/cpu/eager_cpu.cpp): fp32 sums over the keys in
-// order, the output rounded once. Checks a GPU's GEMM step on the GPU's own P.
+
+// P·V of eager's last step from a probability tensor [B, Hq, Nq, Nk] (P as it enters the GEMM, rounded
+// to the model dtype here), by the CPU eager's own row product (cpu::eager_pv_row). Checks a GPU's GEMM
+// step on the GPU's own P.
 inline Tensor pv_from_probs(const LayerSpec& s, const Inputs& in, const Tensor& probs) {
   const int64_t Nq = s.seq_q, Nk = s.seq_k, Dv = s.head_dim_v;
   Tensor out(s.dtype, {s.batch, s.heads_q, Nq, Dv});
-  std::vector<float> acc(static_cast<size_t>(Dv));
+  std::vector<float> p(static_cast<size_t>(Nk));
   for (int b = 0; b < s.batch; ++b)
     for (int h = 0; h < s.heads_q; ++h)
       for (int64_t i = 0; i < Nq; ++i) {
         const int64_t row = (int64_t(b) * s.heads_q + h) * Nq + i;
-        const int64_t vbase = (int64_t(b) * s.heads_kv + h / s.kv_group()) * Nk * Dv;
-        std::fill(acc.begin(), acc.end(), 0.f);
-        for (int64_t j = 0; j < Nk; ++j) {
-          const float pj = round_to(s.dtype, probs.data[row * Nk + j]);
-          if (pj != 0) cpu::axpy(acc.data(), pj, &in.v.data[vbase + j * Dv], Dv);
-        }
-        for (int64_t d = 0; d < Dv; ++d) out.data[row * Dv + d] = round_to(s.dtype, acc[d]);
+        for (int64_t j = 0; j < Nk; ++j) p[static_cast<size_t>(j)] = round_to(s.dtype, probs.data[row * Nk + j]);
+        cpu::eager_pv_row(s, in, b, h, p.data(), &out.data[row * Dv]);
       }
   return out;
 }
@@ -126,9 +122,12 @@ inline std::vector<bool> rows_within(DType dt, const Tensor& a, const Tensor& b,
   return ok;
 }
 
-inline UlpCount ulp_count(DType dt, const Tensor& a, const Tensor& b, int64_t max_ulps) {
+// Elements within max_ulps; with `rows`, only those of the rows (of `cols` elements) it marks.
+inline UlpCount ulp_count(DType dt, const Tensor& a, const Tensor& b, int64_t max_ulps,
+                          const std::vector<bool>* rows = nullptr, int64_t cols = 1) {
   UlpCount u;
   for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i) {
+    if (rows && !(*rows)[static_cast<size_t>(i / cols)]) continue;
     const int64_t d = ulp_distance(dt, a.data[i], b.data[i]);
     ++u.total;
     if (d <= max_ulps) ++u.within;

@@ -309,16 +309,7 @@ TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
     probs_all.add(up);
     // The output on the rows whose probabilities agree.
     const std::vector<bool> same_p = gputest::rows_within(s.dtype, g.probs, c.probs, s.seq_k, 1);
-    const int64_t Dv = s.head_dim_v;
-    gputest::UlpCount u;
-    for (int64_t i = 0; i < g.out.numel(); ++i) {
-      if (!same_p[static_cast<size_t>(i / Dv)]) continue;
-      const int64_t d = ulp_distance(s.dtype, g.out.data[i], c.out.data[i]);
-      ++u.total;
-      if (d <= 1) ++u.within;
-      else if (u.first_bad < 0) u.first_bad = i;
-      u.worst = std::max(u.worst, d);
-    }
+    const auto u = gputest::ulp_count(s.dtype, g.out, c.out, 1, &same_p, s.head_dim_v);
     EXPECT_GE(u.fraction(), 0.99) << "out (rows with the same P): worst " << u.worst << " ulps at " << u.first_bad;
     out_all.add(u);
     const int64_t apart = std::count(same_p.begin(), same_p.end(), false);
