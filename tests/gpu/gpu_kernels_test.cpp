@@ -280,16 +280,18 @@ LayerSpec draw_layer(std::mt19937_64& rng, Inputs* in, int idx, const Draw& d) {
 }
 
 // eager: transformers' eager_attention_forward op by op, against kernels/cpu/eager_cpu.cpp, rounding
-// point by point. Scores and probabilities within 1 ulp; the output within 1 ulp on the rows whose
-// probabilities all agree, and P·V of the GPU's own probabilities within 1 ulp on every row. Not the
-// output end to end on every row: a score whose model-dtype rounding flips by one ulp between
-// cuBLAS's summation order and the CPU's moves its row's probabilities by many ulps (a bf16 score of
-// 8 has ulps of 1/16: e^(1/16) is 6%) and with them every output of the row; one such row of a
-// 45-row layer is 2.2% of its outputs (ATTNSCOPE_GPU_SEED=1580153624 ATTNSCOPE_GPU_SMALL=1 drew one).
-TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
+// point by point, each step on its own input. Scores and probabilities within 1 ulp. The P·V step is
+// cuBLAS's GEMM under torch's default, which lets cuBLAS split the key sum and round the partial sums
+// to the model dtype (gputest::pv_count): P·V of the GPU's own P must be within 1 ulp of the CPU's
+// product of that P, or within four such roundings, on every element; the output against the CPU's
+// output on the rows whose probabilities all agree, the same on 99% of them. Not the output end to end
+// within 1 ulp: ATTNSCOPE_GPU_SEED=1580153624 ATTNSCOPE_GPU_SMALL=1 draws a layer (bf16, D = 256,
+// Nq = Nk = 45) whose P·V cuBLAS splits: 4.8% of its outputs 2-4 ulps from the single rounding
+// (device run of 2026-12-02), one near zero 14868 ulps (an absolute 0.0005).
+TEST(GpuEager, MatchesCpuEagerStepByStep) {
   ATTNSCOPE_REQUIRE_GPU();
   std::mt19937_64 rng(sweep_seed() ^ 0xEA9E5);
-  gputest::UlpCount out_all, probs_all, pv_all;
+  gputest::UlpCount out_all, probs_all, pv_all, pv_one_ulp;
   int64_t rows = 0, rows_apart = 0;
   for (int idx = 0; idx < 36; ++idx) {
     Inputs in;
@@ -309,7 +311,7 @@ TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
     probs_all.add(up);
     // The output on the rows whose probabilities agree.
     const std::vector<bool> same_p = gputest::rows_within(s.dtype, g.probs, c.probs, s.seq_k, 1);
-    const auto u = gputest::ulp_count(s.dtype, g.out, c.out, 1, &same_p, s.head_dim_v);
+    const auto u = gputest::pv_count(s, in, c.probs, g.out, c.out, 1, &same_p);
     EXPECT_GE(u.fraction(), 0.99) << "out (rows with the same P): worst " << u.worst << " ulps at " << u.first_bad;
     out_all.add(u);
     const int64_t apart = std::count(same_p.begin(), same_p.end(), false);
@@ -318,14 +320,16 @@ TEST(GpuEager, MatchesCpuEagerWithinOneUlp) {
     rows += static_cast<int64_t>(same_p.size());
     rows_apart += apart;
     // The GEMM step on the GPU's own P, every row.
-    const auto upv = gputest::ulp_count(s.dtype, g.out, gputest::pv_from_probs(s, in, g.probs), 1);
-    EXPECT_GE(upv.fraction(), 0.99) << "P·V of the GPU's P: worst " << upv.worst << " ulps at " << upv.first_bad;
+    const Tensor pv = gputest::pv_from_probs(s, in, g.probs);
+    const auto upv = gputest::pv_count(s, in, g.probs, g.out, pv, 1);
+    pv_one_ulp.add(gputest::ulp_count(s.dtype, g.out, pv, 1));  // reported: how often cuBLAS split
+    EXPECT_EQ(upv.within, upv.total) << "P·V of the GPU's P: worst " << upv.worst << " ulps at " << upv.first_bad;
     pv_all.add(upv);
   }
   std::printf("[ attnscope ] eager vs CPU: probs %.4f%%, out %.4f%% (%lld of %lld rows with a P apart left out), "
-              "P·V of the GPU's P %.4f%% within 1 ulp\n",
+              "P·V of the GPU's P %.4f%% within 1 ulp or the split sum's roundings (%.4f%% within 1 ulp)\n",
               100 * probs_all.fraction(), 100 * out_all.fraction(), static_cast<long long>(rows_apart),
-              static_cast<long long>(rows), 100 * pv_all.fraction());
+              static_cast<long long>(rows), 100 * pv_all.fraction(), 100 * pv_one_ulp.fraction());
 }
 
 // The reference of that GEMM step is the CPU eager's own: from the CPU's P it gives the CPU's output
