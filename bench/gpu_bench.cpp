@@ -226,8 +226,8 @@ int main(int argc, char** argv) {
           else if (backward)
             json << ",\"bwd_error\":\"" << esc(r.grad.error) << "\"";
           if (r.kv_tile > 0) {
-            const int block_m = r.kernel_path.rfind("sm90", 0) == 0 ? 128 : 64;
-            json << ",\"kv_tile\":" << r.kv_tile << ",\"tile_fraction\":" << tile_fraction(s, block_m, r.kv_tile);
+            json << ",\"kv_tile\":" << r.kv_tile << ",\"block_m\":" << r.block_m
+                 << ",\"tile_fraction\":" << tile_fraction(s, r.block_m, r.kv_tile);
           }
           json << "}" << std::endl;  // flushed: a stage cut by its limit keeps its rows
         }

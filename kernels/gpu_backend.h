@@ -14,8 +14,9 @@ namespace attnscope {
 // the binary are built from one tree, and a stale plugin is refused rather than misread.
 // 3 (main): RunOptions::backward, Inputs::dout, RunResult::grad; 3 (rel): healthy();
 // 4: LayerSpec::max_context; 5: healthy() and supports() in one table; 6: RunResult::what_if_dropped
-// as WhatIfDrop values; 7: RunResult::ranges/times_untraced_ms, GpuEnvironment, environment().
-constexpr int kGpuBackendAbi = 7;
+// as WhatIfDrop values; 7: RunResult::ranges/times_untraced_ms, GpuEnvironment, environment();
+// 8: RunResult::block_m.
+constexpr int kGpuBackendAbi = 8;
 
 // The plugin's one exported symbol, `attnscope_gpu_backend`, returns this table.
 struct GpuBackendApi {

@@ -32,7 +32,7 @@ static_assert(field_count<Reason>() == 4 && field_count<Verdict>() == 2, "Verdic
 static_assert(field_count<Inputs>() == 7 && sizeof(Inputs) == 336, "Inputs changed: carry it in put/get(Inputs)");
 static_assert(field_count<RunOptions>() == 9 && field_count<ProbeSpec>() == 5,
               "RunOptions changed: carry it in put/get(RunOptions)");
-static_assert(field_count<RunResult>() == 27 && sizeof(RunResult) == 1304 && field_count<RangeRecord>() == 4 &&
+static_assert(field_count<RunResult>() == 28 && sizeof(RunResult) == 1304 && field_count<RangeRecord>() == 4 &&
                   field_count<Gradients>() == 13 && sizeof(Gradients) == 384 && field_count<ProbeData>() == 7 &&
                   field_count<HostSpan>() == 4 && field_count<KernelRecord>() == 15 && field_count<MemoryEvent>() == 3,
               "RunResult changed: carry it in put/get(RunResult)");
@@ -361,6 +361,7 @@ void put(Writer& w, const RunResult& rr) {
   w.str(rr.sdpa_backend);
   w.str(rr.kernel_path);
   w.i32(rr.kv_tile);
+  w.i32(rr.block_m);
   for (const Tensor* t : {&rr.out, &rr.lse, &rr.scores, &rr.probs}) put(w, *t);
   put_probe_spec(w, rr.probe.where);
   w.i32(rr.probe.kv_tile);
@@ -392,6 +393,7 @@ void get(Reader& r, RunResult* rr) {
   rr->sdpa_backend = r.str();
   rr->kernel_path = r.str();
   rr->kv_tile = r.i32();
+  rr->block_m = r.i32();
   for (Tensor* t : {&rr->out, &rr->lse, &rr->scores, &rr->probs}) get(r, t);
   get_probe_spec(r, &rr->probe.where);
   rr->probe.kv_tile = r.i32();

@@ -126,6 +126,7 @@ struct RunResult {
   std::string sdpa_backend;  // sdpa: the backend that ran ("flash", "efficient", "math", "cudnn")
   std::string kernel_path;   // GPU: which kernel family ran ("sm90 wgmma+TMA", "sm80 mma.sync", "cuBLAS", ...)
   int kv_tile = 0;           // fused kernels: keys per KV tile (RunOptions::kv_tile reproduces it on the CPU)
+  int block_m = 0;           // fused kernels: query rows per block (work item)
 
   Tensor out;                // [B, Hq, Nq, Dv] in the spec dtype
   Tensor lse;                // [B, Hq, Nq] fp32, natural log, sinks included; -inf for a row with no key

@@ -17,8 +17,8 @@ namespace {
 // 32 rows x 64 keys a block, 4 threads a row: each thread scores 16 keys (j = lane%4 + 4c) and
 // owns every 4th output column. K, V, Q and the O accumulator live in shared memory as fp32 with
 // rows padded by one word, so the 8 rows a warp touches at one column fall in 8 different banks.
-constexpr int kBM = 32;
-constexpr int kBN = 64;
+constexpr int kBM = kEfficientBlockM;
+constexpr int kBN = kEfficientBlockN;
 constexpr int kThreads = 128;
 constexpr int kKeysPerThread = kBN / 4;
 static_assert(kBM * 4 == kThreads, "4 threads per query row");

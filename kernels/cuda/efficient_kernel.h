@@ -9,6 +9,11 @@
 
 namespace attnscope::cuda {
 
+// Query rows and keys a block of the SIMT kernel takes (the fp32 path; fp16/bf16 run on the sm80
+// flash kernel's tiles, impl_fused.cpp).
+constexpr int kEfficientBlockM = 32;
+constexpr int kEfficientBlockN = 64;
+
 // Shared memory the kernel needs for (d, dv); the caller checks it against the device limit.
 size_t efficient_smem_bytes(int d, int dv);
 void run_efficient(DType dtype, const FlashParams& p, bool probe, cudaStream_t stream);

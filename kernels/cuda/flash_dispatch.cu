@@ -11,6 +11,7 @@
 #include "kernels/cuda/flash_launch.h"
 #include "kernels/cuda/flash_traits.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
+#include "kernels/cuda/hopper/sm90_variant.h"
 #include "kernels/flash_head_dims.h"
 
 namespace attnscope::cuda {
@@ -79,8 +80,12 @@ FlashPath choose_flash_path(int cc_major, DType dtype, int d, int dv, std::strin
   return FlashPath::Sm90;
 }
 
-int flash_kv_tile(FlashPath path, int compiled_head_dim) {
-  return path == FlashPath::Sm90 ? sm90_block_n(compiled_head_dim) : FlashTraits<uint16_t, 64>::kBlockN;
+int flash_kv_tile(FlashPath path, int compiled_head_dim, const FlashParams& p) {
+  return path == FlashPath::Sm90 ? sm90_kv_tile(p, compiled_head_dim) : FlashTraits<uint16_t, 64>::kBlockN;
+}
+
+int flash_block_m(FlashPath path, int compiled_head_dim, const FlashParams& p) {
+  return path == FlashPath::Sm90 ? sm90_block_m(p, compiled_head_dim) : FlashTraits<uint16_t, 64>::kBlockM;
 }
 
 bool flash_bwd_instantiated(DType dtype, int compiled_head_dim) {

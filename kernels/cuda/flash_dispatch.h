@@ -24,8 +24,11 @@ bool flash_instantiated(FlashPath path, DType dtype, int compiled_head_dim);
 // else sm80. The measurement switch
 // ATTNSCOPE_FLASH_PATH=sm80 keeps the mma.sync kernel on an H100/H200 (bench/gpu_bench.sh compares).
 FlashPath choose_flash_path(int cc_major, DType dtype, int d, int dv, std::string* why_not_sm90);
-// Keys per KV tile of the kernel that runs (the probe's kv_tile; the CPU versions can be asked for it).
-int flash_kv_tile(FlashPath path, int compiled_head_dim);
+// Keys per KV tile and query rows per block (work item) of the kernel that runs the layer of `p`
+// (set_params_fprop): the probe's kv_tile, which the CPU versions can be asked for, and the bench's
+// tile accounting.
+int flash_kv_tile(FlashPath path, int compiled_head_dim, const FlashParams& p);
+int flash_block_m(FlashPath path, int compiled_head_dim, const FlashParams& p);
 // Launches flash2 (sinks=false) or sink (sinks=true); probe selects the Probe=true variant.
 // Throws std::runtime_error for a combination this build does not carry.
 void run_flash(FlashPath path, DType dtype, const FlashParams& p, bool sinks, bool probe, cudaStream_t stream);

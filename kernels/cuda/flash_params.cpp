@@ -41,6 +41,10 @@ FlashParams set_params_fprop(const LayerSpec& s, const DeviceInputs& in, void* o
   // overrides for measurements.
   p.sm90_persistent = p.window_left >= 0 && p.window_left < 512;
   if (const char* e = std::getenv("ATTNSCOPE_SM90_PERSISTENT"); e && *e) p.sm90_persistent = std::string(e) != "0";
+  // Narrow items (flash_traits_sm90.h) for sliding windows of at most 128 keys: where a warpgroup's
+  // 64 rows see three 64-key tiles of an item's five. ATTNSCOPE_SM90_NARROW=0/1 overrides (measurements).
+  p.sm90_narrow = p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right <= 128;
+  if (const char* e = std::getenv("ATTNSCOPE_SM90_NARROW"); e && *e) p.sm90_narrow = std::string(e) != "0";
   return p;
 }
 

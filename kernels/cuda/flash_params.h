@@ -51,6 +51,7 @@ struct FlashParams {
   bool reverse_blocks = false;     // launch the last row blocks first (causal: they hold the most tiles)
   bool sm90_pingpong = true;       // sm90 kernel: consumer warpgroups take turns issuing GEMMs
   bool sm90_persistent = false;    // sm90 kernel: one block per SM looping over work items (else one a item)
+  bool sm90_narrow = false;        // sm90 kernel, D = 64: narrow items (sm90_narrow_items) where compiled
 
   // Probe (only read by the Probe=true variants): which rows, and where the data goes.
   int probe_batch = 0, probe_head = 0, probe_row_begin = 0, probe_row_end = 0;

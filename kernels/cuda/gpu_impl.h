@@ -35,6 +35,8 @@ class GpuImpl {
   virtual bool launch_probe(const FlashParams& probe, cudaStream_t stream) { (void)probe, (void)stream; return false; }
   // Keys per KV tile of a fused kernel (ProbeData::kv_tile, RunResult::kv_tile); 0 for unfused ones.
   virtual int kv_tile() const { return 0; }
+  // Query rows per block (work item) of a fused kernel (RunResult::block_m); 0 for unfused ones.
+  virtual int block_m() const { return 0; }
   // What ran, for RunResult::kernel_path ("sm90 wgmma", "sm80 mma.sync", "cuBLAS", ...).
   virtual std::string path() const = 0;
   // Before the arena frees the run's memory (unbind the cuBLAS workspace, ...).

@@ -68,9 +68,8 @@ class FlashImpl final : public GpuImpl {
     pad_out(probe.out, s);
     return true;
   }
-  int kv_tile() const override {
-    return flash_kv_tile(path_, flash_compiled_head_dim(path_, std::max(spec_.head_dim, spec_.head_dim_v)));
-  }
+  int kv_tile() const override { return flash_kv_tile(path_, compiled_head_dim(), p_); }
+  int block_m() const override { return flash_block_m(path_, compiled_head_dim(), p_); }
   std::string path() const override {
     return path_ == FlashPath::Sm90 ? "sm90 wgmma+TMA, warp-specialised" : "sm80 mma.sync";
   }
@@ -140,6 +139,9 @@ class FlashImpl final : public GpuImpl {
   }
 
  private:
+  int compiled_head_dim() const {
+    return flash_compiled_head_dim(path_, std::max(spec_.head_dim, spec_.head_dim_v));
+  }
   void* alloc_zeroed(DeviceArena& arena, int64_t rows, const char* what) {
     void* d = arena.alloc(static_cast<size_t>(rows * d_pad_ * 2), what, true);
     // The padding columns stay zero for every launch; the legacy stream's memset is finished before
@@ -187,7 +189,12 @@ class EfficientImpl final : public GpuImpl {
     run(with_probe(p_, probe), true, s);
     return true;
   }
-  int kv_tile() const override { return 64; }
+  int kv_tile() const override {
+    return tensor_cores_ ? flash_kv_tile(FlashPath::Sm80, 64, p_) : kEfficientBlockN;
+  }
+  int block_m() const override {
+    return tensor_cores_ ? flash_block_m(FlashPath::Sm80, 64, p_) : kEfficientBlockM;
+  }
   std::string path() const override {
     return tensor_cores_ ? "memory-efficient on sm80 mma.sync" : "memory-efficient (SIMT, fp32)";
   }

@@ -341,6 +341,7 @@ void run_measured(const std::string& impl, GpuImpl& family, const LayerSpec& s, 
   ATTNSCOPE_CUDA_CHECK(cudaMemGetInfo(&free_after, &total_b));
   r->kernel_path = family.path();
   r->kv_tile = family.kv_tile();
+  r->block_m = family.block_m();
 
   L2Flush flush;  // not counted in the layer's peak: the measurement's, not the layer's
   flush.bytes = std::max(size_t{256} << 20, static_cast<size_t>(st.l2_bytes) * 2);

@@ -10,7 +10,8 @@
 //     issue S(j) = Q·K(j)ᵀ, issue O += P(j-1)·V(j-1), wait for S(j) only, release K(j), mask and
 //     softmax S(j) while P·V runs, wait for it, release V(j-1), rescale O, P(j) = round(p);
 //     finally O += P(last)·V(last) and the epilogue O / L, out through shared memory and a TMA store.
-//     The Pairs variant (Sm90Variant) takes items of exactly two tiles in two GEMM turns instead of three.
+//     With narrow items (sm90_narrow_items: three consumer warpgroups, 64-key tiles) each warpgroup
+//     multiplies only the tiles its own rows see and releases the others once loaded.
 // Arithmetic as the sm80 kernel and the CPU versions (kernels/cpu/flash_cpu.cpp with kv_tile =
 // kBlockN): S in fp32, scale / softcap / mask in fp32, running max and sum in fp32 (l sums the fp32 p),
 // P rounded to the input dtype before P·V, O / L rounded once. Sinks: m starts at the sink logit and
@@ -26,6 +27,7 @@
 #include "kernels/cuda/flash_params.h"
 #include "kernels/cuda/hopper/flash_traits_sm90.h"
 #include "kernels/cuda/hopper/sm90_ptx.cuh"
+#include "kernels/cuda/hopper/sm90_variant.h"
 #include "kernels/cuda/hopper/wgmma.cuh"
 #include "kernels/cuda/mask.cuh"
 #include "kernels/cuda/mma_util.cuh"
@@ -34,22 +36,6 @@
 
 namespace attnscope::cuda {
 
-// The kernel's variants, each an instantiation of its own (the code a layer never runs stays out of
-// the instruction cache: ncu on the 128-key window counted 15% of the warps' stalls on instruction
-// fetch with all of it in one kernel, and every D = 64 case lost 2-3% to the two-tile path's code):
-//   Tiles:     the tile loop;
-//   Transform: scores transformed before the softmax (a softcap, or a scale for which
-//              max(s * scale) != scale * max(s)): the softcap's tanh alone was half the SASS;
-//   Pairs:     items of exactly two tiles take their own path (Traits::kPairItems, kernel body), for
-//              layers whose items mostly are two tiles: a sliding window of at most kBlockN keys.
-enum class Sm90Variant { Tiles, Transform, Pairs };
-inline Sm90Variant sm90_variant(const FlashParams& p, bool pair_items, int block_n) {
-  if (p.softcap > 0.f || !(p.scale > 0.f)) return Sm90Variant::Transform;
-  if (pair_items && p.window_left >= 0 && p.window_right >= 0 && p.window_left + p.window_right <= block_n)
-    return Sm90Variant::Pairs;
-  return Sm90Variant::Tiles;
-}
-
 template <int kQStages, int kStages>
 struct Sm90Barriers {
   uint64_t q_full[kQStages], q_empty[kQStages];
@@ -57,11 +43,11 @@ struct Sm90Barriers {
   uint64_t k_empty[kStages], v_empty[kStages];
 };
 
-// One work item: 128 query rows of one (batch, query head). Block c takes items c, c + grid, ...: with
-// a grid of one block per item that is one item; with a persistent grid (one block per SM,
-// FlashAttention-3's static tile scheduler) the producer loads the next item's Q and K/V while the
-// consumers finish the current one, and no block pays a prologue per item (with a 128-key window an
-// item is two tiles: that prologue was most of its time).
+// One work item: kBlockM query rows (128; 192 narrow) of one (batch, query head). Block c takes
+// items c, c + grid, ...: with a grid of one block per item that is one item; with a persistent grid
+// (one block per SM, FlashAttention-3's static tile scheduler) the producer loads the next item's Q
+// and K/V while the consumers finish the current one, and no block pays a prologue per item (with a
+// 128-key window an item is a few tiles: that prologue was most of its time).
 // Row blocks run fastest, so the items in flight share their K/V in L2 (ordering heads fastest to put
 // all heavy causal items first measured 12% slower on the H200: 132 heads' K/V prefixes outgrow L2);
 // a causal layer takes each head's row blocks from the last (the heaviest) down.
@@ -87,6 +73,14 @@ struct ItemInfo {
   float sink;                    // the head's sink logit (-inf without sinks)
 };
 
+// Narrow items (Traits::kPerWgTiles): the tiles each warpgroup's 64 rows see, and the keys all of
+// them see. A 128-key window's 192-row item spans five 64-key tiles, of which each warpgroup
+// multiplies three.
+struct WgTiles {
+  int begin[3], end[3];
+  int inner_begin[3], inner_end[3];
+};
+
 template <class Traits, bool Sinks, bool Probe, Sm90Variant Variant>
 __global__ void __launch_bounds__(Traits::kThreads, 1)
     flash_fwd_sm90_kernel(const __grid_constant__ FlashParams p, const __grid_constant__ CUtensorMap map_q,
@@ -101,6 +95,9 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   extern __shared__ uint8_t smem_raw[];
   __shared__ Sm90Barriers<Traits::kQStages, Traits::kStages> bars;
   __shared__ ItemInfo infos[Traits::kQStages];
+  constexpr int kCWG = Traits::kConsumerWarpgroups;
+  constexpr bool kPerWg = Traits::kPerWgTiles;
+  __shared__ WgTiles wg_tiles[kPerWg ? Traits::kQStages : 1];
   const uint32_t raw = smem_u32(smem_raw);
   uint8_t* base = smem_raw + (((raw + 1023) & ~1023u) - raw);  // swizzle atoms on 1024-byte boundaries
   constexpr int kQS = Traits::kQStages;
@@ -142,8 +139,8 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const WorkItem it = work_item(p, w, m_blocks);
       const float sink = Sinks ? p.sinks[it.h] : -INFINITY;  // its latency under the wait below
       const int m0 = it.m_block * kBM, last_row = min(m0 + kBM, p.seq_q) - 1, kv_len = kv_length(p, it.b);
-      int n_begin, n_end;
-      visible_tiles<kBN>(p, m0, last_row, kv_len, &n_begin, &n_end);
+      int n_begin = 0, n_end = 0;
+      if constexpr (!kPerWg) visible_tiles<kBN>(p, m0, last_row, kv_len, &n_begin, &n_end);
       const int qs = j % kQS;
       // The consumers' last S of the item that used this buffer before (kQS items ago).
       if (j >= kQS) mbar_wait(&bars.q_empty[qs], ((j / kQS) & 1) ^ 1);
@@ -151,6 +148,24 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       T* q_dst = sQ + qs * (Traits::kQBytes / 2);
       for (int cb = 0; cb < kCB; ++cb)
         tma_load_3d(q_dst + cb * kBM * 64, &map_q, &bars.q_full[qs], cb * 64, it.m_block * kBM, it.b * p.heads_q + it.h);
+      if constexpr (kPerWg) {
+        // Each warpgroup's tiles (into shared memory: the producer has 24 registers); the item's are
+        // their union, which the producer loads.
+        WgTiles& wt = wg_tiles[qs];
+        n_begin = 1 << 30, n_end = 0;
+        for (int c = 0; c < kCWG; ++c) {
+          const int r0 = m0 + 64 * c, r1 = min(r0 + 64, p.seq_q) - 1;
+          int b = 0, e = 0;
+          if (r0 < p.seq_q) visible_tiles<kBN>(p, r0, r1, kv_len, &b, &e);
+          const KeyRange in = visible_keys(p, r1, r0, kv_len);
+          wt.begin[c] = b, wt.end[c] = e;
+          wt.inner_begin[c] = static_cast<int>(in.begin), wt.inner_end[c] = static_cast<int>(in.end);
+          if (e > b) n_begin = min(n_begin, b), n_end = max(n_end, e);
+        }
+        if (n_end == 0) n_begin = 0;
+        for (int c = 0; c < kCWG; ++c)
+          if (wt.end[c] <= wt.begin[c]) wt.begin[c] = wt.end[c] = n_begin;  // sees nothing: skips every tile
+      }
       const KeyRange inner = visible_keys(p, last_row, m0, kv_len);
       infos[qs] = ItemInfo{it.m_block, it.h, it.b, kv_len, n_begin, n_end, static_cast<int>(inner.begin),
                            static_cast<int>(inner.end), sink};
@@ -186,9 +201,6 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   OAcc o;
   SAcc s;
   PFrag pk;
-  OAcc o2;  // a two-tile item's second S, P and P·V (the Pairs variant; unused, and allocated no
-  SAcc s2;  // registers, in the others)
-  PFrag pk2;
   auto release = [&](uint64_t* bar) {
     if (lane == 0) mbar_arrive(bar);
   };
@@ -212,15 +224,15 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     }
     wgmma_commit();
   };
-  // O += P·V(stage) issued (not waited for); O = P·V with overwrite.
-  auto issue_pv = [&](OAcc& oc, PFrag& pf, int stage, bool overwrite = false) {
+  // O += P·V(stage) issued (not waited for).
+  auto issue_pv = [&](OAcc& oc, PFrag& pf, int stage) {
 #pragma unroll
     for (int i = 0; i < Traits::kOAcc; ++i) fence_operand(oc[i]);
     wgmma_fence();
     const uint64_t vd = desc_advance(v_desc0, stage * Traits::kTileBytes);
 #pragma unroll
     for (int kk = 0; kk < Traits::kPSteps; ++kk)
-      wgmma_rs<T, kD>(oc, pf[kk], desc_advance(vd, kk * 2048), overwrite && kk == 0 ? 0 : 1);
+      wgmma_rs<T, kD>(oc, pf[kk], desc_advance(vd, kk * 2048), 1);
     wgmma_commit();
   };
   auto o_ready = [&](OAcc& oc, PFrag& pf) {  // after a wait: O and the P·V operand registers are settled
@@ -244,6 +256,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // bounds, running max and sum.
   struct Item {
     int h, b, m0, qs, kv_len, n_begin, n_end;
+    int wb, we;                    // the tiles this warpgroup's rows see (narrow items; else [n_begin, n_end))
     int row[2];
     int key_lo[2], key_hi[2];      // the keys [lo, hi) each of the two rows sees
     int inner_begin, inner_end;    // keys every row of the item sees
@@ -258,6 +271,12 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     c.h = info.h, c.b = info.b, c.m0 = info.m_block * kBM, c.kv_len = info.kv_len;
     c.n_begin = info.n_begin, c.n_end = info.n_end;
     c.inner_begin = info.inner_begin, c.inner_end = info.inner_end;
+    c.wb = c.n_begin, c.we = c.n_end;
+    if constexpr (kPerWg) {
+      const WgTiles& wt = wg_tiles[c.qs];
+      c.wb = wt.begin[ci], c.we = wt.end[ci];
+      c.inner_begin = wt.inner_begin[ci], c.inner_end = wt.inner_end[ci];
+    }
     c.sink = info.sink;
     c.row[0] = c.m0 + 64 * ci + 16 * warp_in_wg + g;
     c.row[1] = c.row[0] + 8;
@@ -273,7 +292,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       if (c.probing && t == 0)
 #pragma unroll
         for (int i = 0; i < 2; ++i)
-          if (probe_row(p, c.row[i])) probe_fill(p, c.row[i], 0, c.n_begin, c.sink, 0.f);
+          if (probe_row(p, c.row[i])) probe_fill(p, c.row[i], 0, c.wb, c.sink, 0.f);
     }
     return c;
   };
@@ -357,7 +376,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
             if (t == 0) probe_stats(p, c.row[i], nb, c.m_run[i], l_full);
           }
         }
-        if (ci == 0 && warp_in_wg == 0 && lane == 0) p.probe_tile_used[nb] = 1;
+        if ((kPerWg || ci == 0) && warp_in_wg == 0 && lane == 0) p.probe_tile_used[nb] = 1;
       }
     }
   };
@@ -384,7 +403,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
       const float l_full = quad_sum(c.l_run[i]);
       if constexpr (Probe) {
         if (c.probing && t == 0 && probe_row(p, c.row[i]))
-          probe_fill(p, c.row[i], max(c.n_end, c.n_begin), p.probe_tiles, c.m_run[i], l_full);
+          probe_fill(p, c.row[i], max(c.we, c.wb), p.probe_tiles, c.m_run[i], l_full);
       }
       inv[i] = row_inverse<Sinks>(l_full, c.m_run[i], c.sink, &lse[i]);
     }
@@ -441,7 +460,7 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
   // item warpgroup 0 goes first. Warpgroup 1's last issue of an item hands the first turn of the
   // block's next item to warpgroup 0 at once (`handed`), so that item's S(0) no longer waits for
   // warpgroup 1's epilogue; a first item, or one after items without tiles, is handed over at its start.
-  const bool pingpong = p.sm90_pingpong;
+  const bool pingpong = !kPerWg && p.sm90_pingpong;
   int issues_left = 0;    // this warpgroup's GEMM issues left in the item
   bool has_next = false;  // this block has a further work item
   bool handed = false;    // warpgroup 1 has arrived for warpgroup 0's first turn of the next item with tiles
@@ -465,62 +484,26 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
     if (n_tiles == 0) {
       release(&bars.q_empty[cur.qs]);
     } else {
-      const bool pair = Variant == Sm90Variant::Pairs && Traits::kPairItems && n_tiles == 2;
-      // The GEMM issues of this warpgroup in the item: a pair's S0 + S1 and P·V0 + P·V1; else S(0), one
-      // S + P·V per further tile, the last P·V.
-      issues_left = pair ? 2 : n_tiles + 1;
+      // The GEMM issues of this warpgroup in the item: S(0), one S + P·V per further tile, the last P·V.
+      issues_left = n_tiles + 1;
       if (pingpong && ci == 1 && !handed) named_barrier_arrive(1, 256);
       handed = has_next;  // after this item's last issue (both warpgroups keep the same account)
       float alpha[2];
-      if (pair) {
-        // A two-tile item (a 128-key window, a short causal row block): both S issued in one turn, both
-        // softmaxes back to back (tile 1's reductions overlap tile 0's exponentials), both P·V in one
-        // turn into separate accumulators, then O = (P0·V0) alpha + P1·V1 - the loop's arithmetic (P0·V0
-        // rescaled, P1·V1 added) up to the order of that one fp32 addition. Two GEMM round trips an item
-        // instead of three.
-        const int k0 = kv_it, k1 = kv_it + 1;
+      // Tiles [nb0, nb0 + count) of the item, K/V uses from k0: S(0), then per tile S(it) with P·V(it - 1),
+      // the last P·V; after_last_issue runs while that P·V is multiplied.
+      auto run_tiles = [&](int k0, int count, int nb0, auto&& after_last_issue) {
         mbar_wait(&bars.k_full[k0 % kS], (k0 / kS) & 1);
-        mbar_wait(&bars.k_full[k1 % kS], (k1 / kS) & 1);
         my_turn();
         issue_s(s, k0 % kS);
-        issue_s(s2, k1 % kS);
         your_turn();
         wgmma_wait<0>();
         s_ready(s);
-        s_ready(s2);
         release(&bars.k_empty[k0 % kS]);
-        release(&bars.k_empty[k1 % kS]);
-        release(&bars.q_empty[cur.qs]);
-        softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
-        pack_p(s, pk, cur, cur.n_begin);
-        softmax(s2, cur, cur.n_begin + 1, alpha);  // alpha: from tile 0's running max to both tiles'
-        pack_p(s2, pk2, cur, cur.n_begin + 1);
-        mbar_wait(&bars.v_full[k0 % kS], (k0 / kS) & 1);
-        mbar_wait(&bars.v_full[k1 % kS], (k1 / kS) & 1);
-        my_turn();
-        issue_pv(o, pk, k0 % kS);
-        issue_pv(o2, pk2, k1 % kS, true);
-        your_turn();
-        wgmma_wait<0>();
-        o_ready(o, pk);
-        o_ready(o2, pk2);
-        release(&bars.v_empty[k0 % kS]);
-        release(&bars.v_empty[k1 % kS]);
-#pragma unroll
-        for (int i = 0; i < Traits::kOAcc; ++i) o[i] = fmaf(o[i], alpha[(i / 2) % 2], o2[i]);
-      } else {
-        mbar_wait(&bars.k_full[kv_it % kS], (kv_it / kS) & 1);
-        my_turn();
-        issue_s(s, kv_it % kS);
-        your_turn();
-        wgmma_wait<0>();
-        s_ready(s);
-        release(&bars.k_empty[kv_it % kS]);
-        if (n_tiles == 1) release(&bars.q_empty[cur.qs]);
-        softmax(s, cur, cur.n_begin, alpha);  // O is zero: nothing to rescale
-        pack_p(s, pk, cur, cur.n_begin);
-        for (int it = 1; it < n_tiles; ++it) {
-          const int now = kv_it + it, prev = now - 1;
+        if (count == 1) release(&bars.q_empty[cur.qs]);
+        softmax(s, cur, nb0, alpha);  // O is zero: nothing to rescale
+        pack_p(s, pk, cur, nb0);
+        for (int it = 1; it < count; ++it) {
+          const int now = k0 + it, prev = now - 1;
           mbar_wait(&bars.k_full[now % kS], (now / kS) & 1);
           mbar_wait(&bars.v_full[prev % kS], (prev / kS) & 1);
           my_turn();
@@ -530,22 +513,46 @@ __global__ void __launch_bounds__(Traits::kThreads, 1)
           wgmma_wait<1>();  // S(it) has landed; P·V(it - 1) may still run
           s_ready(s);
           release(&bars.k_empty[now % kS]);
-          if (it == n_tiles - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
-          softmax(s, cur, cur.n_begin + it, alpha);
+          if (it == count - 1) release(&bars.q_empty[cur.qs]);  // the item's last read of Q
+          softmax(s, cur, nb0 + it, alpha);
           wgmma_wait<0>();
           o_ready(o, pk);
           release(&bars.v_empty[prev % kS]);
           rescale_o(alpha);
-          pack_p(s, pk, cur, cur.n_begin + it);
+          pack_p(s, pk, cur, nb0 + it);
         }
-        const int last = kv_it + n_tiles - 1;
+        const int last = k0 + count - 1;
         mbar_wait(&bars.v_full[last % kS], (last / kS) & 1);
         my_turn();
         issue_pv(o, pk, last % kS);
         your_turn();
+        after_last_issue();
         wgmma_wait<0>();
         o_ready(o, pk);
         release(&bars.v_empty[last % kS]);
+      };
+      if constexpr (!kPerWg) {
+        run_tiles(kv_it, n_tiles, cur.n_begin, [] {});
+      } else {
+        // A tile of the item this warpgroup's rows do not see: its K and V stages released once
+        // loaded (an arrival before that would count towards the stage's previous use).
+        auto skip = [&](int kv) {
+          mbar_wait(&bars.k_full[kv % kS], (kv / kS) & 1);
+          release(&bars.k_empty[kv % kS]);
+          mbar_wait(&bars.v_full[kv % kS], (kv / kS) & 1);
+          release(&bars.v_empty[kv % kS]);
+        };
+        const int lead = cur.wb - cur.n_begin, mine = cur.we - cur.wb;
+        auto skip_tail = [&] {
+          for (int kv = kv_it + lead + mine; kv < kv_it + n_tiles; ++kv) skip(kv);
+        };
+        for (int i = 0; i < lead; ++i) skip(kv_it + i);
+        if (mine > 0) {
+          run_tiles(kv_it + lead, mine, cur.wb, skip_tail);
+        } else {
+          release(&bars.q_empty[cur.qs]);
+          skip_tail();
+        }
       }
     }
     epilogue(cur);

@@ -64,13 +64,14 @@ const Maps& maps_for(const FlashParams& p, int box_q, int box_kv) {
 
 }  // namespace sm90_detail
 
-// One block per work item of 128 query rows of one (batch, query head), or a persistent grid of one
-// block per SM looping over them (FlashParams::sm90_persistent): 384 threads (flash_traits_sm90.h), the Q
-// buffers, kStages K and V tiles and the O staging buffer in dynamic shared memory (177 KiB at D = 64,
-// 225 KiB at D = 128, 193 KiB at D = 256 where O is stored from registers).
-template <class T, int HeadDim>
-void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
-  using Traits = FlashTraitsSm90<T, HeadDim>;
+// One block per work item of 128 query rows of one (batch, query head), 192 with narrow items, or a
+// persistent grid of one block per SM looping over them (FlashParams::sm90_persistent): 384 threads,
+// 512 with narrow items (flash_traits_sm90.h), the Q buffers, kStages K and V tiles and the O staging
+// buffer in dynamic shared memory (177 KiB at D = 64, 225 KiB at D = 128, 193 KiB at D = 256 where O
+// is stored from registers).
+template <class T, int HeadDim, bool Narrow>
+void launch_flash_sm90_with(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
+  using Traits = FlashTraitsSm90<T, HeadDim, Narrow>;
   const sm90_detail::Maps& maps = sm90_detail::maps_for<T>(p, Traits::kBlockM, Traits::kBlockN);
   static int sms = 0;
   if (sms == 0) {
@@ -95,15 +96,24 @@ void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_
         ATTNSCOPE_LAUNCH_CHECK();
       };
       using V = Sm90Variant;
-      switch (sm90_variant(p, Traits::kPairItems, Traits::kBlockN)) {
-        case V::Transform: launch(std::integral_constant<V, V::Transform>{}); break;
-        case V::Pairs:
-          if constexpr (Traits::kPairItems) launch(std::integral_constant<V, V::Pairs>{});
-          break;
-        case V::Tiles: launch(std::integral_constant<V, V::Tiles>{}); break;
+      if constexpr (Narrow) {
+        launch(std::integral_constant<V, V::Tiles>{});  // sm90_narrow_items: the Tiles variant only
+      } else {
+        switch (sm90_variant(p)) {
+          case V::Transform: launch(std::integral_constant<V, V::Transform>{}); break;
+          case V::Tiles: launch(std::integral_constant<V, V::Tiles>{}); break;
+        }
       }
     });
   });
+}
+
+template <class T, int HeadDim>
+void launch_flash_sm90(const FlashParams& p, bool sinks, bool probe, cudaStream_t stream) {
+  if constexpr (HeadDim == 64) {
+    if (sm90_narrow_items(p, HeadDim)) return launch_flash_sm90_with<T, HeadDim, true>(p, sinks, probe, stream);
+  }
+  launch_flash_sm90_with<T, HeadDim, false>(p, sinks, probe, stream);
 }
 
 }  // namespace attnscope::cuda

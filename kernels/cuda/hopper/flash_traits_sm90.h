@@ -8,17 +8,24 @@ namespace attnscope::cuda {
 // above (O alone is 96 or 128 registers a thread at D = 192 / 256). The probe's kv_tile.
 constexpr int sm90_block_n(int head_dim) { return head_dim <= 128 ? 128 : 64; }
 
-template <class Elem, int HeadDim>
+template <class Elem, int HeadDim, bool Narrow = false>
 struct FlashTraitsSm90 {
   using Element = Elem;                     // __half or __nv_bfloat16
   static constexpr int kHeadDim = HeadDim;  // compiled head dim: a multiple of 64 (TMA column blocks)
   // Warp specialisation as in FlashAttention-3: warpgroup 0 produces (one thread issues the TMA
   // loads), warpgroups 1 and 2 consume, 64 query rows each: a block holds 128 rows, the height at
   // which one K/V tile in shared memory feeds two m64 wgmma streams.
-  static constexpr int kConsumerWarpgroups = 2;
+  // Narrow items (D = 64 sliding windows, sm90_narrow_items): three consumer warpgroups (192 rows,
+  // FlashAttention-3's D = 64 configuration) and 64-key tiles, each warpgroup multiplying only the
+  // tiles its own rows see (kPerWgTiles; no ping-pong: the warpgroups' issue counts differ). A 128-key
+  // window's warpgroup multiplies 3 x 64 keys a row instead of 2 x 128, with three chains of GEMMs and
+  // softmax an SM instead of two: 0.062 ms against 0.067 for the wide items' best form (v17,
+  // bench/README.md); elsewhere slower (d64 non-causal 0.735 against 0.654), so windows only.
+  static constexpr int kConsumerWarpgroups = Narrow ? 3 : 2;
   static constexpr int kThreads = 128 * (kConsumerWarpgroups + 1);
   static constexpr int kBlockM = 64 * kConsumerWarpgroups;
-  static constexpr int kBlockN = sm90_block_n(kHeadDim);
+  static constexpr int kBlockN = Narrow ? 64 : sm90_block_n(HeadDim);
+  static constexpr bool kPerWgTiles = Narrow;
   static constexpr int kColBlocks = kHeadDim / 64;  // 64-element (128-byte) column blocks of a row
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kTileBytes = kBlockN * kHeadDim * 2;  // one K or one V tile
@@ -26,7 +33,9 @@ struct FlashTraitsSm90 {
   // where they fit beside a double-buffered Q (D = 64: 16 KiB tiles): an item of a 128-key window is
   // two tiles, and with two stages the producer ran one item ahead, so each item waited for its own
   // loads; else two (D = 128: 32 KiB tiles, D = 256: 64 keys of 256).
-  static constexpr int kStages = 2 * kQBytes + 2 * 4 * kTileBytes + 1024 <= 227 * 1024 ? 4 : 2;
+  // Narrow items: a 128-key window's item is five 8 KiB tiles; eight stages keep the next item's
+  // loads in flight (0.061 ms against 0.062 with four, H200 2026-12-02).
+  static constexpr int kStages = Narrow ? 8 : 2 * kQBytes + 2 * 4 * kTileBytes + 1024 <= 227 * 1024 ? 4 : 2;
   // Q double-buffered where it fits (D <= 192): the producer loads the next work item's Q while the
   // consumers still read this one's, so a short item (a 128-key window: two tiles) does not wait for it.
   static constexpr int kQStages = 2 * kQBytes + 2 * kStages * kTileBytes + 1024 <= 227 * 1024 ? 2 : 1;
@@ -44,13 +53,11 @@ struct FlashTraitsSm90 {
   // back, and waits for it otherwise - with 32 for the producer the consumers asked for 1024 registers
   // more than existed and the kernel hung (H200, 2026-12-01). The producer keeps 24 (its work-item
   // loop spills 4 bytes, a few loads per item); each consumer thread holds O (D/2 fp32), S (kBlockN/2
-  // fp32) and P (kBlockN/4 packed).
+  // fp32) and P (kBlockN/4 packed): at most 240 with two consumer warpgroups, 160 with three (launched
+  // with 128: 512 threads).
   static constexpr int kLaunchRegs = 65536 / kThreads / 8 * 8;
   static constexpr int kProducerRegs = 24;
-  static constexpr int kConsumerRegs = 240;
-  // Items of exactly two tiles take a path with a second S, P and O accumulator (kernel body) where
-  // the registers allow it: at D = 64, 128 more a thread (O 32, S 64, P 32); at D = 128 O alone is 64.
-  static constexpr bool kPairItems = HeadDim <= 64;
+  static constexpr int kConsumerRegs = Narrow ? 160 : 240;
   static constexpr int kSAcc = kBlockN / 2;   // S accumulator registers a thread (m64nN: N/2)
   static constexpr int kOAcc = kHeadDim / 2;  // O accumulator registers a thread
   static constexpr int kPSteps = kBlockN / 16;  // k16 steps of O += P·V
@@ -61,6 +68,7 @@ struct FlashTraitsSm90 {
   static_assert((kLaunchRegs - kProducerRegs) * 128 >= (kConsumerRegs - kLaunchRegs) * 128 * kConsumerWarpgroups,
                 "the consumers' setmaxnreg.inc must be covered by what the producer's .dec returns (else: hang)");
   static_assert(kSmemBytes <= 227 * 1024, "exceeds the sm90 per-block shared memory (227 KiB)");
+  static_assert(!Narrow || HeadDim == 64, "narrow items' consumers fit their registers (160) at D = 64 only");
 };
 
 }  // namespace attnscope::cuda
