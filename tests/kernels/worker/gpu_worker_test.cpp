@@ -77,7 +77,7 @@ TEST(GpuWorker, CarriesVerdictsProgressAndWholeResults) {
 }
 
 // What the profiler records (issue 13) crosses the boundary: the environment in the hello, each
-// run's NVTX ranges and its repeats timed without CUPTI.
+// run's NVTX ranges and its repeats timed without CUPTI; the kernel's path and shape.
 TEST(GpuWorker, CarriesTheEnvironmentRangesAndUntracedTimes) {
   GpuWorker w(ATTNSCOPE_WORKER_EXE);
   ASSERT_TRUE(w.ready()) << w.why_not();
@@ -101,6 +101,9 @@ TEST(GpuWorker, CarriesTheEnvironmentRangesAndUntracedTimes) {
   EXPECT_EQ(r.times_untraced_ms, (std::vector<double>{0.25, 0.5}));
   EXPECT_DOUBLE_EQ(r.median_untraced_ms, 0.375);
   EXPECT_NEAR(cupti_overhead_pct(r), 100.0 * (r.median_ms / 0.375 - 1.0), 1e-9);
+  EXPECT_EQ(r.kernel_path, "test plugin's kernel");
+  EXPECT_EQ(r.kv_tile, 64);
+  EXPECT_EQ(r.block_m, 192);
 }
 
 // What main's backward and packed sequences added crosses the boundary whole: cu_seqlens and

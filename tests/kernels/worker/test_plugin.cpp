@@ -72,6 +72,8 @@ void run(const std::string& impl, const LayerSpec& spec, const Inputs& in, const
   r->ranges = {{impl, 0.0, 30.0, 0}, {"timed repeats", 5.0, 20.0, 1}, {"repeat 0", 5.0, 2.5, 2}};
   r->times_untraced_ms = {0.25, 0.5};
   r->median_untraced_ms = 0.375;
+  r->kernel_path = "test plugin's kernel";  // and the fused kernel's shape (the bench's tile accounting)
+  r->kv_tile = 64, r->block_m = 192;
 }
 
 void close() {}
