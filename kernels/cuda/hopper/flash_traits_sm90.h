@@ -1,5 +1,5 @@
 // Layer 4 of the sm90 flash2/sink kernel (STYLE.md): compile-time constants for one (element type,
-// compiled head dim), with the assumptions the kernel body relies on spelled out.
+// compiled head dim, wide or narrow items), with the assumptions the kernel body relies on spelled out.
 #pragma once
 
 namespace attnscope::cuda {
